@@ -1,0 +1,403 @@
+//! `MetricsConfig`: what the recorder records and how, loaded from defaults, a TOML file and
+//! `OBSERVER_METRICS_*` environment variables, and validated before anything starts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::naming;
+
+/// Settings of the recorder. `Default` is the plan's: enabled, buckets
+/// `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0, `export_interval_secs` 60.
+///
+/// ```
+/// let config = observer_metrics::MetricsConfig::from_toml_str(r#"
+///     histogram_buckets = [0.5, 1, 2]
+///     prefix = "observer"
+///     [global_labels]
+///     service = "billing"
+///     [bucket_overrides]
+///     checkpoint_save_duration_ms = [10, 100, 1000]
+/// "#).unwrap();
+/// assert_eq!(config.sample_rate, 1.0);
+/// assert_eq!(config.global_labels["service"], "billing");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Record at all. When false every handle is a no-op and renders are empty. Default: true.
+    pub enabled: bool,
+    /// Upper bounds of the histogram buckets: non-empty, finite, strictly increasing. `+Inf` is
+    /// always added. Default: `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]` (milliseconds).
+    pub histogram_buckets: Vec<f64>,
+    /// Fraction of histogram observations recorded, in `[0, 1]`. Each observation is kept with this
+    /// probability and counted once, so `_count` and the buckets estimate `sample_rate` times the
+    /// true numbers while quantiles and averages (`_sum / _count`) stay unbiased. Counters and
+    /// gauges are always exact: take rates from the counter each histogram is paired with.
+    /// Default: 1.0.
+    pub sample_rate: f64,
+    /// Seconds between two exports (pushes), greater than 0. Default: 60.
+    pub export_interval_secs: u64,
+    /// Buckets for named histograms, replacing `histogram_buckets` for them. Keyed by the name as
+    /// recorded (before the prefix). Default: none.
+    pub bucket_overrides: BTreeMap<String, Vec<f64>>,
+    /// Labels added to every series, such as `service` or `env`. A series' own label of the same
+    /// name wins. Names must be valid label names. Default: none.
+    pub global_labels: BTreeMap<String, String>,
+    /// A namespace put in front of every metric name with `_` between, e.g. `observer`. Must be a
+    /// valid metric name. Default: none.
+    pub prefix: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            histogram_buckets: vec![1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0],
+            sample_rate: 1.0,
+            export_interval_secs: 60,
+            bucket_overrides: BTreeMap::new(),
+            global_labels: BTreeMap::new(),
+            prefix: None,
+        }
+    }
+}
+
+/// Why a configuration was refused. The message names the field (or the file or variable it came
+/// from) and the offending value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The field, e.g. `histogram_buckets` or `global_labels.env`.
+    pub field: String,
+    /// The offending value as given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid metrics config: `{}` = {}: {}",
+            self.field, self.value, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(
+    field: impl Into<String>,
+    value: impl fmt::Debug,
+    reason: impl Into<String>,
+) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        value: format!("{value:?}"),
+        reason: reason.into(),
+    }
+}
+
+/// The prefix of the environment variables that override file settings.
+pub const ENV_PREFIX: &str = "OBSERVER_METRICS_";
+
+impl MetricsConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_buckets("histogram_buckets", &self.histogram_buckets)?;
+        if !(0.0..=1.0).contains(&self.sample_rate) {
+            return Err(invalid(
+                "sample_rate",
+                self.sample_rate,
+                "must be between 0 and 1",
+            ));
+        }
+        if self.export_interval_secs == 0 {
+            return Err(invalid("export_interval_secs", 0, "must be greater than 0"));
+        }
+        for (name, buckets) in &self.bucket_overrides {
+            if name.is_empty() {
+                return Err(invalid(
+                    "bucket_overrides",
+                    name,
+                    "metric name must not be empty",
+                ));
+            }
+            validate_buckets(&format!("bucket_overrides.{name}"), buckets)?;
+        }
+        for name in self.global_labels.keys() {
+            if !naming::is_valid_label_name(name) {
+                return Err(invalid(
+                    format!("global_labels.{name}"),
+                    name,
+                    "label names match [a-zA-Z_][a-zA-Z0-9_]* and do not start with __",
+                ));
+            }
+        }
+        if let Some(prefix) = &self.prefix {
+            if !naming::is_valid_metric_name(prefix) {
+                return Err(invalid(
+                    "prefix",
+                    prefix,
+                    "must match [a-zA-Z_:][a-zA-Z0-9_:]*",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses TOML (any field may be left out and keeps its default) and validates the result.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let config: MetricsConfig = toml::from_str(text)
+            .map_err(|e| invalid("toml", e.message(), e.to_string().trim_end().to_owned()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file; errors name the file.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid("config file", path.display(), e.to_string()))?;
+        Self::from_toml_str(&text).map_err(|mut e| {
+            e.field = format!("{} in {}", e.field, path.display());
+            e
+        })
+    }
+
+    /// The effective configuration: the file's (or the defaults when `path` is `None`), then the
+    /// process's `OBSERVER_METRICS_*` variables, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let base = match path {
+            Some(p) => Self::from_toml_file(p)?,
+            None => Self::default(),
+        };
+        base.with_env(std::env::vars())
+    }
+
+    /// Applies `OBSERVER_METRICS_<FIELD>` overrides from `vars` and validates the result.
+    ///
+    /// | variable | form |
+    /// |---|---|
+    /// | `OBSERVER_METRICS_ENABLED` | `true` / `false` |
+    /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS` | `1,5,10` |
+    /// | `OBSERVER_METRICS_SAMPLE_RATE` | `0.5` |
+    /// | `OBSERVER_METRICS_EXPORT_INTERVAL_SECS` | `30` |
+    /// | `OBSERVER_METRICS_GLOBAL_LABELS` | `service=billing,env=prod` (merged over the file's) |
+    /// | `OBSERVER_METRICS_PREFIX` | `observer` (empty removes it) |
+    ///
+    /// Any other variable starting with `OBSERVER_METRICS_` is an error, so a typo is not silently
+    /// ignored.
+    pub fn with_env<I>(mut self, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut vars: Vec<_> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        vars.sort();
+        for (key, value) in vars {
+            let field = key[ENV_PREFIX.len()..].to_ascii_lowercase();
+            let bad = |reason: &str| invalid(format!("{field} (from {key})"), &value, reason);
+            match field.as_str() {
+                "enabled" => {
+                    self.enabled = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad("expected true or false"))?
+                }
+                "histogram_buckets" => {
+                    self.histogram_buckets = value
+                        .split(',')
+                        .map(|v| v.trim().parse::<f64>())
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad("expected numbers separated by commas"))?
+                }
+                "sample_rate" => {
+                    self.sample_rate = value.trim().parse().map_err(|_| bad("expected a number"))?
+                }
+                "export_interval_secs" => {
+                    self.export_interval_secs = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad("expected a whole number"))?
+                }
+                "global_labels" => {
+                    for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
+                        let (k, v) = pair
+                            .split_once('=')
+                            .ok_or_else(|| bad("expected k=v,k=v"))?;
+                        self.global_labels
+                            .insert(k.trim().to_owned(), v.trim().to_owned());
+                    }
+                }
+                "prefix" => self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty()),
+                _ => return Err(bad("unknown variable")),
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The buckets a histogram named `name` (as recorded, before the prefix) uses.
+    pub fn buckets_for(&self, name: &str) -> &[f64] {
+        self.bucket_overrides
+            .get(name)
+            .unwrap_or(&self.histogram_buckets)
+    }
+}
+
+fn validate_buckets(field: &str, buckets: &[f64]) -> Result<(), ConfigError> {
+    if buckets.is_empty() {
+        return Err(invalid(field, buckets, "must not be empty"));
+    }
+    if let Some(b) = buckets.iter().find(|b| !b.is_finite()) {
+        return Err(invalid(
+            field,
+            buckets,
+            format!("{b} is not finite (+Inf is always added)"),
+        ));
+    }
+    if let Some(w) = buckets.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(invalid(
+            field,
+            buckets,
+            format!(
+                "must be strictly increasing ({} is followed by {})",
+                w[0], w[1]
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn test_metrics_config_defaults() {
+        let c = MetricsConfig::default();
+        assert!(c.enabled);
+        assert_eq!(
+            c.histogram_buckets,
+            [1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0]
+        );
+        assert_eq!(c.sample_rate, 1.0);
+        assert_eq!(c.export_interval_secs, 60);
+        assert!(c.global_labels.is_empty() && c.bucket_overrides.is_empty() && c.prefix.is_none());
+        c.validate().unwrap();
+        assert_eq!(MetricsConfig::from_toml_str("").unwrap(), c);
+    }
+
+    #[test]
+    fn test_metrics_config_custom() {
+        let c = MetricsConfig::from_toml_str(
+            "enabled = false\nhistogram_buckets = [0.1, 2]\nsample_rate = 0.5\n\
+             export_interval_secs = 5\nprefix = \"obs\"\n[global_labels]\nenv = \"prod\"\n\
+             [bucket_overrides]\nx = [3]\n",
+        )
+        .unwrap();
+        assert!(!c.enabled);
+        assert_eq!(c.histogram_buckets, [0.1, 2.0]);
+        assert_eq!(c.sample_rate, 0.5);
+        assert_eq!(c.export_interval_secs, 5);
+        assert_eq!(c.prefix.as_deref(), Some("obs"));
+        assert_eq!(c.global_labels["env"], "prod");
+        assert_eq!(c.buckets_for("x"), [3.0]);
+        assert_eq!(c.buckets_for("y"), [0.1, 2.0]);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            ("histogram_buckets = []", "`histogram_buckets`"),
+            (
+                "histogram_buckets = [1, 1]",
+                "strictly increasing (1 is followed by 1)",
+            ),
+            ("histogram_buckets = [1, nan]", "NaN is not finite"),
+            ("sample_rate = 1.5", "`sample_rate` = 1.5"),
+            ("sample_rate = nan", "`sample_rate` = NaN"),
+            ("export_interval_secs = 0", "`export_interval_secs` = 0"),
+            ("prefix = \"a-b\"", "`prefix` = \"a-b\""),
+            ("[global_labels]\n__x = \"1\"", "`global_labels.__x`"),
+            ("[bucket_overrides]\nh = [2, 1]", "`bucket_overrides.h`"),
+            ("sample_rte = 1", "unknown field `sample_rte`"),
+        ];
+        for (toml, expected) in cases {
+            let err = MetricsConfig::from_toml_str(toml).unwrap_err().to_string();
+            assert!(err.contains(expected), "{toml:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn env_overrides() {
+        let c = MetricsConfig::default()
+            .with_env(env(&[
+                ("OBSERVER_METRICS_SAMPLE_RATE", "0.25"),
+                ("OBSERVER_METRICS_HISTOGRAM_BUCKETS", "1, 2,3"),
+                ("OBSERVER_METRICS_GLOBAL_LABELS", "service=a,env=b"),
+                ("OBSERVER_METRICS_EXPORT_INTERVAL_SECS", "7"),
+                ("OBSERVER_METRICS_ENABLED", "false"),
+                ("OBSERVER_METRICS_PREFIX", "p"),
+                ("PATH", "/bin"),
+            ]))
+            .unwrap();
+        assert_eq!(c.sample_rate, 0.25);
+        assert_eq!(c.histogram_buckets, [1.0, 2.0, 3.0]);
+        assert_eq!(c.global_labels.len(), 2);
+        assert_eq!(c.export_interval_secs, 7);
+        assert!(!c.enabled);
+        assert_eq!(c.prefix.as_deref(), Some("p"));
+
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_SAMPLE_RATE", "2")]))
+            .unwrap_err();
+        assert_eq!(err.field, "sample_rate");
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_SAMPEL_RATE", "1")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("OBSERVER_METRICS_SAMPEL_RATE"),
+            "{err}"
+        );
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_HISTOGRAM_BUCKETS", "1,x")]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("histogram_buckets (from OBSERVER_METRICS_"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("om-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "sample_rate = -1\n").unwrap();
+        let err = MetricsConfig::from_toml_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sample_rate in") && err.contains("bad.toml"),
+            "{err}"
+        );
+        let missing = MetricsConfig::from_toml_file(dir.join("none.toml")).unwrap_err();
+        assert_eq!(missing.field, "config file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

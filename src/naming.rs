@@ -1,0 +1,201 @@
+//! Naming rules: how whatever the `metrics` facade accepts becomes names and text that Prometheus
+//! text format 0.0.4 and a Pushgateway 1.5.1 accept.
+//!
+//! Every rule here is total and deterministic: it never fails and maps equal input to equal output.
+//! Inputs that cannot be made valid (an empty name) return `None`, and the caller drops the series
+//! and counts it (see [`DropReason`](crate::DropReason)).
+//!
+//! | input | rule |
+//! |---|---|
+//! | metric name with a character outside `[a-zA-Z0-9_:]` (`.`, `-`, space, unicode) | each such character becomes `_` |
+//! | metric or label name starting with a digit | `_` is put in front |
+//! | empty metric name | series dropped |
+//! | label name with a character outside `[a-zA-Z0-9_]` (including `:`) | each such character becomes `_` |
+//! | label name starting with `__` (reserved) | leading underscores are cut to one: `__name__` becomes `_name__` |
+//! | empty label name | label dropped |
+//! | label values | kept exactly; `\`, `"` and newline are escaped as `\\`, `\"`, `\n` |
+//! | HELP text | `\` and newline escaped as `\\` and `\n` |
+
+/// A metric name valid for text format 0.0.4: `[a-zA-Z_:][a-zA-Z0-9_:]*`. `None` when `raw` is empty.
+pub(crate) fn metric_name(raw: &str) -> Option<String> {
+    sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// A label name valid for text format 0.0.4 and not reserved: `[a-zA-Z_][a-zA-Z0-9_]*`, never
+/// starting with `__`. `None` when `raw` is empty.
+pub(crate) fn label_name(raw: &str) -> Option<String> {
+    let mut name = sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_')?;
+    let underscores = name.bytes().take_while(|&b| b == b'_').count();
+    if underscores > 1 {
+        name.drain(..underscores - 1);
+    }
+    Some(name)
+}
+
+/// Whether `name` is already a valid metric name, so that a config can refuse rather than rename.
+pub(crate) fn is_valid_metric_name(name: &str) -> bool {
+    metric_name(name).as_deref() == Some(name)
+}
+
+/// Whether `name` is already a valid, unreserved label name.
+pub(crate) fn is_valid_label_name(name: &str) -> bool {
+    label_name(name).as_deref() == Some(name)
+}
+
+fn sanitize(raw: &str, allowed: impl Fn(char) -> bool) -> Option<String> {
+    if raw.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len() + 1);
+    if raw.starts_with(|c: char| c.is_ascii_digit()) {
+        out.push('_');
+    }
+    out.extend(raw.chars().map(|c| if allowed(c) { c } else { '_' }));
+    Some(out)
+}
+
+/// Appends `value` escaped for use between the quotes of a label value.
+pub(crate) fn push_label_value(out: &mut String, value: &str) {
+    push_escaped(out, value, true);
+}
+
+/// Appends `text` escaped for a `# HELP` line.
+pub(crate) fn push_help(out: &mut String, text: &str) {
+    push_escaped(out, text, false);
+}
+
+fn push_escaped(out: &mut String, text: &str, quote: bool) {
+    let needs = |c: char| c == '\\' || c == '\n' || (quote && c == '"');
+    if !text.contains(needs) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends a sample value the way Go's parser reads it: `NaN`, `+Inf`, `-Inf`, integers without a
+/// fraction, otherwise the shortest decimal that round-trips.
+pub(crate) fn push_f64(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        out.push_str(itoa::Buffer::new().format(v as i64));
+    } else {
+        out.push_str(ryu::Buffer::new().format_finite(v));
+    }
+}
+
+/// Appends an unsigned integer sample value.
+pub(crate) fn push_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn metric_names() {
+        assert_eq!(metric_name("a.b-c").as_deref(), Some("a_b_c"));
+        assert_eq!(metric_name("9lives").as_deref(), Some("_9lives"));
+        assert_eq!(metric_name("ns:sub_total").as_deref(), Some("ns:sub_total"));
+        assert_eq!(metric_name("héllo").as_deref(), Some("h_llo"));
+        assert_eq!(metric_name(""), None);
+    }
+
+    #[test]
+    fn label_names() {
+        assert_eq!(label_name("__name__").as_deref(), Some("_name__"));
+        assert_eq!(label_name("___").as_deref(), Some("_"));
+        assert_eq!(label_name("a:b").as_deref(), Some("a_b"));
+        assert_eq!(label_name("1x").as_deref(), Some("_1x"));
+        assert_eq!(label_name("_ok").as_deref(), Some("_ok"));
+        assert_eq!(label_name(""), None);
+    }
+
+    #[test]
+    fn escaping() {
+        let mut s = String::new();
+        push_label_value(&mut s, "a\\b\"c\nd\té");
+        assert_eq!(s, "a\\\\b\\\"c\\nd\té");
+        let mut h = String::new();
+        push_help(&mut h, "x\\y\n\"z\"");
+        assert_eq!(h, "x\\\\y\\n\"z\"");
+    }
+
+    #[test]
+    fn floats() {
+        let f = |v| {
+            let mut s = String::new();
+            push_f64(&mut s, v);
+            s
+        };
+        assert_eq!(f(1.0), "1");
+        assert_eq!(f(-0.0), "0");
+        assert_eq!(f(0.25), "0.25");
+        assert_eq!(f(f64::NAN), "NaN");
+        assert_eq!(f(f64::INFINITY), "+Inf");
+        assert_eq!(f(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(f(1e300), "1e300");
+        assert_eq!(f(1e300).parse::<f64>().unwrap(), 1e300);
+    }
+
+    fn valid_metric(s: &str) -> bool {
+        let mut chars = s.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+
+    fn valid_label(s: &str) -> bool {
+        let mut chars = s.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !s.starts_with("__")
+    }
+
+    proptest! {
+        #[test]
+        fn any_metric_name_becomes_valid(raw in "\\PC*") {
+            match metric_name(&raw) {
+                Some(n) => { prop_assert!(valid_metric(&n), "{n:?}"); prop_assert_eq!(metric_name(&n), Some(n.clone())); }
+                None => prop_assert!(raw.is_empty()),
+            }
+        }
+
+        #[test]
+        fn any_label_name_becomes_valid(raw in "\\PC*") {
+            match label_name(&raw) {
+                Some(n) => { prop_assert!(valid_label(&n), "{n:?}"); prop_assert_eq!(label_name(&n), Some(n.clone())); }
+                None => prop_assert!(raw.is_empty()),
+            }
+        }
+
+        #[test]
+        fn label_value_escaping_round_trips(raw in any::<String>()) {
+            let mut s = String::new();
+            push_label_value(&mut s, &raw);
+            prop_assert!(!s.contains('\n'));
+            let mut back = String::new();
+            let mut it = s.chars();
+            while let Some(c) = it.next() {
+                if c == '\\' {
+                    match it.next() { Some('n') => back.push('\n'), Some(o) => back.push(o), None => prop_assert!(false) }
+                } else {
+                    prop_assert!(c != '"');
+                    back.push(c);
+                }
+            }
+            prop_assert_eq!(back, raw);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `ObserverRecorder`: the `metrics::Recorder` that stores what any crate records and renders it.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_util::registry::Registry;
+
+use crate::config::{ConfigError, MetricsConfig};
+use crate::registry::Families;
+use crate::storage::{CounterCell, Slot};
+
+/// A [`metrics::Recorder`] that aggregates every `counter!`, `gauge!` and `histogram!` call (and the
+/// [`ObserverMetrics`](crate::ObserverMetrics) catalogue) into lock-free cells and renders them as
+/// Prometheus text format 0.0.4.
+///
+/// ```
+/// use observer_metrics::{MetricsConfig, ObserverRecorder};
+///
+/// let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::counter!("jobs.done", "queue" => "emails").increment(3);
+/// });
+/// assert_eq!(recorder.render(), "# TYPE jobs_done counter\njobs_done{queue=\"emails\"} 3\n");
+/// ```
+#[derive(Debug)]
+pub struct ObserverRecorder {
+    handle: RecorderHandle,
+}
+
+/// A cheap, cloneable view of an [`ObserverRecorder`] for exporters and for the catalogue: it renders
+/// and registers into the same storage. It is itself a [`Recorder`], so it also serves
+/// `metrics::with_local_recorder`.
+#[derive(Debug, Clone)]
+pub struct RecorderHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// `None` when the config disables recording: every handle is then a no-op.
+    registry: Option<Registry<Key, Families>>,
+    /// The size of the last render, to allocate the next one in one go.
+    last_len: AtomicUsize,
+}
+
+/// Why [`ObserverRecorder::install`] failed: a global recorder was already set.
+#[derive(Debug, thiserror::Error)]
+#[error("a global metrics recorder is already installed")]
+pub struct InstallError;
+
+impl ObserverRecorder {
+    /// Validates `config` and builds an empty recorder.
+    pub fn new(config: &MetricsConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let registry = config.enabled.then(|| Registry::new(Families::new(config)));
+        let inner = Arc::new(Inner {
+            registry,
+            last_len: AtomicUsize::new(0),
+        });
+        Ok(ObserverRecorder {
+            handle: RecorderHandle { inner },
+        })
+    }
+
+    /// A cloneable handle to this recorder's storage.
+    pub fn handle(&self) -> RecorderHandle {
+        self.handle.clone()
+    }
+
+    /// The current state in Prometheus text format 0.0.4 (see [`RecorderHandle::render`]).
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Makes this the process-wide recorder of the `metrics` facade and returns a handle to it.
+    pub fn install(self) -> Result<RecorderHandle, InstallError> {
+        let handle = self.handle();
+        metrics::set_global_recorder(self).map_err(|_| InstallError)?;
+        Ok(handle)
+    }
+}
+
+impl RecorderHandle {
+    /// The current state in Prometheus text format 0.0.4: families sorted by name, series by labels,
+    /// so two renders of the same state are byte-identical. Empty when recording is disabled.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(self.inner.last_len.load(Relaxed) + 256);
+        self.render_into(&mut out);
+        out
+    }
+
+    /// Appends the rendering to `out`, for callers that reuse a buffer.
+    pub fn render_into(&self, out: &mut String) {
+        if let Some(registry) = &self.inner.registry {
+            let start = out.len();
+            crate::encoder::render(&registry.storage().read(), out);
+            self.inner.last_len.store(out.len() - start, Relaxed);
+        }
+    }
+
+    /// Whether this recorder records at all (`MetricsConfig::enabled`).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.registry.is_some()
+    }
+
+    pub(crate) fn counter_slot(&self, key: &Key) -> Slot<CounterCell> {
+        match &self.inner.registry {
+            Some(r) => r.get_or_create_counter(key, Clone::clone),
+            None => Slot(None),
+        }
+    }
+
+    pub(crate) fn register_ratio(
+        &self,
+        name: &str,
+        numerator: &Slot<CounterCell>,
+        denominator: &[&Slot<CounterCell>],
+    ) -> bool {
+        self.inner
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.storage().register_ratio(name, numerator, denominator))
+    }
+}
+
+impl Recorder for RecorderHandle {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        if let Some(r) = &self.inner.registry {
+            r.storage().describe(&key, unit, &description);
+        }
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe_counter(key, unit, description)
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe_counter(key, unit, description)
+    }
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        self.counter_slot(key).handle()
+    }
+
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        match &self.inner.registry {
+            Some(r) => r.get_or_create_gauge(key, |s| s.handle()),
+            None => Gauge::noop(),
+        }
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        match &self.inner.registry {
+            Some(r) => r.get_or_create_histogram(key, |s| s.handle()),
+            None => Histogram::noop(),
+        }
+    }
+}
+
+impl Recorder for ObserverRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.handle.describe_counter(key, unit, description)
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.handle.describe_gauge(key, unit, description)
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.handle.describe_histogram(key, unit, description)
+    }
+
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.handle.register_counter(key, metadata)
+    }
+
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.handle.register_gauge(key, metadata)
+    }
+
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.handle.register_histogram(key, metadata)
+    }
+}

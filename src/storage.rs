@@ -1,0 +1,340 @@
+//! Recorder storage: the atomic cells behind every series. Recording touches only these, never a
+//! lock or an allocation.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use metrics::{CounterFn, GaugeFn, HistogramFn};
+
+use crate::DropReason;
+
+/// A counter: a `u64` that saturates at `u64::MAX` instead of wrapping, because a wrapped counter
+/// reads as a reset to `rate()`.
+#[derive(Debug, Default)]
+pub(crate) struct CounterCell(AtomicU64);
+
+impl CounterCell {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+impl CounterFn for CounterCell {
+    #[inline]
+    fn increment(&self, n: u64) {
+        // Near the top, saturate instead of adding. Two increments racing past the top at once
+        // can still wrap: the check after the add puts the value back to the top.
+        let near_top = self.0.load(Relaxed) > u64::MAX - n;
+        if near_top || self.0.fetch_add(n, Relaxed).checked_add(n).is_none() {
+            self.0.store(u64::MAX, Relaxed);
+        }
+    }
+
+    #[inline]
+    fn absolute(&self, n: u64) {
+        // A counter never goes down: an older absolute value arriving late is ignored.
+        self.0.fetch_max(n, Relaxed);
+    }
+}
+
+/// A gauge: an `f64` kept as its bits. NaN and infinities are stored and rendered as such.
+#[derive(Debug, Default)]
+pub(crate) struct GaugeCell(AtomicU64);
+
+impl GaugeCell {
+    pub(crate) fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Relaxed))
+    }
+}
+
+fn add_f64(cell: &AtomicU64, delta: f64) {
+    // The closure always returns Some, so fetch_update cannot fail.
+    let _ = cell.fetch_update(Relaxed, Relaxed, |bits| {
+        Some((f64::from_bits(bits) + delta).to_bits())
+    });
+}
+
+impl GaugeFn for GaugeCell {
+    #[inline]
+    fn increment(&self, value: f64) {
+        add_f64(&self.0, value);
+    }
+
+    #[inline]
+    fn decrement(&self, value: f64) {
+        add_f64(&self.0, -value);
+    }
+
+    #[inline]
+    fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Relaxed);
+    }
+}
+
+/// What all series of one histogram family share: bucket bounds, their rendered `le` labels, the
+/// sample rate, and where dropped observations are counted.
+#[derive(Debug)]
+pub(crate) struct HistogramShape {
+    pub(crate) bounds: Box<[f64]>,
+    /// `le="…"` for each bound, then `le="+Inf"`, rendered once.
+    pub(crate) le_labels: Box<[Box<str>]>,
+    sample_rate: f64,
+    nan_drops: Arc<CounterCell>,
+}
+
+impl HistogramShape {
+    pub(crate) fn new(bounds: &[f64], sample_rate: f64, nan_drops: Arc<CounterCell>) -> Self {
+        let le_labels = bounds
+            .iter()
+            .map(|&b| {
+                let mut s = String::from("le=\"");
+                crate::naming::push_f64(&mut s, b);
+                s.push('"');
+                s.into_boxed_str()
+            })
+            .chain(std::iter::once(Box::from("le=\"+Inf\"")))
+            .collect();
+        HistogramShape {
+            bounds: bounds.into(),
+            le_labels,
+            sample_rate,
+            nan_drops,
+        }
+    }
+}
+
+/// A histogram with fixed buckets: constant memory however many observations arrive between
+/// renders. Bucket counts are stored per bucket (not cumulative) and `_count` is derived from them at
+/// render time, so `le="+Inf"` equals `_count` in every render, even while other threads record.
+#[derive(Debug)]
+pub(crate) struct HistogramCell {
+    pub(crate) shape: Arc<HistogramShape>,
+    /// One count per bound, then the `+Inf` bucket.
+    counts: Box<[AtomicU64]>,
+    sum: AtomicU64,
+}
+
+impl HistogramCell {
+    pub(crate) fn new(shape: Arc<HistogramShape>) -> Self {
+        let counts = (0..=shape.bounds.len())
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        HistogramCell {
+            shape,
+            counts,
+            sum: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    /// Per-bucket (non-cumulative) counts, the `+Inf` bucket last.
+    pub(crate) fn bucket_counts(&self) -> impl Iterator<Item = u64> + '_ {
+        self.counts.iter().map(|c| c.load(Relaxed))
+    }
+
+    pub(crate) fn sum(&self) -> f64 {
+        f64::from_bits(self.sum.load(Relaxed))
+    }
+
+    #[inline]
+    fn observe(&self, value: f64, times: u64) {
+        if value.is_nan() {
+            // A NaN would make `_sum` NaN for the rest of the process; drop it and count it.
+            self.shape.nan_drops.increment(times);
+            return;
+        }
+        let shape = &self.shape;
+        if shape.sample_rate < 1.0 && !sampled(shape.sample_rate) {
+            return;
+        }
+        let bucket = shape.bounds.partition_point(|&b| b < value);
+        self.counts[bucket].fetch_add(times, Relaxed);
+        add_f64(&self.sum, value * times as f64);
+    }
+}
+
+impl HistogramFn for HistogramCell {
+    #[inline]
+    fn record(&self, value: f64) {
+        self.observe(value, 1);
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        self.observe(value, count as u64);
+    }
+}
+
+thread_local! {
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// True with probability `rate`: a per-thread xorshift64* generator, seeded from the thread's stack
+/// address and a global sequence so threads do not share a stream.
+fn sampled(rate: f64) -> bool {
+    static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    RNG.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            let local = 0u8;
+            x = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Relaxed) ^ (&local as *const u8 as u64);
+            x |= 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        let unit = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+        unit < rate
+    })
+}
+
+/// A series handle as the registry stores it: a cell, or nothing when the series was dropped or
+/// recording is disabled.
+#[derive(Debug)]
+pub(crate) struct Slot<T>(pub(crate) Option<Arc<T>>);
+
+impl<T> Clone for Slot<T> {
+    fn clone(&self) -> Self {
+        Slot(self.0.clone())
+    }
+}
+
+impl<T: CounterFn> CounterFn for Slot<T> {
+    fn increment(&self, n: u64) {
+        if let Some(c) = &self.0 {
+            c.increment(n)
+        }
+    }
+    fn absolute(&self, n: u64) {
+        if let Some(c) = &self.0 {
+            c.absolute(n)
+        }
+    }
+}
+
+impl<T: GaugeFn> GaugeFn for Slot<T> {
+    fn increment(&self, v: f64) {
+        if let Some(c) = &self.0 {
+            c.increment(v)
+        }
+    }
+    fn decrement(&self, v: f64) {
+        if let Some(c) = &self.0 {
+            c.decrement(v)
+        }
+    }
+    fn set(&self, v: f64) {
+        if let Some(c) = &self.0 {
+            c.set(v)
+        }
+    }
+}
+
+impl<T: HistogramFn> HistogramFn for Slot<T> {
+    fn record(&self, v: f64) {
+        if let Some(c) = &self.0 {
+            c.record(v)
+        }
+    }
+}
+
+impl Slot<CounterCell> {
+    pub(crate) fn handle(&self) -> metrics::Counter {
+        self.0
+            .clone()
+            .map_or_else(metrics::Counter::noop, metrics::Counter::from_arc)
+    }
+}
+
+impl Slot<GaugeCell> {
+    pub(crate) fn handle(&self) -> metrics::Gauge {
+        self.0
+            .clone()
+            .map_or_else(metrics::Gauge::noop, metrics::Gauge::from_arc)
+    }
+}
+
+impl Slot<HistogramCell> {
+    pub(crate) fn handle(&self) -> metrics::Histogram {
+        self.0
+            .clone()
+            .map_or_else(metrics::Histogram::noop, metrics::Histogram::from_arc)
+    }
+}
+
+/// Per-reason counters of what the naming and type rules dropped.
+#[derive(Debug, Default)]
+pub(crate) struct DropCounts {
+    cells: [Arc<CounterCell>; DropReason::ALL.len()],
+}
+
+impl DropCounts {
+    pub(crate) fn cell(&self, reason: DropReason) -> &Arc<CounterCell> {
+        &self.cells[reason as usize]
+    }
+
+    pub(crate) fn count(&self, reason: DropReason) {
+        self.cell(reason).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_saturates() {
+        let c = CounterCell::default();
+        c.increment(u64::MAX - 1);
+        c.increment(5);
+        assert_eq!(c.get(), u64::MAX);
+        c.increment(1);
+        assert_eq!(c.get(), u64::MAX);
+        c.absolute(3);
+        assert_eq!(c.get(), u64::MAX);
+    }
+
+    #[test]
+    fn counter_absolute_never_goes_down() {
+        let c = CounterCell::default();
+        c.absolute(10);
+        c.absolute(4);
+        assert_eq!(c.get(), 10);
+    }
+
+    #[test]
+    fn gauge_set_and_update() {
+        let g = GaugeCell::default();
+        g.set(2.5);
+        g.increment(1.0);
+        g.decrement(0.5);
+        assert_eq!(g.get(), 3.0);
+        g.set(f64::NAN);
+        assert!(g.get().is_nan());
+    }
+
+    #[test]
+    fn histogram_buckets_and_nan() {
+        let drops = Arc::new(CounterCell::default());
+        let shape = Arc::new(HistogramShape::new(&[1.0, 5.0], 1.0, drops.clone()));
+        let h = HistogramCell::new(shape);
+        for v in [0.5, 1.0, 3.0, 7.0, f64::INFINITY, f64::NAN] {
+            h.record(v);
+        }
+        assert_eq!(h.bucket_counts().collect::<Vec<_>>(), vec![2, 1, 2]);
+        assert_eq!(h.sum(), f64::INFINITY);
+        assert_eq!(drops.get(), 1);
+    }
+
+    #[test]
+    fn sampling_keeps_about_the_rate() {
+        let drops = Arc::new(CounterCell::default());
+        let h = HistogramCell::new(Arc::new(HistogramShape::new(&[1.0], 0.25, drops)));
+        for _ in 0..40_000 {
+            h.record(0.5);
+        }
+        let kept: u64 = h.bucket_counts().sum();
+        // 40,000 draws at p = 0.25: the standard deviation is about 87, so ±1,000 is > 11 sigma.
+        assert!((9_000..11_000).contains(&kept), "kept {kept}");
+    }
+}

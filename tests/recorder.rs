@@ -1,0 +1,436 @@
+//! The recorder and the catalogue through the public API: the plan's named tests and more.
+
+mod support;
+
+use std::sync::Arc;
+
+use metrics::{counter, gauge, histogram, with_local_recorder};
+use observer_metrics::{MetricType, MetricsConfig, ObserverMetrics, ObserverRecorder, CATALOGUE};
+use support::sample;
+
+fn recorder() -> ObserverRecorder {
+    ObserverRecorder::new(&MetricsConfig::default()).unwrap()
+}
+
+#[test]
+fn test_metrics_creation() {
+    let r = recorder();
+    let _m = ObserverMetrics::new(&r.handle());
+    let text = r.render();
+    for e in &CATALOGUE {
+        assert!(
+            text.contains(&format!("# TYPE {} {}\n", e.name, e.kind.as_str())),
+            "{} missing:\n{text}",
+            e.name
+        );
+        assert!(text.contains(&format!(
+            "# HELP {} {}",
+            e.name,
+            e.help.replace('\n', "\\n")
+        )));
+    }
+    assert_eq!(text.matches("# TYPE ").count(), 23);
+    assert_eq!(sample(&text, "events_processed_total"), Some(0.0));
+    assert!(sample(&text, "cache_hit_rate").unwrap().is_nan());
+    assert_eq!(sample(&text, "action_duration_ms_count"), Some(0.0));
+}
+
+#[test]
+fn test_metrics_registration() {
+    let r = recorder();
+    let m = ObserverMetrics::new(&r.handle());
+    // The facade and the typed handles reach the same series.
+    with_local_recorder(&r, || counter!("events_processed_total").increment(2));
+    m.events_processed_total.increment(3);
+    // Registering the catalogue again keeps the series and their values.
+    let again = ObserverMetrics::new(&r.handle());
+    again.events_processed_total.increment(1);
+    let text = r.render();
+    assert_eq!(sample(&text, "events_processed_total"), Some(6.0));
+    assert_eq!(text.matches("# TYPE events_processed_total").count(), 1);
+    let kinds = CATALOGUE
+        .iter()
+        .filter(|e| e.kind == MetricType::Histogram)
+        .count();
+    assert_eq!(kinds, 3);
+}
+
+#[test]
+fn counter_increment() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        let c = counter!("requests_total", "path" => "/a");
+        c.increment(1);
+        c.increment(41);
+        counter!("requests_total", "path" => "/b").increment(7);
+    });
+    let text = r.render();
+    assert_eq!(sample(&text, "requests_total{path=\"/a\"}"), Some(42.0));
+    assert_eq!(sample(&text, "requests_total{path=\"/b\"}"), Some(7.0));
+}
+
+#[test]
+fn counter_absolute_never_goes_back() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        let c = counter!("offset_total");
+        c.absolute(100);
+        c.absolute(40);
+        c.increment(1);
+    });
+    assert_eq!(sample(&r.render(), "offset_total"), Some(101.0));
+}
+
+#[test]
+fn counter_saturates_instead_of_wrapping() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        let c = counter!("big_total");
+        c.absolute(u64::MAX - 2);
+        c.increment(10);
+    });
+    assert!(r.render().contains("\nbig_total 18446744073709551615\n"));
+}
+
+#[test]
+fn gauge_set_increment_decrement() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        let g = gauge!("temperature");
+        g.set(20.5);
+        g.increment(2.0);
+        g.decrement(0.5);
+    });
+    assert_eq!(sample(&r.render(), "temperature"), Some(22.0));
+}
+
+#[test]
+fn gauge_special_values() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        gauge!("g", "v" => "nan").set(f64::NAN);
+        gauge!("g", "v" => "pinf").set(f64::INFINITY);
+        gauge!("g", "v" => "ninf").set(f64::NEG_INFINITY);
+        gauge!("g", "v" => "neg").set(-1.25);
+    });
+    let text = r.render();
+    assert!(text.contains("g{v=\"nan\"} NaN\n"));
+    assert!(text.contains("g{v=\"pinf\"} +Inf\n"));
+    assert!(text.contains("g{v=\"ninf\"} -Inf\n"));
+    assert!(text.contains("g{v=\"neg\"} -1.25\n"));
+}
+
+#[test]
+fn gauge_queue_depth_tracks_up_and_down() {
+    let r = recorder();
+    let m = ObserverMetrics::new(&r.handle());
+    for _ in 0..5 {
+        m.queue_depth.increment(1.0);
+    }
+    m.queue_depth.decrement(2.0);
+    assert_eq!(sample(&r.render(), "queue_depth"), Some(3.0));
+}
+
+#[test]
+fn histogram_observations_land_in_buckets() {
+    let r = recorder();
+    let m = ObserverMetrics::new(&r.handle());
+    for v in [0.5, 1.0, 3.0, 70.0, 20_000.0] {
+        m.action_duration_ms.record(v);
+    }
+    let text = r.render();
+    let bucket = |le: &str| sample(&text, &format!("action_duration_ms_bucket{{le=\"{le}\"}}"));
+    assert_eq!(bucket("1"), Some(2.0));
+    assert_eq!(bucket("5"), Some(3.0));
+    assert_eq!(bucket("50"), Some(3.0));
+    assert_eq!(bucket("100"), Some(4.0));
+    assert_eq!(bucket("10000"), Some(4.0));
+    assert_eq!(bucket("+Inf"), Some(5.0));
+    assert_eq!(sample(&text, "action_duration_ms_count"), Some(5.0));
+    assert_eq!(sample(&text, "action_duration_ms_sum"), Some(20_074.5));
+}
+
+/// The quantile Prometheus' `histogram_quantile` would compute from the rendered buckets.
+fn quantile(text: &str, name: &str, q: f64) -> f64 {
+    let mut buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
+        .map(|rest| {
+            let (le, v) = rest.split_once("\"} ").unwrap();
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            };
+            (le, v.parse().unwrap())
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().unwrap().1;
+    let rank = q * total;
+    let i = buckets.iter().position(|b| b.1 >= rank).unwrap();
+    let (lower, below) = if i == 0 { (0.0, 0.0) } else { buckets[i - 1] };
+    let (upper, count) = buckets[i];
+    lower + (upper - lower) * (rank - below) / (count - below)
+}
+
+#[test]
+fn histogram_percentiles_from_buckets() {
+    let r = recorder();
+    let m = ObserverMetrics::new(&r.handle());
+    // 100 observations spread evenly over 0..100 ms.
+    for i in 0..100 {
+        m.event_processing_duration_ms.record(i as f64 + 0.5);
+    }
+    let text = r.render();
+    let p50 = quantile(&text, "event_processing_duration_ms", 0.5);
+    let p99 = quantile(&text, "event_processing_duration_ms", 0.99);
+    assert!((40.0..=60.0).contains(&p50), "p50 {p50}");
+    assert!((90.0..=100.0).contains(&p99), "p99 {p99}");
+}
+
+#[test]
+fn histogram_nan_dropped_and_counted_inf_kept() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        let h = histogram!("latency");
+        h.record(f64::NAN);
+        h.record(2.0);
+        h.record(f64::INFINITY);
+    });
+    let text = r.render();
+    assert_eq!(sample(&text, "latency_count"), Some(2.0));
+    assert_eq!(sample(&text, "latency_sum"), Some(f64::INFINITY));
+    assert_eq!(
+        sample(
+            &text,
+            "observer_metrics_dropped_total{reason=\"nan_observation\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn concurrent_increments_are_exact() {
+    let r = Arc::new(recorder());
+    let m = ObserverMetrics::new(&r.handle());
+    const THREADS: u64 = 8;
+    const EACH: u64 = 100_000;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let m = m.clone();
+            let r = r.clone();
+            s.spawn(move || {
+                for i in 0..EACH {
+                    m.events_processed_total.increment(1);
+                    m.action_duration_ms.record((i % 300) as f64);
+                    if i % 1000 == 0 {
+                        with_local_recorder(&*r, || {
+                            counter!("by_thread_total", "t" => t.to_string()).increment(1000)
+                        });
+                    }
+                }
+            });
+        }
+    });
+    let text = r.render();
+    assert_eq!(
+        sample(&text, "events_processed_total"),
+        Some((THREADS * EACH) as f64)
+    );
+    assert_eq!(
+        sample(&text, "action_duration_ms_count"),
+        Some((THREADS * EACH) as f64)
+    );
+    for t in 0..THREADS {
+        assert_eq!(
+            sample(&text, &format!("by_thread_total{{t=\"{t}\"}}")),
+            Some(EACH as f64)
+        );
+    }
+}
+
+#[test]
+fn inf_bucket_equals_count_while_threads_record() {
+    let r = recorder();
+    let m = ObserverMetrics::new(&r.handle());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut renders = 0;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for i in 0..400_000u64 {
+                    m.action_duration_ms.record((i % 20_000) as f64);
+                }
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && renders < 2_000 {
+            let text = r.render();
+            let inf = sample(&text, "action_duration_ms_bucket{le=\"+Inf\"}").unwrap();
+            let count = sample(&text, "action_duration_ms_count").unwrap();
+            assert_eq!(inf, count);
+            renders += 1;
+        }
+    });
+    assert!(renders > 0);
+    assert_eq!(
+        sample(&r.render(), "action_duration_ms_count"),
+        Some(800_000.0)
+    );
+}
+
+#[test]
+fn hit_rates_match_their_counters() {
+    let r = recorder();
+    let m = ObserverMetrics::new(&r.handle());
+    m.cache_hits_total.increment(3);
+    m.cache_misses_total.increment(1);
+    m.dedup_checks_total.increment(8);
+    m.dedup_duplicates_found_total.increment(2);
+    let text = r.render();
+    assert_eq!(sample(&text, "cache_hit_rate"), Some(75.0));
+    assert_eq!(sample(&text, "dedup_hit_rate"), Some(25.0));
+}
+
+#[test]
+fn hit_rate_consistent_with_counters_in_every_render_under_load() {
+    let r = recorder();
+    let m = ObserverMetrics::new(&r.handle());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..300_000u64 {
+                if i % 4 == 0 {
+                    m.cache_misses_total.increment(1);
+                } else {
+                    m.cache_hits_total.increment(1);
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut renders = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && renders < 2_000 {
+            let text = r.render();
+            let hits = sample(&text, "cache_hits_total").unwrap();
+            let misses = sample(&text, "cache_misses_total").unwrap();
+            let rate = sample(&text, "cache_hit_rate").unwrap();
+            if hits + misses > 0.0 {
+                assert_eq!(rate, 100.0 * hits / (hits + misses), "{text}");
+            }
+            renders += 1;
+        }
+    });
+}
+
+#[test]
+fn renders_are_deterministic_and_sorted() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        counter!("zeta_total", "b" => "2", "a" => "1").increment(1);
+        counter!("alpha_total", "x" => "2").increment(1);
+        counter!("alpha_total", "x" => "1").increment(1);
+        counter!("zeta_total", "a" => "1", "b" => "2").increment(1);
+    });
+    let first = r.render();
+    assert_eq!(first, r.render());
+    assert_eq!(
+        first,
+        "# TYPE alpha_total counter\nalpha_total{x=\"1\"} 1\nalpha_total{x=\"2\"} 1\n\
+         # TYPE zeta_total counter\nzeta_total{a=\"1\",b=\"2\"} 2\n"
+    );
+}
+
+#[test]
+fn disabled_config_gives_noop_handles() {
+    let config = MetricsConfig {
+        enabled: false,
+        ..MetricsConfig::default()
+    };
+    let r = ObserverRecorder::new(&config).unwrap();
+    let m = ObserverMetrics::new(&r.handle());
+    m.events_processed_total.increment(1);
+    with_local_recorder(&r, || counter!("x").increment(1));
+    assert!(!r.handle().is_enabled());
+    assert_eq!(r.render(), "");
+}
+
+#[test]
+fn global_labels_prefix_and_bucket_overrides() {
+    let config = MetricsConfig::from_toml_str(
+        "prefix = \"obs\"\n[global_labels]\nservice = \"billing\"\nenv = \"prod\"\n\
+         [bucket_overrides]\ncheckpoint_save_duration_ms = [2, 4]\n",
+    )
+    .unwrap();
+    let r = ObserverRecorder::new(&config).unwrap();
+    let m = ObserverMetrics::new(&r.handle());
+    m.checkpoint_save_duration_ms.record(3.0);
+    with_local_recorder(&r, || counter!("own_total", "env" => "dev").increment(1));
+    let text = r.render();
+    assert_eq!(
+        sample(
+            &text,
+            "obs_checkpoint_save_duration_ms_bucket{env=\"prod\",service=\"billing\",le=\"4\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains(
+        "obs_checkpoint_save_duration_ms_bucket{env=\"prod\",service=\"billing\",le=\"10\"}"
+    ));
+    // The series' own label wins over the global one.
+    assert_eq!(
+        sample(&text, "obs_own_total{env=\"dev\",service=\"billing\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "obs_cache_hit_rate{env=\"prod\",service=\"billing\"}"
+        )
+        .map(f64::is_nan),
+        Some(true)
+    );
+}
+
+#[test]
+fn describe_sets_help_and_unit() {
+    let r = recorder();
+    with_local_recorder(&r, || {
+        metrics::describe_gauge!(
+            "payload",
+            metrics::Unit::Bytes,
+            "Size of a\npayload \\ body"
+        );
+        gauge!("payload").set(3.0);
+    });
+    assert!(r.render().starts_with(
+        "# HELP payload Size of a\\npayload \\\\ body [bytes]\n# TYPE payload gauge\n"
+    ));
+}
+
+#[test]
+fn sample_rate_zero_keeps_counters_exact() {
+    let config = MetricsConfig {
+        sample_rate: 0.0,
+        ..MetricsConfig::default()
+    };
+    let r = ObserverRecorder::new(&config).unwrap();
+    let m = ObserverMetrics::new(&r.handle());
+    for _ in 0..100 {
+        m.actions_executed_total.increment(1);
+        m.action_duration_ms.record(5.0);
+    }
+    let text = r.render();
+    assert_eq!(sample(&text, "actions_executed_total"), Some(100.0));
+    assert_eq!(sample(&text, "action_duration_ms_count"), Some(0.0));
+}
+
+#[test]
+fn bad_config_fails_at_construction() {
+    let config = MetricsConfig {
+        histogram_buckets: vec![5.0, 1.0],
+        ..MetricsConfig::default()
+    };
+    let err = ObserverRecorder::new(&config).unwrap_err();
+    assert_eq!(err.field, "histogram_buckets");
+}
