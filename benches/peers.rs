@@ -1,1 +1,375 @@
-fn main() {}
+//! Side-by-side benchmarks: observer-metrics against metrics-exporter-prometheus (through the same
+//! `metrics::Recorder` trait, same buckets) and natively against the `prometheus` crate and
+//! `prometheus-client`. Ends with a table of ratios to metrics-exporter-prometheus.
+//!
+//! `cargo bench --bench peers` (add `-- --quick` for a fast pass).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use metrics::{counter, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use observer_metrics::{MetricsConfig, ObserverRecorder};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::histogram::Histogram as PcHistogram;
+use prometheus_client::metrics::{
+    counter::Counter as PcCounter, family::Family, gauge::Gauge as PcGauge,
+};
+
+const BUCKETS: [f64; 9] = [1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0];
+static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+const OURS: &str = "observer-metrics";
+const PEER: &str = "metrics-exporter-prometheus";
+const PROMETHEUS: &str = "prometheus";
+const CLIENT: &str = "prometheus-client";
+
+fn ours() -> ObserverRecorder {
+    ObserverRecorder::new(&MetricsConfig::default()).unwrap()
+}
+
+fn peer() -> PrometheusRecorder {
+    PrometheusBuilder::new()
+        .set_buckets(&BUCKETS)
+        .unwrap()
+        .build_recorder()
+}
+
+fn counter_handle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_increment");
+    let key = Key::from_static_name("bench_total");
+    let ours = ours().register_counter(&key, &META);
+    g.bench_function(OURS, |b| b.iter(|| ours.increment(black_box(1))));
+    let peer = peer().register_counter(&key, &META);
+    g.bench_function(PEER, |b| b.iter(|| peer.increment(black_box(1))));
+    let prom = prometheus::IntCounter::new("bench_total", "h").unwrap();
+    g.bench_function(PROMETHEUS, |b| b.iter(|| prom.inc_by(black_box(1))));
+    let client: PcCounter = PcCounter::default();
+    g.bench_function(CLIENT, |b| b.iter(|| client.inc_by(black_box(1))));
+    g.finish();
+}
+
+fn gauge_handle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gauge_increment");
+    let key = Key::from_static_name("bench_gauge");
+    let ours = ours().register_gauge(&key, &META);
+    g.bench_function(OURS, |b| b.iter(|| ours.increment(black_box(1.0))));
+    let peer = peer().register_gauge(&key, &META);
+    g.bench_function(PEER, |b| b.iter(|| peer.increment(black_box(1.0))));
+    let prom = prometheus::Gauge::new("bench_gauge", "h").unwrap();
+    g.bench_function(PROMETHEUS, |b| b.iter(|| prom.add(black_box(1.0))));
+    let client: PcGauge<f64, std::sync::atomic::AtomicU64> = PcGauge::default();
+    g.bench_function(CLIENT, |b| b.iter(|| client.inc_by(black_box(1.0))));
+    g.finish();
+}
+
+fn histogram_record(c: &mut Criterion) {
+    let mut g = c.benchmark_group("histogram_record");
+    let key = Key::from_static_name("bench_ms");
+    // A spread of values so the bucket search is exercised, the same sequence for everyone.
+    let values: Vec<f64> = (0..1024).map(|i| (i * 37 % 12_000) as f64 + 0.5).collect();
+    let ours = ours().register_histogram(&key, &META);
+    let mut i = 0;
+    g.bench_function(OURS, |b| {
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            ours.record(values[i])
+        })
+    });
+    // The peer keeps every sample until a render drains it: render now and then so its memory stays
+    // bounded, as a real scrape or push would.
+    let peer_rec = peer();
+    let peer_handle = peer_rec.handle();
+    let peer = peer_rec.register_histogram(&key, &META);
+    g.bench_function(PEER, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(100_000);
+                let start = Instant::now();
+                for _ in 0..n {
+                    i = (i + 1) & 1023;
+                    peer.record(values[i]);
+                }
+                total += start.elapsed();
+                black_box(peer_handle.render());
+                left -= n;
+            }
+            total
+        })
+    });
+    let prom = prometheus::Histogram::with_opts(
+        prometheus::HistogramOpts::new("bench_ms", "h").buckets(BUCKETS.to_vec()),
+    )
+    .unwrap();
+    g.bench_function(PROMETHEUS, |b| {
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            prom.observe(values[i])
+        })
+    });
+    let client = PcHistogram::new(BUCKETS);
+    g.bench_function(CLIENT, |b| {
+        b.iter(|| {
+            i = (i + 1) & 1023;
+            client.observe(values[i])
+        })
+    });
+    g.finish();
+}
+
+fn counter_macro_with_labels(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_macro_two_static_labels");
+    let ours = ours();
+    metrics::with_local_recorder(&ours, || {
+        g.bench_function(OURS, |b| {
+            b.iter(|| counter!("requests_total", "method" => "get", "status" => "200").increment(1))
+        });
+    });
+    let peer = peer();
+    metrics::with_local_recorder(&peer, || {
+        g.bench_function(PEER, |b| {
+            b.iter(|| counter!("requests_total", "method" => "get", "status" => "200").increment(1))
+        });
+    });
+    let prom = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("requests_total", "h"),
+        &["method", "status"],
+    )
+    .unwrap();
+    g.bench_function(PROMETHEUS, |b| {
+        b.iter(|| prom.with_label_values(&["get", "200"]).inc())
+    });
+    let client = Family::<Vec<(&'static str, &'static str)>, PcCounter>::default();
+    let labels = vec![("method", "get"), ("status", "200")];
+    g.bench_function(CLIENT, |b| b.iter(|| client.get_or_create(&labels).inc()));
+    g.finish();
+}
+
+fn register_dynamic_label(c: &mut Criterion) {
+    let mut g = c.benchmark_group("register_fresh_dynamic_label");
+    fn through<R: Recorder>(make: impl Fn() -> R) -> impl FnMut(u64) -> Duration {
+        move |iters| {
+            let rec = make();
+            let labels: Vec<String> = (0..iters).map(|i| i.to_string()).collect();
+            let start = Instant::now();
+            metrics::with_local_recorder(&rec, || {
+                for id in &labels {
+                    counter!("dyn_total", "id" => id.clone()).increment(1);
+                }
+            });
+            start.elapsed()
+        }
+    }
+    g.bench_function(OURS, |b| b.iter_custom(through(ours)));
+    g.bench_function(PEER, |b| b.iter_custom(through(peer)));
+    g.bench_function(PROMETHEUS, |b| {
+        b.iter_custom(|iters| {
+            let vec =
+                prometheus::IntCounterVec::new(prometheus::Opts::new("dyn_total", "h"), &["id"])
+                    .unwrap();
+            let labels: Vec<String> = (0..iters).map(|i| i.to_string()).collect();
+            let start = Instant::now();
+            for id in &labels {
+                vec.with_label_values(&[id.as_str()]).inc();
+            }
+            start.elapsed()
+        })
+    });
+    g.bench_function(CLIENT, |b| {
+        b.iter_custom(|iters| {
+            let family = Family::<Vec<(&'static str, String)>, PcCounter>::default();
+            let labels: Vec<String> = (0..iters).map(|i| i.to_string()).collect();
+            let start = Instant::now();
+            for id in &labels {
+                family.get_or_create(&vec![("id", id.clone())]).inc();
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+const RENDER_COUNTERS: usize = 10_000;
+const RENDER_HISTOGRAMS: usize = 100;
+
+fn fill<R: Recorder>(rec: &R) {
+    for i in 0..RENDER_COUNTERS {
+        let key = Key::from_parts("render_total", vec![Label::new("id", i.to_string())]);
+        rec.register_counter(&key, &META).increment(i as u64);
+    }
+    for i in 0..RENDER_HISTOGRAMS {
+        let key = Key::from_parts("render_ms", vec![Label::new("id", i.to_string())]);
+        let h = rec.register_histogram(&key, &META);
+        for v in 0..50 {
+            h.record((v * 211 % 12_000) as f64);
+        }
+    }
+}
+
+fn render(c: &mut Criterion) {
+    let mut g = c.benchmark_group("render_10k_counters_100_histograms");
+    g.sample_size(20);
+    let ours = ours();
+    fill(&ours);
+    g.bench_function(OURS, |b| b.iter(|| black_box(ours.render())));
+    let peer = peer();
+    fill(&peer);
+    let handle = peer.handle();
+    g.bench_function(PEER, |b| b.iter(|| black_box(handle.render())));
+
+    let registry = prometheus::Registry::new();
+    let counters =
+        prometheus::IntCounterVec::new(prometheus::Opts::new("render_total", "h"), &["id"])
+            .unwrap();
+    let hists = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("render_ms", "h").buckets(BUCKETS.to_vec()),
+        &["id"],
+    )
+    .unwrap();
+    registry.register(Box::new(counters.clone())).unwrap();
+    registry.register(Box::new(hists.clone())).unwrap();
+    for i in 0..RENDER_COUNTERS {
+        counters
+            .with_label_values(&[&i.to_string()])
+            .inc_by(i as u64);
+    }
+    for i in 0..RENDER_HISTOGRAMS {
+        let h = hists.with_label_values(&[&i.to_string()]);
+        for v in 0..50 {
+            h.observe((v * 211 % 12_000) as f64);
+        }
+    }
+    g.bench_function(PROMETHEUS, |b| {
+        b.iter(|| {
+            use prometheus::Encoder;
+            let mut buf = Vec::new();
+            prometheus::TextEncoder::new()
+                .encode(&registry.gather(), &mut buf)
+                .unwrap();
+            black_box(buf)
+        })
+    });
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let counters = Family::<Vec<(&'static str, String)>, PcCounter>::default();
+    let hists = Family::<Vec<(&'static str, String)>, PcHistogram>::new_with_constructor(
+        (|| PcHistogram::new(BUCKETS)) as fn() -> PcHistogram,
+    );
+    registry.register("render", "h", counters.clone());
+    registry.register("render_ms", "h", hists.clone());
+    for i in 0..RENDER_COUNTERS {
+        counters
+            .get_or_create(&vec![("id", i.to_string())])
+            .inc_by(i as u64);
+    }
+    for i in 0..RENDER_HISTOGRAMS {
+        let h = hists.get_or_create(&vec![("id", i.to_string())]);
+        for v in 0..50 {
+            h.observe((v * 211 % 12_000) as f64);
+        }
+    }
+    g.bench_function(CLIENT, |b| {
+        b.iter(|| {
+            let mut out = String::new();
+            encode(&mut out, &registry).unwrap();
+            black_box(out)
+        })
+    });
+    g.finish();
+}
+
+fn two_threads_one_counter(c: &mut Criterion) {
+    let mut g = c.benchmark_group("counter_two_threads");
+    fn run(inc: Arc<dyn Fn() + Send + Sync>) -> impl FnMut(u64) -> Duration {
+        move |iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let inc = inc.clone();
+                    s.spawn(move || {
+                        for _ in 0..iters {
+                            inc();
+                        }
+                    });
+                }
+            });
+            // Time per increment pair: both threads ran `iters` increments concurrently.
+            start.elapsed()
+        }
+    }
+    let key = Key::from_static_name("contended_total");
+    let ours = ours().register_counter(&key, &META);
+    let ours: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ours.increment(1));
+    g.bench_function(OURS, |b| b.iter_custom(run(ours.clone())));
+    let peer = peer().register_counter(&key, &META);
+    let peer: Arc<dyn Fn() + Send + Sync> = Arc::new(move || peer.increment(1));
+    g.bench_function(PEER, |b| b.iter_custom(run(peer.clone())));
+    let prom = prometheus::IntCounter::new("contended_total", "h").unwrap();
+    let prom: Arc<dyn Fn() + Send + Sync> = Arc::new(move || prom.inc());
+    g.bench_function(PROMETHEUS, |b| b.iter_custom(run(prom.clone())));
+    let client: PcCounter = PcCounter::default();
+    let client: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        client.inc();
+    });
+    g.bench_function(CLIENT, |b| b.iter_custom(run(client.clone())));
+    g.finish();
+}
+
+/// Reads criterion's estimates and prints `group | ours | peers… | ratio to the peer`.
+fn ratio_table() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
+    let read = |group: &str, id: &str| -> Option<f64> {
+        let path = dir.join(group).join(id).join("new/estimates.json");
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        json["median"]["point_estimate"].as_f64()
+    };
+    let fmt = |ns: Option<f64>| match ns {
+        Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
+        Some(ns) if ns >= 1e3 => format!("{:.2} µs", ns / 1e3),
+        Some(ns) => format!("{ns:.2} ns"),
+        None => "-".into(),
+    };
+    println!("\n| benchmark (median per op) | {OURS} | {PEER} | {PROMETHEUS} | {CLIENT} | ours / {PEER} |");
+    println!("|---|---|---|---|---|---|");
+    for group in [
+        "counter_increment",
+        "gauge_increment",
+        "histogram_record",
+        "counter_macro_two_static_labels",
+        "register_fresh_dynamic_label",
+        "render_10k_counters_100_histograms",
+        "counter_two_threads",
+    ] {
+        let [o, p, pr, cl] = [OURS, PEER, PROMETHEUS, CLIENT].map(|id| read(group, id));
+        let ratio = o
+            .zip(p)
+            .map_or("-".into(), |(o, p)| format!("{:.2}", o / p));
+        println!(
+            "| {group} | {} | {} | {} | {} | {ratio} |",
+            fmt(o),
+            fmt(p),
+            fmt(pr),
+            fmt(cl)
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    counter_handle(&mut c);
+    gauge_handle(&mut c);
+    histogram_record(&mut c);
+    counter_macro_with_labels(&mut c);
+    register_dynamic_label(&mut c);
+    render(&mut c);
+    two_threads_one_counter(&mut c);
+    c.final_summary();
+    ratio_table();
+}
