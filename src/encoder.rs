@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use crate::naming::{push_f64, push_u64};
 use crate::registry::{Index, Origin, Ratio, Series};
-use crate::storage::CounterCell;
+use crate::storage::{CounterCell, Named};
 
 /// Counter values a render reads once and uses everywhere, so that a derived ratio and the
 /// counters it is computed from agree within one render even while other threads record.
-struct Pinned(Vec<(*const CounterCell, u64)>);
+struct Pinned(Vec<(*const Named<CounterCell>, u64)>);
 
 impl Pinned {
     fn collect(index: &Index) -> Self {
@@ -20,7 +20,7 @@ impl Pinned {
                     for cell in std::iter::once(&ratio.numerator).chain(&ratio.denominator) {
                         let ptr = Arc::as_ptr(cell);
                         if !pinned.iter().any(|&(p, _)| p == ptr) {
-                            pinned.push((ptr, cell.get()));
+                            pinned.push((ptr, cell.cell.get()));
                         }
                     }
                 }
@@ -29,15 +29,15 @@ impl Pinned {
         Pinned(pinned)
     }
 
-    fn get(&self, cell: &Arc<CounterCell>) -> u64 {
+    fn get(&self, series: &Arc<Named<CounterCell>>) -> u64 {
         if self.0.is_empty() {
-            return cell.get();
+            return series.cell.get();
         }
-        let ptr = Arc::as_ptr(cell);
+        let ptr = Arc::as_ptr(series);
         self.0
             .iter()
             .find(|&&(p, _)| p == ptr)
-            .map_or_else(|| cell.get(), |&(_, v)| v)
+            .map_or_else(|| series.cell.get(), |&(_, v)| v)
     }
 
     fn ratio(&self, ratio: &Ratio) -> f64 {
@@ -62,8 +62,8 @@ pub(crate) fn render(index: &Index, out: &mut String) {
         }
         let internal = family.origin == Origin::Internal;
         if internal {
-            if let Series::Counter(map) = &family.series {
-                if map.values().all(|c| c.get() == 0) {
+            if let Series::Counter(set) = &family.series {
+                if set.iter().all(|s| s.cell.get() == 0) {
                     continue;
                 }
             }
@@ -81,18 +81,18 @@ pub(crate) fn render(index: &Index, out: &mut String) {
         out.push_str(family.kind.as_str());
         out.push('\n');
         match &family.series {
-            Series::Counter(map) => {
-                for (prefix, cell) in map {
-                    let value = pinned.get(cell);
+            Series::Counter(set) => {
+                for series in set.iter() {
+                    let value = pinned.get(series);
                     if internal && value == 0 {
                         continue;
                     }
-                    sample_line(out, prefix, |o| push_u64(o, value));
+                    sample_line(out, &series.text, |o| push_u64(o, value));
                 }
             }
-            Series::Gauge(map) => {
-                for (prefix, cell) in map {
-                    sample_line(out, prefix, |o| push_f64(o, cell.get()));
+            Series::Gauge(set) => {
+                for series in set.iter() {
+                    sample_line(out, &series.text, |o| push_f64(o, series.cell.get()));
                 }
             }
             Series::Ratio(map) => {
@@ -100,8 +100,9 @@ pub(crate) fn render(index: &Index, out: &mut String) {
                     sample_line(out, prefix, |o| push_f64(o, pinned.ratio(ratio)));
                 }
             }
-            Series::Histogram(map) => {
-                for (labels, cell) in map {
+            Series::Histogram(set) => {
+                for series in set.iter() {
+                    let (labels, cell) = (&*series.text, &series.cell);
                     let mut cumulative = 0u64;
                     for (count, le) in cell.bucket_counts().zip(cell.shape.le_labels.iter()) {
                         cumulative += count;

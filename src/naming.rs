@@ -18,6 +18,13 @@
 
 /// A metric name valid for text format 0.0.4: `[a-zA-Z_:][a-zA-Z0-9_:]*`. `None` when `raw` is empty.
 pub(crate) fn metric_name(raw: &str) -> Option<String> {
+    let valid = raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
+    if valid {
+        return Some(raw.to_owned());
+    }
     sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
@@ -30,6 +37,18 @@ pub(crate) fn label_name(raw: &str) -> Option<String> {
         name.drain(..underscores - 1);
     }
     Some(name)
+}
+
+/// [`label_name`] without an allocation when `raw` is already valid, the common case.
+pub(crate) fn label_name_cow(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let valid = raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && !raw.starts_with("__")
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Some(std::borrow::Cow::Borrowed(raw))
+    } else {
+        label_name(raw).map(std::borrow::Cow::Owned)
+    }
 }
 
 /// Whether `name` is already a valid metric name, so that a config can refuse rather than rename.

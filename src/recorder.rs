@@ -8,7 +8,7 @@ use metrics_util::registry::Registry;
 
 use crate::config::{ConfigError, MetricsConfig};
 use crate::registry::Families;
-use crate::storage::{CounterCell, Slot};
+use crate::storage::{CounterCell, Named, Slot};
 
 /// A [`metrics::Recorder`] that aggregates every `counter!`, `gauge!` and `histogram!` call (and the
 /// [`ObserverMetrics`](crate::ObserverMetrics) catalogue) into lock-free cells and renders them as
@@ -94,7 +94,7 @@ impl RecorderHandle {
     pub fn render_into(&self, out: &mut String) {
         if let Some(registry) = &self.inner.registry {
             let start = out.len();
-            crate::encoder::render(&registry.storage().read(), out);
+            crate::encoder::render(&registry.storage().read_sorted(), out);
             self.inner.last_len.store(out.len() - start, Relaxed);
         }
     }
@@ -104,7 +104,7 @@ impl RecorderHandle {
         self.inner.registry.is_some()
     }
 
-    pub(crate) fn counter_slot(&self, key: &Key) -> Slot<CounterCell> {
+    pub(crate) fn counter_slot(&self, key: &Key) -> Slot<Named<CounterCell>> {
         match &self.inner.registry {
             Some(r) => r.get_or_create_counter(key, Clone::clone),
             None => Slot(None),
@@ -114,8 +114,8 @@ impl RecorderHandle {
     pub(crate) fn register_ratio(
         &self,
         name: &str,
-        numerator: &Slot<CounterCell>,
-        denominator: &[&Slot<CounterCell>],
+        numerator: &Slot<Named<CounterCell>>,
+        denominator: &[&Slot<Named<CounterCell>>],
     ) -> bool {
         self.inner
             .registry

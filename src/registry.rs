@@ -16,6 +16,7 @@
 //! - names the Pushgateway exports itself keep the gateway's type (`reserved_name`), and the
 //!   recorder's own `observer_metrics_dropped_total` cannot be registered by a caller.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
@@ -24,7 +25,9 @@ use metrics_util::registry::Storage;
 
 use crate::config::MetricsConfig;
 use crate::naming;
-use crate::storage::{CounterCell, DropCounts, GaugeCell, HistogramCell, HistogramShape, Slot};
+use crate::storage::{
+    CounterCell, DropCounts, GaugeCell, HistogramCell, HistogramShape, Named, SeriesSet, Slot,
+};
 use crate::DropReason;
 
 /// The family under which dropped series, labels and observations are counted, by `reason`.
@@ -113,20 +116,20 @@ pub(crate) enum Origin {
 /// NaN while the denominator is 0.
 #[derive(Debug)]
 pub(crate) struct Ratio {
-    pub(crate) numerator: Arc<CounterCell>,
-    pub(crate) denominator: Vec<Arc<CounterCell>>,
+    pub(crate) numerator: Arc<Named<CounterCell>>,
+    pub(crate) denominator: Vec<Arc<Named<CounterCell>>>,
 }
 
-/// The series of one family, keyed so that iteration order is the exposition order.
+/// The series of one family, ordered by their text, which is the exposition order.
 #[derive(Debug)]
 pub(crate) enum Series {
-    /// Keyed by the line prefix `name{labels}`.
-    Counter(BTreeMap<Box<str>, Arc<CounterCell>>),
-    /// Keyed by the line prefix `name{labels}`.
-    Gauge(BTreeMap<Box<str>, Arc<GaugeCell>>),
-    /// Keyed by the labels between the braces, `a="x",b="y"`.
-    Histogram(BTreeMap<Box<str>, Arc<HistogramCell>>),
-    /// Gauges derived from counters; keyed by the line prefix.
+    /// Text: the line prefix `name{labels}`.
+    Counter(SeriesSet<CounterCell>),
+    /// Text: the line prefix `name{labels}`.
+    Gauge(SeriesSet<GaugeCell>),
+    /// Text: the labels between the braces, `a="x",b="y"`.
+    Histogram(SeriesSet<HistogramCell>),
+    /// Gauges derived from counters, by line prefix.
     Ratio(BTreeMap<Box<str>, Ratio>),
     /// A gateway summary: never holds series.
     None,
@@ -135,9 +138,9 @@ pub(crate) enum Series {
 impl Series {
     fn new(kind: Kind) -> Self {
         match kind {
-            Kind::Counter => Series::Counter(BTreeMap::new()),
-            Kind::Gauge => Series::Gauge(BTreeMap::new()),
-            Kind::Histogram => Series::Histogram(BTreeMap::new()),
+            Kind::Counter => Series::Counter(SeriesSet::default()),
+            Kind::Gauge => Series::Gauge(SeriesSet::default()),
+            Kind::Histogram => Series::Histogram(SeriesSet::default()),
             Kind::Summary => Series::None,
         }
     }
@@ -168,11 +171,27 @@ pub(crate) struct Index {
     pub(crate) families: BTreeMap<String, Family>,
     /// Escaped HELP text by exposition name.
     pub(crate) help: HashMap<String, String>,
+    /// Whether some family holds series out of exposition order.
+    unsorted: bool,
 }
 
 impl Index {
+    fn sort(&mut self) {
+        for family in self.families.values_mut() {
+            match &mut family.series {
+                Series::Counter(set) => set.sort(),
+                Series::Gauge(set) => set.sort(),
+                Series::Histogram(set) => set.sort(),
+                Series::Ratio(_) | Series::None => {}
+            }
+        }
+        self.unsorted = false;
+    }
+
     /// Claims `name` for a family of `kind` (creating it), or says why it cannot be had.
     fn claim(&mut self, name: &str, kind: Kind) -> Result<&mut Family, DropReason> {
+        // Two lookups rather than one `get_mut`: the borrow checker cannot yet see that the early
+        // return ends the first borrow.
         if let Some(family) = self.families.get(name) {
             return match (family.origin, family.kind == kind) {
                 (Origin::Internal, _) | (Origin::Gateway, false) => Err(DropReason::ReservedName),
@@ -215,22 +234,11 @@ struct Settings {
     shapes: HashMap<String, Arc<HistogramShape>>,
 }
 
-/// The exposition name and the rendered labels of one series.
+/// The exposition name of a series and its text: `name{labels}` for counters and gauges, the
+/// labels alone for histograms.
 struct Identity {
     name: String,
-    /// `a="x",b="y"`, sorted, escaped; empty when there are none.
-    labels: String,
-}
-
-impl Identity {
-    /// `name` or `name{labels}`: the text before a sample value.
-    fn line_prefix(&self) -> Box<str> {
-        if self.labels.is_empty() {
-            self.name.as_str().into()
-        } else {
-            format!("{}{{{}}}", self.name, self.labels).into()
-        }
-    }
+    text: String,
 }
 
 /// The series index plus the counts of what its rules dropped. Implements
@@ -239,13 +247,13 @@ impl Identity {
 #[derive(Debug)]
 pub(crate) struct Families {
     settings: Settings,
-    pub(crate) drops: Arc<DropCounts>,
+    pub(crate) drops: DropCounts,
     index: RwLock<Index>,
 }
 
 impl Families {
     pub(crate) fn new(config: &MetricsConfig) -> Self {
-        let drops = Arc::new(DropCounts::default());
+        let drops = DropCounts::new(DROPPED_FAMILY);
         let nan_drops = drops.cell(DropReason::NanObservation).clone();
         let shape = |b: &[f64]| {
             Arc::new(HistogramShape::new(
@@ -282,13 +290,11 @@ impl Families {
                 )
             })
             .collect();
-        let dropped = DropReason::ALL
-            .iter()
-            .map(|&r| {
-                let prefix = format!("{DROPPED_FAMILY}{{reason=\"{}\"}}", r.as_str());
-                (prefix.into_boxed_str(), drops.cell(r).clone())
-            })
-            .collect();
+        let mut dropped = SeriesSet::default();
+        for reason in DropReason::ALL {
+            // The family shares the drop counters' cells, so counting a drop takes no lock.
+            dropped.insert(drops.cell(reason).clone());
+        }
         families.insert(
             DROPPED_FAMILY.to_owned(),
             Family {
@@ -306,11 +312,26 @@ impl Families {
         Families {
             settings,
             drops,
-            index: RwLock::new(Index { families, help }),
+            index: RwLock::new(Index {
+                families,
+                help,
+                unsorted: false,
+            }),
         }
     }
 
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Index> {
+    /// The index for a render: in exposition order, sorting first if registrations left it out
+    /// of order (the only time a render takes the write lock).
+    pub(crate) fn read_sorted(&self) -> RwLockReadGuard<'_, Index> {
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        if !index.unsorted {
+            return index;
+        }
+        drop(index);
+        self.index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sort();
         self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -332,52 +353,65 @@ impl Families {
         };
         // (sanitised name, rank, original name, value): rank 0 for the series' own labels, 1 for
         // global ones, so sorting puts the winner of each name first.
-        let mut labels: Vec<(String, u8, &str, &str)> = Vec::new();
+        let mut labels: Vec<(Cow<'_, str>, u8, &str, &str)> =
+            Vec::with_capacity(key.labels().len() + self.settings.global_labels.len());
         for label in key.labels() {
-            match naming::label_name(label.key()) {
+            match naming::label_name_cow(label.key()) {
                 Some(n) if kind == Kind::Histogram && n == "le" => {
-                    labels.push(("user_le".to_owned(), 0, label.key(), label.value()))
+                    labels.push((Cow::Borrowed("user_le"), 0, label.key(), label.value()))
                 }
                 Some(n) => labels.push((n, 0, label.key(), label.value())),
                 None => self.drops.count(DropReason::EmptyLabelName),
             }
         }
         for (k, v) in &self.settings.global_labels {
-            labels.push((k.clone(), 1, k, v));
+            labels.push((Cow::Borrowed(k), 1, k, v));
         }
         labels.sort_unstable();
-        let mut rendered = String::new();
+
+        // Counters and gauges: `name{labels}`. Histograms: the labels alone, because the encoder
+        // writes the name with each of its `_bucket`, `_sum` and `_count` suffixes.
+        let braces = kind != Kind::Histogram;
+        let mut text = String::with_capacity(
+            name.len()
+                + 2
+                + labels
+                    .iter()
+                    .map(|l| l.0.len() + l.3.len() + 4)
+                    .sum::<usize>(),
+        );
+        if braces {
+            text.push_str(&name);
+        }
         let mut last: Option<&str> = None;
-        for (name, rank, _, value) in &labels {
-            if last == Some(name.as_str()) {
+        for (label, rank, _, value) in &labels {
+            if last == Some(label) {
                 if *rank == 0 {
                     self.drops.count(DropReason::DuplicateLabel);
                 }
                 continue;
             }
-            last = Some(name);
-            if !rendered.is_empty() {
-                rendered.push(',');
+            if last.is_some() {
+                text.push(',');
+            } else if braces {
+                text.push('{');
             }
-            rendered.push_str(name);
-            rendered.push_str("=\"");
-            naming::push_label_value(&mut rendered, value);
-            rendered.push('"');
+            last = Some(label);
+            text.push_str(label);
+            text.push_str("=\"");
+            naming::push_label_value(&mut text, value);
+            text.push('"');
         }
-        Some(Identity {
-            name,
-            labels: rendered,
-        })
+        if braces && last.is_some() {
+            text.push('}');
+        }
+        Some(Identity { name, text })
     }
 
-    fn register<C>(
-        &self,
-        key: &Key,
-        kind: Kind,
-        series_key: impl FnOnce(&Identity) -> Box<str>,
-        pick: impl FnOnce(&mut Series) -> Option<&mut BTreeMap<Box<str>, Arc<C>>>,
-        make: impl FnOnce() -> C,
-    ) -> Slot<C> {
+    fn register<C>(&self, key: &Key, kind: Kind, make: impl FnOnce() -> C) -> Slot<Named<C>>
+    where
+        C: Stored,
+    {
         let Some(id) = self.identity(key, kind) else {
             return Slot(None);
         };
@@ -391,15 +425,13 @@ impl Families {
         };
         // A gauge name held by a derived ratio is the one case where the kinds agree but the
         // storage does not.
-        let Some(map) = pick(&mut family.series) else {
+        let Some(set) = C::series_of(&mut family.series) else {
             self.drops.count(DropReason::TypeConflict);
             return Slot(None);
         };
-        Slot(Some(
-            map.entry(series_key(&id))
-                .or_insert_with(|| Arc::new(make()))
-                .clone(),
-        ))
+        let named = set.get_or_insert(id.text, make);
+        index.unsorted |= !set.is_sorted();
+        Slot(Some(named))
     }
 
     /// Registers a gauge `name` (no labels but the global ones) derived at render time as
@@ -408,8 +440,8 @@ impl Families {
     pub(crate) fn register_ratio(
         &self,
         name: &str,
-        numerator: &Slot<CounterCell>,
-        denominator: &[&Slot<CounterCell>],
+        numerator: &Slot<Named<CounterCell>>,
+        denominator: &[&Slot<Named<CounterCell>>],
     ) -> bool {
         let (Some(numerator), Some(denominator)) = (
             numerator.0.clone(),
@@ -437,7 +469,7 @@ impl Families {
         match &mut family.series {
             Series::Ratio(map) => {
                 map.insert(
-                    id.line_prefix(),
+                    id.text.into_boxed_str(),
                     Ratio {
                         numerator,
                         denominator,
@@ -470,52 +502,56 @@ impl Families {
 }
 
 impl Storage<Key> for Families {
-    type Counter = Slot<CounterCell>;
-    type Gauge = Slot<GaugeCell>;
-    type Histogram = Slot<HistogramCell>;
+    type Counter = Slot<Named<CounterCell>>;
+    type Gauge = Slot<Named<GaugeCell>>;
+    type Histogram = Slot<Named<HistogramCell>>;
 
     fn counter(&self, key: &Key) -> Self::Counter {
-        self.register(
-            key,
-            Kind::Counter,
-            Identity::line_prefix,
-            |s| match s {
-                Series::Counter(m) => Some(m),
-                _ => None,
-            },
-            CounterCell::default,
-        )
+        self.register(key, Kind::Counter, CounterCell::default)
     }
 
     fn gauge(&self, key: &Key) -> Self::Gauge {
-        self.register(
-            key,
-            Kind::Gauge,
-            Identity::line_prefix,
-            |s| match s {
-                Series::Gauge(m) => Some(m),
-                _ => None,
-            },
-            GaugeCell::default,
-        )
+        self.register(key, Kind::Gauge, GaugeCell::default)
     }
 
     fn histogram(&self, key: &Key) -> Self::Histogram {
-        let shape = self
-            .settings
-            .shapes
+        let shapes = &self.settings.shapes;
+        let shape = shapes
             .get(key.name())
             .unwrap_or(&self.settings.default_shape)
             .clone();
-        self.register(
-            key,
-            Kind::Histogram,
-            |id| id.labels.as_str().into(),
-            |s| match s {
-                Series::Histogram(m) => Some(m),
-                _ => None,
-            },
-            || HistogramCell::new(shape),
-        )
+        self.register(key, Kind::Histogram, || HistogramCell::new(shape))
+    }
+}
+
+/// A cell type and the family storage that holds it.
+trait Stored: Sized {
+    fn series_of(series: &mut Series) -> Option<&mut SeriesSet<Self>>;
+}
+
+impl Stored for CounterCell {
+    fn series_of(series: &mut Series) -> Option<&mut SeriesSet<Self>> {
+        match series {
+            Series::Counter(set) => Some(set),
+            _ => None,
+        }
+    }
+}
+
+impl Stored for GaugeCell {
+    fn series_of(series: &mut Series) -> Option<&mut SeriesSet<Self>> {
+        match series {
+            Series::Gauge(set) => Some(set),
+            _ => None,
+        }
+    }
+}
+
+impl Stored for HistogramCell {
+    fn series_of(series: &mut Series) -> Option<&mut SeriesSet<Self>> {
+        match series {
+            Series::Histogram(set) => Some(set),
+            _ => None,
+        }
     }
 }

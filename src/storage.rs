@@ -23,10 +23,9 @@ impl CounterCell {
 impl CounterFn for CounterCell {
     #[inline]
     fn increment(&self, n: u64) {
-        // Near the top, saturate instead of adding. Two increments racing past the top at once
-        // can still wrap: the check after the add puts the value back to the top.
-        let near_top = self.0.load(Relaxed) > u64::MAX - n;
-        if near_top || self.0.fetch_add(n, Relaxed).checked_add(n).is_none() {
+        // One atomic add; only an add that overflowed pays for the fix-up. A render racing that
+        // rare add may see the wrapped value once before it is put back to the top.
+        if self.0.fetch_add(n, Relaxed).checked_add(n).is_none() {
             self.0.store(u64::MAX, Relaxed);
         }
     }
@@ -80,11 +79,15 @@ pub(crate) struct HistogramShape {
     /// `le="…"` for each bound, then `le="+Inf"`, rendered once.
     pub(crate) le_labels: Box<[Box<str>]>,
     sample_rate: f64,
-    nan_drops: Arc<CounterCell>,
+    nan_drops: Arc<Named<CounterCell>>,
 }
 
 impl HistogramShape {
-    pub(crate) fn new(bounds: &[f64], sample_rate: f64, nan_drops: Arc<CounterCell>) -> Self {
+    pub(crate) fn new(
+        bounds: &[f64],
+        sample_rate: f64,
+        nan_drops: Arc<Named<CounterCell>>,
+    ) -> Self {
         let le_labels = bounds
             .iter()
             .map(|&b| {
@@ -188,6 +191,154 @@ fn sampled(rate: f64) -> bool {
     })
 }
 
+/// A cell and the text that names its series in the exposition (`name{labels}`, or for histograms
+/// the labels alone), in one allocation. Ordered by that text, which is the exposition order.
+#[derive(Debug)]
+pub(crate) struct Named<C> {
+    pub(crate) text: Box<str>,
+    pub(crate) cell: C,
+}
+
+impl<C: CounterFn> CounterFn for Named<C> {
+    #[inline]
+    fn increment(&self, n: u64) {
+        self.cell.increment(n)
+    }
+    #[inline]
+    fn absolute(&self, n: u64) {
+        self.cell.absolute(n)
+    }
+}
+
+impl<C: GaugeFn> GaugeFn for Named<C> {
+    #[inline]
+    fn increment(&self, v: f64) {
+        self.cell.increment(v)
+    }
+    #[inline]
+    fn decrement(&self, v: f64) {
+        self.cell.decrement(v)
+    }
+    #[inline]
+    fn set(&self, v: f64) {
+        self.cell.set(v)
+    }
+}
+
+impl<C: HistogramFn> HistogramFn for Named<C> {
+    #[inline]
+    fn record(&self, v: f64) {
+        self.cell.record(v)
+    }
+    fn record_many(&self, v: f64, count: usize) {
+        self.cell.record_many(v, count)
+    }
+}
+
+/// A registered series in an ordered set: compared, and looked up, by its text.
+#[derive(Debug)]
+pub(crate) struct ByText<C>(pub(crate) Arc<Named<C>>);
+
+impl<C> PartialEq for ByText<C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.text == other.0.text
+    }
+}
+impl<C> Eq for ByText<C> {}
+impl<C> PartialOrd for ByText<C> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<C> Ord for ByText<C> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.text.cmp(&other.0.text)
+    }
+}
+impl<C> std::hash::Hash for ByText<C> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.text.hash(state)
+    }
+}
+impl<C> std::borrow::Borrow<str> for ByText<C> {
+    fn borrow(&self) -> &str {
+        &self.0.text
+    }
+}
+
+/// The series of one family: kept in registration order with a hash set for lookups, and sorted
+/// by text only when a render finds series that arrived out of order. Registration is then a hash
+/// lookup and a push, not an ordered insert that compares through a pointer at every step.
+#[derive(Debug)]
+pub(crate) struct SeriesSet<C> {
+    order: Vec<Arc<Named<C>>>,
+    lookup: std::collections::HashSet<ByText<C>>,
+    sorted: bool,
+}
+
+impl<C> Default for SeriesSet<C> {
+    fn default() -> Self {
+        SeriesSet {
+            order: Vec::new(),
+            lookup: Default::default(),
+            sorted: true,
+        }
+    }
+}
+
+impl<C> SeriesSet<C> {
+    /// The series named `text`, created by `make` if it is new.
+    // `ByText` hashes and compares only the series text, which never changes.
+    #[allow(clippy::mutable_key_type)]
+    pub(crate) fn get_or_insert(
+        &mut self,
+        text: String,
+        make: impl FnOnce() -> C,
+    ) -> Arc<Named<C>> {
+        if let Some(existing) = self.lookup.get(text.as_str()) {
+            return existing.0.clone();
+        }
+        let named = Arc::new(Named {
+            text: text.into_boxed_str(),
+            cell: make(),
+        });
+        self.insert(named.clone());
+        named
+    }
+
+    /// Adds a series made elsewhere; its text must not be in the set yet.
+    #[allow(clippy::mutable_key_type)]
+    pub(crate) fn insert(&mut self, named: Arc<Named<C>>) {
+        if self.order.last().is_some_and(|last| last.text > named.text) {
+            self.sorted = false;
+        }
+        self.order.push(named.clone());
+        self.lookup.insert(ByText(named));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub(crate) fn is_sorted(&self) -> bool {
+        self.sorted
+    }
+
+    /// Restores exposition order. A stable sort: the sorted prefix and the new tail are runs it
+    /// merges rather than sorting from scratch.
+    pub(crate) fn sort(&mut self) {
+        if !self.sorted {
+            self.order.sort_by(|a, b| a.text.cmp(&b.text));
+            self.sorted = true;
+        }
+    }
+
+    /// The series in exposition order once [`sort`](Self::sort) has run.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Named<C>>> {
+        self.order.iter()
+    }
+}
+
 /// A series handle as the registry stores it: a cell, or nothing when the series was dropped or
 /// recording is disabled.
 #[derive(Debug)]
@@ -238,7 +389,7 @@ impl<T: HistogramFn> HistogramFn for Slot<T> {
     }
 }
 
-impl Slot<CounterCell> {
+impl Slot<Named<CounterCell>> {
     pub(crate) fn handle(&self) -> metrics::Counter {
         self.0
             .clone()
@@ -246,7 +397,7 @@ impl Slot<CounterCell> {
     }
 }
 
-impl Slot<GaugeCell> {
+impl Slot<Named<GaugeCell>> {
     pub(crate) fn handle(&self) -> metrics::Gauge {
         self.0
             .clone()
@@ -254,7 +405,7 @@ impl Slot<GaugeCell> {
     }
 }
 
-impl Slot<HistogramCell> {
+impl Slot<Named<HistogramCell>> {
     pub(crate) fn handle(&self) -> metrics::Histogram {
         self.0
             .clone()
@@ -263,13 +414,26 @@ impl Slot<HistogramCell> {
 }
 
 /// Per-reason counters of what the naming and type rules dropped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DropCounts {
-    cells: [Arc<CounterCell>; DropReason::ALL.len()],
+    cells: [Arc<Named<CounterCell>>; DropReason::ALL.len()],
 }
 
 impl DropCounts {
-    pub(crate) fn cell(&self, reason: DropReason) -> &Arc<CounterCell> {
+    /// `family` is the name the counts are rendered under, with a `reason` label.
+    pub(crate) fn new(family: &str) -> Self {
+        DropCounts {
+            cells: DropReason::ALL.map(|r| {
+                let text = format!("{family}{{reason=\"{}\"}}", r.as_str()).into_boxed_str();
+                Arc::new(Named {
+                    text,
+                    cell: CounterCell::default(),
+                })
+            }),
+        }
+    }
+
+    pub(crate) fn cell(&self, reason: DropReason) -> &Arc<Named<CounterCell>> {
         &self.cells[reason as usize]
     }
 
@@ -315,21 +479,23 @@ mod tests {
 
     #[test]
     fn histogram_buckets_and_nan() {
-        let drops = Arc::new(CounterCell::default());
-        let shape = Arc::new(HistogramShape::new(&[1.0, 5.0], 1.0, drops.clone()));
+        let drops = DropCounts::new("dropped");
+        let nan = drops.cell(DropReason::NanObservation).clone();
+        let shape = Arc::new(HistogramShape::new(&[1.0, 5.0], 1.0, nan.clone()));
         let h = HistogramCell::new(shape);
         for v in [0.5, 1.0, 3.0, 7.0, f64::INFINITY, f64::NAN] {
             h.record(v);
         }
         assert_eq!(h.bucket_counts().collect::<Vec<_>>(), vec![2, 1, 2]);
         assert_eq!(h.sum(), f64::INFINITY);
-        assert_eq!(drops.get(), 1);
+        assert_eq!(nan.cell.get(), 1);
     }
 
     #[test]
     fn sampling_keeps_about_the_rate() {
-        let drops = Arc::new(CounterCell::default());
-        let h = HistogramCell::new(Arc::new(HistogramShape::new(&[1.0], 0.25, drops)));
+        let drops = DropCounts::new("dropped");
+        let nan = drops.cell(DropReason::NanObservation).clone();
+        let h = HistogramCell::new(Arc::new(HistogramShape::new(&[1.0], 0.25, nan)));
         for _ in 0..40_000 {
             h.record(0.5);
         }

@@ -1,0 +1,138 @@
+//! Resident bytes per series: 100,000 counter series and 100,000 histogram series (one label,
+//! `id`), for observer-metrics and each peer, each scenario in a fresh process (Linux: reads
+//! `/proc/self/statm`).
+//!
+//! `cargo run --release --example memory`
+
+use std::process::Command;
+
+use metrics::{Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use observer_metrics::{MetricsConfig, ObserverRecorder};
+use prometheus_client::metrics::{
+    counter::Counter as PcCounter, family::Family, histogram::Histogram as PcHistogram,
+};
+
+const SERIES: usize = 100_000;
+const BUCKETS: [f64; 9] = [1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0];
+const IMPLS: [&str; 4] = [
+    "observer-metrics",
+    "metrics-exporter-prometheus",
+    "prometheus",
+    "prometheus-client",
+];
+static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc/self/statm");
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+fn through_recorder<R: Recorder>(rec: &R, kind: &str) {
+    for i in 0..SERIES {
+        let key = Key::from_parts("mem_series", vec![Label::new("id", i.to_string())]);
+        match kind {
+            "counter" => rec.register_counter(&key, &META).increment(1),
+            _ => rec.register_histogram(&key, &META).record(i as f64 % 700.0),
+        }
+    }
+}
+
+/// Builds the scenario and returns what must stay alive while RSS is read.
+fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
+    let ids: Vec<String> = (0..SERIES).map(|i| i.to_string()).collect();
+    match implementation {
+        "observer-metrics" => {
+            let rec = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+            through_recorder(&rec, kind);
+            Box::new(rec)
+        }
+        "metrics-exporter-prometheus" => {
+            let rec = PrometheusBuilder::new()
+                .set_buckets(&BUCKETS)
+                .unwrap()
+                .build_recorder();
+            through_recorder(&rec, kind);
+            // The peer keeps histogram samples until a render drains them, as a scrape would.
+            drop(rec.handle().render());
+            Box::new(rec)
+        }
+        "prometheus" if kind == "counter" => {
+            let v =
+                prometheus::IntCounterVec::new(prometheus::Opts::new("mem_series", "h"), &["id"])
+                    .unwrap();
+            ids.iter()
+                .for_each(|id| v.with_label_values(&[id.as_str()]).inc());
+            Box::new(v)
+        }
+        "prometheus" => {
+            let v = prometheus::HistogramVec::new(
+                prometheus::HistogramOpts::new("mem_series", "h").buckets(BUCKETS.to_vec()),
+                &["id"],
+            )
+            .unwrap();
+            ids.iter().enumerate().for_each(|(i, id)| {
+                v.with_label_values(&[id.as_str()])
+                    .observe(i as f64 % 700.0)
+            });
+            Box::new(v)
+        }
+        "prometheus-client" if kind == "counter" => {
+            let f = Family::<Vec<(&'static str, String)>, PcCounter>::default();
+            ids.into_iter().for_each(|id| {
+                f.get_or_create(&vec![("id", id)]).inc();
+            });
+            Box::new(f)
+        }
+        "prometheus-client" => {
+            let f = Family::<Vec<(&'static str, String)>, PcHistogram>::new_with_constructor(
+                (|| PcHistogram::new(BUCKETS)) as fn() -> PcHistogram,
+            );
+            ids.into_iter()
+                .enumerate()
+                .for_each(|(i, id)| f.get_or_create(&vec![("id", id)]).observe(i as f64 % 700.0));
+            Box::new(f)
+        }
+        other => panic!("unknown implementation {other}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [implementation, kind] = args.as_slice() {
+        let before = resident_bytes();
+        let keep = scenario(implementation, kind);
+        let after = resident_bytes();
+        println!("{}", (after - before) / SERIES);
+        drop(keep);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let measure = |implementation: &str, kind: &str| -> usize {
+        let out = Command::new(&exe)
+            .args([implementation, kind])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    println!(
+        "| resident bytes per series ({SERIES} series) | {} | ours / metrics-exporter-prometheus |",
+        IMPLS.join(" | ")
+    );
+    println!("|---|---|---|---|---|---|");
+    for kind in ["counter", "histogram"] {
+        let bytes: Vec<usize> = IMPLS.iter().map(|i| measure(i, kind)).collect();
+        let cells: Vec<String> = bytes.iter().map(|b| b.to_string()).collect();
+        println!(
+            "| {kind} | {} | {:.2} |",
+            cells.join(" | "),
+            bytes[0] as f64 / bytes[1] as f64
+        );
+    }
+}
