@@ -4,8 +4,8 @@
 //! of any crate, and the typed [`ObserverMetrics`] catalogue, land in lock-free cells, and
 //! [`ObserverRecorder::render`] writes them as Prometheus text format 0.0.4.
 //!
-//! Data flows one way: instrumentation → recorder storage ([`storage`](crate) cells, indexed by the
-//! registry) → encoder → sink.
+//! Data flows one way: instrumentation → recorder storage (lock-free cells, indexed once per
+//! series at registration) → encoder → sink.
 //!
 //! # An exposition nothing can break
 //! One invalid family makes a Pushgateway reject a whole push. Whatever the `metrics` facade lets a

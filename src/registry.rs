@@ -323,16 +323,18 @@ impl Families {
     /// The index for a render: in exposition order, sorting first if registrations left it out
     /// of order (the only time a render takes the write lock).
     pub(crate) fn read_sorted(&self) -> RwLockReadGuard<'_, Index> {
-        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        if !index.unsorted {
-            return index;
+        loop {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            if !index.unsorted {
+                return index;
+            }
+            drop(index);
+            // A registration may slip in between this sort and the next read: check again.
+            self.index
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sort();
         }
-        drop(index);
-        self.index
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .sort();
-        self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn exposition_name(&self, raw: &str) -> Option<String> {
