@@ -16,16 +16,23 @@
 //! | label values | kept exactly; `\`, `"` and newline are escaped as `\\`, `\"`, `\n` |
 //! | HELP text | `\` and newline escaped as `\\` and `\n` |
 
+use std::borrow::Cow;
+
 /// A metric name valid for text format 0.0.4: `[a-zA-Z_:][a-zA-Z0-9_:]*`. `None` when `raw` is empty.
 pub(crate) fn metric_name(raw: &str) -> Option<String> {
+    metric_name_cow(raw).map(Cow::into_owned)
+}
+
+/// [`metric_name`] without an allocation when `raw` is already valid, the common case.
+pub(crate) fn metric_name_cow(raw: &str) -> Option<Cow<'_, str>> {
     let valid = raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
     if valid {
-        return Some(raw.to_owned());
+        return Some(Cow::Borrowed(raw));
     }
-    sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':').map(Cow::Owned)
 }
 
 /// A label name valid for text format 0.0.4 and not reserved: `[a-zA-Z_][a-zA-Z0-9_]*`, never
@@ -40,14 +47,14 @@ pub(crate) fn label_name(raw: &str) -> Option<String> {
 }
 
 /// [`label_name`] without an allocation when `raw` is already valid, the common case.
-pub(crate) fn label_name_cow(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn label_name_cow(raw: &str) -> Option<Cow<'_, str>> {
     let valid = raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && !raw.starts_with("__")
         && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if valid {
-        Some(std::borrow::Cow::Borrowed(raw))
+        Some(Cow::Borrowed(raw))
     } else {
-        label_name(raw).map(std::borrow::Cow::Owned)
+        label_name(raw).map(Cow::Owned)
     }
 }
 

@@ -236,8 +236,8 @@ struct Settings {
 
 /// The exposition name of a series and its text: `name{labels}` for counters and gauges, the
 /// labels alone for histograms.
-struct Identity {
-    name: String,
+struct Identity<'k> {
+    name: Cow<'k, str>,
     text: String,
 }
 
@@ -337,18 +337,18 @@ impl Families {
         }
     }
 
-    fn exposition_name(&self, raw: &str) -> Option<String> {
+    fn exposition_name<'k>(&self, raw: &'k str) -> Option<Cow<'k, str>> {
         if raw.is_empty() {
             return None;
         }
         match &self.settings.prefix {
-            Some(p) => naming::metric_name(&format!("{p}_{raw}")),
-            None => naming::metric_name(raw),
+            Some(p) => naming::metric_name(&format!("{p}_{raw}")).map(Cow::Owned),
+            None => naming::metric_name_cow(raw),
         }
     }
 
     /// Applies the naming and label rules to `key`; `None` when the series must be dropped.
-    fn identity(&self, key: &Key, kind: Kind) -> Option<Identity> {
+    fn identity<'k>(&self, key: &'k Key, kind: Kind) -> Option<Identity<'k>> {
         let Some(name) = self.exposition_name(key.name()) else {
             self.drops.count(DropReason::EmptyName);
             return None;
@@ -369,42 +369,47 @@ impl Families {
         for (k, v) in &self.settings.global_labels {
             labels.push((Cow::Borrowed(k), 1, k, v));
         }
-        labels.sort_unstable();
+        if !labels.is_sorted() {
+            labels.sort_unstable();
+        }
+        let before = labels.len();
+        let own_before = labels.iter().filter(|l| l.1 == 0).count();
+        labels.dedup_by(|later, kept| later.0 == kept.0);
+        if labels.len() < before {
+            let own_after = labels.iter().filter(|l| l.1 == 0).count();
+            // A global label losing to the series' own label is not a drop.
+            for _ in 0..(own_before - own_after) {
+                self.drops.count(DropReason::DuplicateLabel);
+            }
+        }
 
         // Counters and gauges: `name{labels}`. Histograms: the labels alone, because the encoder
-        // writes the name with each of its `_bucket`, `_sum` and `_count` suffixes.
+        // writes the name with each of its `_bucket`, `_sum` and `_count` suffixes. The capacity
+        // is exact unless a value needs escaping, so the text becomes a `Box<str>` without a copy.
         let braces = kind != Kind::Histogram;
-        let mut text = String::with_capacity(
-            name.len()
-                + 2
-                + labels
-                    .iter()
-                    .map(|l| l.0.len() + l.3.len() + 4)
-                    .sum::<usize>(),
-        );
+        let pairs: usize = labels.iter().map(|l| l.0.len() + l.3.len() + 3).sum();
+        let commas = labels.len().saturating_sub(1);
+        let wrap = if braces {
+            name.len() + if labels.is_empty() { 0 } else { 2 }
+        } else {
+            0
+        };
+        let mut text = String::with_capacity(wrap + pairs + commas);
         if braces {
             text.push_str(&name);
         }
-        let mut last: Option<&str> = None;
-        for (label, rank, _, value) in &labels {
-            if last == Some(label) {
-                if *rank == 0 {
-                    self.drops.count(DropReason::DuplicateLabel);
-                }
-                continue;
-            }
-            if last.is_some() {
+        for (i, (label, _, _, value)) in labels.iter().enumerate() {
+            if i > 0 {
                 text.push(',');
             } else if braces {
                 text.push('{');
             }
-            last = Some(label);
             text.push_str(label);
             text.push_str("=\"");
             naming::push_label_value(&mut text, value);
             text.push('"');
         }
-        if braces && last.is_some() {
+        if braces && !labels.is_empty() {
             text.push('}');
         }
         Some(Identity { name, text })
@@ -454,7 +459,8 @@ impl Families {
         ) else {
             return false;
         };
-        let Some(id) = self.identity(&Key::from_name(name.to_owned()), Kind::Gauge) else {
+        let key = Key::from_name(name.to_owned());
+        let Some(id) = self.identity(&key, Kind::Gauge) else {
             return false;
         };
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
@@ -499,7 +505,7 @@ impl Families {
             text.push(']');
         }
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        index.help.insert(name, text);
+        index.help.insert(name.into_owned(), text);
     }
 }
 

@@ -272,7 +272,7 @@ impl<C> std::borrow::Borrow<str> for ByText<C> {
 #[derive(Debug)]
 pub(crate) struct SeriesSet<C> {
     order: Vec<Arc<Named<C>>>,
-    lookup: std::collections::HashSet<ByText<C>>,
+    lookup: hashbrown::HashSet<ByText<C>>,
     sorted: bool,
 }
 
