@@ -16,6 +16,7 @@
 //! |---|---|
 //! | name with `.`, `-`, spaces or unicode | each such character becomes `_` (`a.b-c` → `a_b_c`) |
 //! | name with a leading digit | `_` in front (`9x` → `_9x`) |
+//! | name starting with `__` (reserved for Prometheus) | leading underscores cut to one (`__x` → `_x`) |
 //! | empty name | series dropped, counted as `empty_name` |
 //! | label name with invalid characters or a leading digit | as for names; `:` becomes `_` too |
 //! | label name starting with `__` (reserved) | leading underscores cut to one (`__name__` → `_name__`) |

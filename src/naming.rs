@@ -9,6 +9,7 @@
 //! |---|---|
 //! | metric name with a character outside `[a-zA-Z0-9_:]` (`.`, `-`, space, unicode) | each such character becomes `_` |
 //! | metric or label name starting with a digit | `_` is put in front |
+//! | metric name starting with `__` (reserved) | leading underscores are cut to one |
 //! | empty metric name | series dropped |
 //! | label name with a character outside `[a-zA-Z0-9_]` (including `:`) | each such character becomes `_` |
 //! | label name starting with `__` (reserved) | leading underscores are cut to one: `__name__` becomes `_name__` |
@@ -18,7 +19,8 @@
 
 use std::borrow::Cow;
 
-/// A metric name valid for text format 0.0.4: `[a-zA-Z_:][a-zA-Z0-9_:]*`. `None` when `raw` is empty.
+/// A metric name valid for text format 0.0.4, `[a-zA-Z_:][a-zA-Z0-9_:]*`, and not reserved (no
+/// leading `__`). `None` when `raw` is empty.
 pub(crate) fn metric_name(raw: &str) -> Option<String> {
     metric_name_cow(raw).map(Cow::into_owned)
 }
@@ -26,23 +28,31 @@ pub(crate) fn metric_name(raw: &str) -> Option<String> {
 /// [`metric_name`] without an allocation when `raw` is already valid, the common case.
 pub(crate) fn metric_name_cow(raw: &str) -> Option<Cow<'_, str>> {
     let valid = raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && !raw.starts_with("__")
         && raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
     if valid {
         return Some(Cow::Borrowed(raw));
     }
-    sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':').map(Cow::Owned)
+    let mut name = sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_' || c == ':')?;
+    cut_reserved_underscores(&mut name);
+    Some(Cow::Owned(name))
+}
+
+/// Names starting with `__` are reserved for Prometheus' own use: keep one leading underscore.
+fn cut_reserved_underscores(name: &mut String) {
+    let underscores = name.bytes().take_while(|&b| b == b'_').count();
+    if underscores > 1 {
+        name.drain(..underscores - 1);
+    }
 }
 
 /// A label name valid for text format 0.0.4 and not reserved: `[a-zA-Z_][a-zA-Z0-9_]*`, never
 /// starting with `__`. `None` when `raw` is empty.
 pub(crate) fn label_name(raw: &str) -> Option<String> {
     let mut name = sanitize(raw, |c| c.is_ascii_alphanumeric() || c == '_')?;
-    let underscores = name.bytes().take_while(|&b| b == b'_').count();
-    if underscores > 1 {
-        name.drain(..underscores - 1);
-    }
+    cut_reserved_underscores(&mut name);
     Some(name)
 }
 
@@ -137,6 +147,7 @@ mod tests {
         assert_eq!(metric_name("ns:sub_total").as_deref(), Some("ns:sub_total"));
         assert_eq!(metric_name("héllo").as_deref(), Some("h_llo"));
         assert_eq!(metric_name(""), None);
+        assert_eq!(metric_name("__name__").as_deref(), Some("_name__"));
     }
 
     #[test]
@@ -180,6 +191,7 @@ mod tests {
         let mut chars = s.chars();
         matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !s.starts_with("__")
     }
 
     fn valid_label(s: &str) -> bool {

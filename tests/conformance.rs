@@ -37,6 +37,7 @@ fn hostile(r: &ObserverRecorder) {
     c("9lives", &[], 1);
     c("héllo wörld", &[], 1);
     c("", &[], 1);
+    c("__reserved_total", &[], 1);
     // Invalid, duplicate and reserved label names.
     c(
         "labels_total",
@@ -112,6 +113,7 @@ fn hostile_battery_is_valid_for_promtool_and_a_real_pushgateway() {
     // The rules, one by one.
     assert_eq!(sample(&text, "http_requests_total"), Some(1.0));
     assert_eq!(sample(&text, "_9lives"), Some(1.0));
+    assert_eq!(sample(&text, "_reserved_total"), Some(1.0));
     assert_eq!(sample(&text, "h_llo_w_rld"), Some(1.0));
     assert_eq!(
         sample(

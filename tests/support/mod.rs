@@ -26,6 +26,9 @@ impl Pushgateway {
         let port = free_port();
         let child = Command::new("prometheus-pushgateway")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Debian's build persists to /var/lib/prometheus by default: every test gateway would
+            // load what the last one (or a user's) left. Memory only.
+            .arg("--persistence.file=")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
