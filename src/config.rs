@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::naming;
+use crate::push::{BasicAuth, PushConfig, PushMethod, Secret};
 
 /// Settings of the recorder. `Default` is the plan's: enabled, buckets
 /// `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0, `export_interval_secs` 60.
@@ -49,6 +50,8 @@ pub struct MetricsConfig {
     /// A namespace put in front of every metric name with `_` between, e.g. `observer`. Must be a
     /// valid metric name. Default: none.
     pub prefix: Option<String>,
+    /// Where to push, if anywhere: the `[push]` table. Default: none.
+    pub push: Option<PushConfig>,
 }
 
 impl Default for MetricsConfig {
@@ -61,6 +64,7 @@ impl Default for MetricsConfig {
             bucket_overrides: BTreeMap::new(),
             global_labels: BTreeMap::new(),
             prefix: None,
+            push: None,
         }
     }
 }
@@ -89,7 +93,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn invalid(
+pub(crate) fn invalid(
     field: impl Into<String>,
     value: impl fmt::Debug,
     reason: impl Into<String>,
@@ -202,7 +206,13 @@ impl MetricsConfig {
         vars.sort();
         for (key, value) in vars {
             let field = key[ENV_PREFIX.len()..].to_ascii_lowercase();
-            let bad = |reason: &str| invalid(format!("{field} (from {key})"), &value, reason);
+            let secret = field.contains("token") || field.contains("auth");
+            let shown = if secret {
+                "***".to_owned()
+            } else {
+                value.clone()
+            };
+            let bad = |reason: &str| invalid(format!("{field} (from {key})"), &shown, reason);
             match field.as_str() {
                 "enabled" => {
                     self.enabled = value
@@ -236,6 +246,11 @@ impl MetricsConfig {
                     }
                 }
                 "prefix" => self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty()),
+                push_field if push_field.starts_with("push_") => {
+                    let push = self.push.get_or_insert_with(PushConfig::default);
+                    apply_push_env(push, &push_field["push_".len()..], &value)
+                        .map_err(&bad)?;
+                }
                 _ => return Err(bad("unknown variable")),
             }
         }
@@ -249,6 +264,49 @@ impl MetricsConfig {
             .get(name)
             .unwrap_or(&self.histogram_buckets)
     }
+}
+
+/// Applies one `OBSERVER_METRICS_PUSH_<FIELD>` variable; the error is the reason.
+fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(), &'static str> {
+    let flag = |v: &str| {
+        v.trim()
+            .parse::<bool>()
+            .map_err(|_| "expected true or false")
+    };
+    let millis = |v: &str| v.trim().parse::<u64>().map_err(|_| "expected milliseconds");
+    match field {
+        "url" => push.url = value.trim().to_owned(),
+        "job" => push.job = value.trim().to_owned(),
+        "grouping" => {
+            for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
+                let (k, v) = pair.split_once('=').ok_or("expected k=v,k=v")?;
+                push.grouping
+                    .insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+        }
+        "method" => {
+            push.method = match value.trim() {
+                "put" | "PUT" => PushMethod::Put,
+                "post" | "POST" => PushMethod::Post,
+                _ => return Err("expected put or post"),
+            }
+        }
+        "timeout_ms" => push.timeout_ms = millis(value)?,
+        "shutdown_timeout_ms" => push.shutdown_timeout_ms = millis(value)?,
+        "gzip" => push.gzip = flag(value)?,
+        "delete_on_shutdown" => push.delete_on_shutdown = flag(value)?,
+        "bearer_token" => push.bearer_token = Some(Secret::new(value.trim())),
+        "basic_auth" => {
+            let (username, password) = value.split_once(':').ok_or("expected user:password")?;
+            let password = Secret::new(password);
+            push.basic_auth = Some(BasicAuth {
+                username: username.to_owned(),
+                password,
+            });
+        }
+        _ => return Err("unknown variable"),
+    }
+    Ok(())
 }
 
 fn validate_buckets(field: &str, buckets: &[f64]) -> Result<(), ConfigError> {

@@ -27,6 +27,7 @@
 //! | HELP text with newlines and backslashes | escaped as `\n`, `\\`; the last description wins |
 //! | one name registered as two types | the first registration wins; the later gets a no-op handle, counted as `type_conflict` |
 //! | a user label `le` on a histogram | renamed `user_le` |
+//! | when pushing, a label named `job` or like a grouping label | renamed `exported_<name>`, as Prometheus does (the gateway would overwrite it) |
 //! | a name colliding with a histogram's `_bucket`/`_sum`/`_count` | the family registered second gets a no-op handle, counted as `name_clash` |
 //! | a name the Pushgateway exports itself (`go_*`, `process_*`, `pushgateway_*`, `push_time_seconds`) with another type | no-op handle, counted as `reserved_name` |
 //! | NaN or ±Inf gauge | rendered as `NaN`, `+Inf`, `-Inf` |
@@ -46,6 +47,8 @@ mod catalogue;
 mod config;
 mod encoder;
 mod naming;
+pub mod platform;
+pub mod push;
 mod recorder;
 mod registry;
 mod storage;

@@ -229,6 +229,10 @@ struct Settings {
     prefix: Option<String>,
     /// Sanitised, sorted by name.
     global_labels: Vec<(String, String)>,
+    /// `job` and the push grouping labels: a series' own label of such a name is renamed
+    /// `exported_<name>`, as Prometheus does for clashing target labels, because the gateway would
+    /// overwrite it and could merge distinct series into one, rejecting the whole push.
+    group_labels: Vec<String>,
     default_shape: Arc<HistogramShape>,
     /// By the name as recorded, before the prefix.
     shapes: HashMap<String, Arc<HistogramShape>>,
@@ -268,6 +272,11 @@ impl Families {
                 .global_labels
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            group_labels: config
+                .push
+                .iter()
+                .flat_map(|p| p.group_label_names().map(str::to_owned))
                 .collect(),
             default_shape: shape(&config.histogram_buckets),
             shapes: config
@@ -362,6 +371,12 @@ impl Families {
                 Some(n) if kind == Kind::Histogram && n == "le" => {
                     labels.push((Cow::Borrowed("user_le"), 0, label.key(), label.value()))
                 }
+                Some(n) if self.settings.group_labels.iter().any(|g| *g == n) => labels.push((
+                    Cow::Owned(format!("exported_{n}")),
+                    0,
+                    label.key(),
+                    label.value(),
+                )),
                 Some(n) => labels.push((n, 0, label.key(), label.value())),
                 None => self.drops.count(DropReason::EmptyLabelName),
             }

@@ -171,9 +171,15 @@ thread_local! {
     static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
-/// True with probability `rate`: a per-thread xorshift64* generator, seeded from the thread's stack
-/// address and a global sequence so threads do not share a stream.
+/// True with probability `rate`.
 fn sampled(rate: f64) -> bool {
+    random_unit() < rate
+}
+
+/// A uniform number in `[0, 1)` from a per-thread xorshift64* generator, seeded from a global
+/// sequence and the thread's stack address so threads do not share a stream. For sampling and
+/// jitter, not for anything secret.
+pub(crate) fn random_unit() -> f64 {
     static SEED: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
     RNG.with(|state| {
         let mut x = state.get();
@@ -186,8 +192,7 @@ fn sampled(rate: f64) -> bool {
         x ^= x << 25;
         x ^= x >> 27;
         state.set(x);
-        let unit = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
-        unit < rate
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     })
 }
 

@@ -1,0 +1,305 @@
+//! The Pushgateway client: `push` (PUT), `push_add` (POST) and `delete` of one group, over reqwest
+//! (rustls natively, `fetch` on wasm32), with a deadline on every request and retries with
+//! jittered backoff for transient failures.
+
+use std::fmt;
+use std::io::Write;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+
+use super::settings::{PushConfig, PushMethod};
+use super::url::group_url;
+use crate::config::ConfigError;
+
+/// The content type of text format 0.0.4. The gateway parses anything but its protobuf type as
+/// text, but says so explicitly.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
+/// a gateway's refusal carries its response body verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// Nothing accepted the connection (refused, unreachable, DNS).
+    #[error("{method} {url} failed: cannot connect: {cause}")]
+    Connect {
+        /// `PUT`, `POST` or `DELETE`.
+        method: &'static str,
+        /// The group URL.
+        url: String,
+        /// The underlying error.
+        cause: String,
+    },
+    /// The gateway did not answer within the request deadline.
+    #[error("{method} {url} failed: no answer within {timeout:?}")]
+    Timeout {
+        /// `PUT`, `POST` or `DELETE`.
+        method: &'static str,
+        /// The group URL.
+        url: String,
+        /// The deadline that passed.
+        timeout: Duration,
+    },
+    /// The TLS handshake failed (certificate, protocol).
+    #[error("{method} {url} failed: TLS: {cause}")]
+    Tls {
+        /// `PUT`, `POST` or `DELETE`.
+        method: &'static str,
+        /// The group URL.
+        url: String,
+        /// The underlying error.
+        cause: String,
+    },
+    /// The gateway answered with an error status.
+    #[error("{method} {url} failed: the gateway answered {status}: {body}")]
+    Status {
+        /// `PUT`, `POST` or `DELETE`.
+        method: &'static str,
+        /// The group URL.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The response body, e.g. `pushed metrics are invalid or inconsistent with existing
+        /// metrics: …`.
+        body: String,
+    },
+    /// Any other failure of the request.
+    #[error("{method} {url} failed: {cause}")]
+    Other {
+        /// `PUT`, `POST` or `DELETE`.
+        method: &'static str,
+        /// The group URL.
+        url: String,
+        /// The underlying error.
+        cause: String,
+    },
+}
+
+impl PushError {
+    /// Whether trying the same request again may succeed: no connection, a timeout, 429 or 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PushError::Status { status, .. } => *status == 429 || *status >= 500,
+            PushError::Tls { .. } => false,
+            _ => true,
+        }
+    }
+}
+
+/// The innermost message of an error chain: "Connection refused (os error 111)" rather than
+/// "error sending request".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}
+
+fn looks_like_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// A client for one group of one Pushgateway.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use observer_metrics::push::{PushClient, PushConfig};
+/// let client = PushClient::new(PushConfig::new("http://127.0.0.1:9091", "nightly-import"))?;
+/// client.push("# TYPE rows_total counter\nrows_total 42\n").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PushClient {
+    http: reqwest::Client,
+    config: PushConfig,
+    url: String,
+    headers: HeaderMap,
+}
+
+impl fmt::Debug for PushClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushClient")
+            .field("url", &self.url)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl PushClient {
+    /// Validates `config` and builds the client.
+    pub fn new(config: PushConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let bad = |reason: &str| ConfigError {
+                field: format!("push.headers.{name}"),
+                value: format!("{value:?}"),
+                reason: reason.to_owned(),
+            };
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("bad name"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| bad("bad value"))?;
+            headers.insert(name, value);
+        }
+        let url = group_url(&config);
+        Ok(PushClient {
+            http: reqwest::Client::new(),
+            config,
+            url,
+            headers,
+        })
+    }
+
+    /// The group URL every request goes to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PushConfig {
+        &self.config
+    }
+
+    /// PUT: replaces the whole group with `body` (text format 0.0.4), retrying transient failures.
+    pub async fn push(&self, body: &str) -> Result<(), PushError> {
+        self.with_retries(PushMethod::Put.into(), Some(body)).await
+    }
+
+    /// POST: replaces only the metric names present in `body`, retrying transient failures.
+    pub async fn push_add(&self, body: &str) -> Result<(), PushError> {
+        self.with_retries(PushMethod::Post.into(), Some(body)).await
+    }
+
+    /// `push` or `push_add`, as the config's `method` says.
+    pub async fn push_configured(&self, body: &str) -> Result<(), PushError> {
+        self.with_retries(self.config.method.into(), Some(body))
+            .await
+    }
+
+    /// DELETE: removes the group (the gateway answers 202 even when there was none).
+    pub async fn delete(&self) -> Result<(), PushError> {
+        self.with_retries(reqwest::Method::DELETE, None).await
+    }
+
+    async fn with_retries(
+        &self,
+        method: reqwest::Method,
+        body: Option<&str>,
+    ) -> Result<(), PushError> {
+        let retry = &self.config.retry;
+        let mut attempt = 0;
+        loop {
+            match self.send_once(method.clone(), body).await {
+                Err(e) if e.is_transient() && attempt + 1 < retry.tries => {
+                    crate::platform::sleep(retry.jittered(attempt, crate::storage::random_unit()))
+                        .await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One request, no retry.
+    pub(crate) async fn send_once(
+        &self,
+        method: reqwest::Method,
+        body: Option<&str>,
+    ) -> Result<(), PushError> {
+        let name = method_name(&method);
+        let mut request = self
+            .http
+            .request(method, &self.url)
+            .timeout(self.config.timeout())
+            .headers(self.headers.clone());
+        if let Some(auth) = &self.config.basic_auth {
+            request = request.basic_auth(&auth.username, Some(auth.password.expose()));
+        }
+        if let Some(token) = &self.config.bearer_token {
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, TEXT_CONTENT_TYPE);
+            request = if self.config.gzip {
+                request.header(CONTENT_ENCODING, "gzip").body(gzip(body))
+            } else {
+                request.body(body.to_owned())
+            };
+        }
+        let url = || self.url.clone();
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                PushError::Timeout {
+                    method: name,
+                    url: url(),
+                    timeout: self.config.timeout(),
+                }
+            } else if looks_like_tls(&e) {
+                PushError::Tls {
+                    method: name,
+                    url: url(),
+                    cause: root_cause(&e),
+                }
+            } else if crate::platform::is_connect_error(&e) {
+                PushError::Connect {
+                    method: name,
+                    url: url(),
+                    cause: root_cause(&e),
+                }
+            } else {
+                PushError::Other {
+                    method: name,
+                    url: url(),
+                    cause: root_cause(&e),
+                }
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = match response.text().await {
+            Ok(text) => text.trim_end().to_owned(),
+            Err(e) => format!("(the response body could not be read: {})", root_cause(&e)),
+        };
+        Err(PushError::Status {
+            method: name,
+            url: url(),
+            status: status.as_u16(),
+            body,
+        })
+    }
+}
+
+impl From<PushMethod> for reqwest::Method {
+    fn from(method: PushMethod) -> Self {
+        match method {
+            PushMethod::Put => reqwest::Method::PUT,
+            PushMethod::Post => reqwest::Method::POST,
+        }
+    }
+}
+
+fn method_name(method: &reqwest::Method) -> &'static str {
+    match *method {
+        reqwest::Method::PUT => "PUT",
+        reqwest::Method::POST => "POST",
+        reqwest::Method::DELETE => "DELETE",
+        _ => "request",
+    }
+}
+
+fn gzip(body: &str) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    encoder.write_all(body.as_bytes()).expect("write to a Vec");
+    encoder.finish().expect("write to a Vec")
+}

@@ -1,0 +1,15 @@
+//! Pushing to a Prometheus Pushgateway: settings, the group URL, the client and (natively) the
+//! interval exporter. The exporter only moves bytes: it asks a [`RecorderHandle`](crate::RecorderHandle)
+//! for a render and sends it.
+
+mod client;
+#[cfg(not(target_arch = "wasm32"))]
+mod exporter;
+mod settings;
+mod url;
+
+pub use client::{PushClient, PushError, TEXT_CONTENT_TYPE};
+#[cfg(not(target_arch = "wasm32"))]
+pub use exporter::{shutdown_signal, BatchOutcome, PushExporter};
+pub use settings::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret};
+pub use url::group_url;

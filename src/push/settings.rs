@@ -1,0 +1,355 @@
+//! Push settings: where and how the exporter pushes. Part of [`MetricsConfig`](crate::MetricsConfig)
+//! as its `push` table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{invalid, ConfigError};
+use crate::naming;
+
+/// How a push replaces what the gateway holds for the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushMethod {
+    /// `PUT`: replaces the whole group. The default: a batch run's push replaces the last run's.
+    #[default]
+    Put,
+    /// `POST`: replaces only the metric names present in the push.
+    Post,
+}
+
+/// A secret (password, token): deserialised like a string, never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// HTTP basic authentication for the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// The password, never printed.
+    pub password: Secret,
+}
+
+/// Retries of one push: transient failures (no connection, timeout, 429, 5xx) are tried again after
+/// `base_backoff_ms * 2^n`, capped at `max_backoff_ms`, each wait shortened by up to `jitter` of
+/// itself at random so that many workers do not retry in step. A 4xx other than 429 is not retried:
+/// the same body would be refused again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts per push, at least 1. Default: 3.
+    pub tries: u32,
+    /// First wait, in milliseconds. Default: 200.
+    pub base_backoff_ms: u64,
+    /// Longest wait, in milliseconds, at least `base_backoff_ms`. Default: 5000.
+    pub max_backoff_ms: u64,
+    /// Fraction of each wait taken off at random, in `[0, 1]`. Default: 0.5.
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            tries: 3,
+            base_backoff_ms: 200,
+            max_backoff_ms: 5000,
+            jitter: 0.5,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1` (0-based), before jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u64.checked_shl(attempt.min(32)).unwrap_or(u64::MAX);
+        Duration::from_millis(
+            self.base_backoff_ms
+                .saturating_mul(factor)
+                .min(self.max_backoff_ms),
+        )
+    }
+
+    /// [`backoff`](Self::backoff) shortened by `jitter * unit` of itself; `unit` is a random
+    /// number in `[0, 1)`.
+    pub fn jittered(&self, attempt: u32, unit: f64) -> Duration {
+        self.backoff(attempt)
+            .mul_f64(1.0 - self.jitter * unit.clamp(0.0, 1.0))
+    }
+}
+
+/// Where and how to push: the `[push]` table of the config.
+///
+/// The grouping key defaults to the job alone, so each run of a batch job replaces the previous
+/// run's group: that is what the Pushgateway is for, and its groups never expire. Parallel workers
+/// of one job need a grouping label each (such as `instance`), or they overwrite each other; with
+/// per-process values, set `delete_on_shutdown` so that finished workers do not leave groups behind
+/// forever (at the price of the group vanishing once the worker is done).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// The gateway's base URL, `http://` or `https://`, e.g. `http://127.0.0.1:9091`. Required.
+    pub url: String,
+    /// The `job` label of the group. Required, non-empty.
+    pub job: String,
+    /// Further grouping labels, e.g. `instance`. Names must be valid label names other than `job`.
+    pub grouping: BTreeMap<String, String>,
+    /// `put` (default) or `post`.
+    pub method: PushMethod,
+    /// Deadline of one HTTP request, in milliseconds. A gateway can block a push when its write
+    /// queue is full, so there is always one. Default: 5000.
+    pub timeout_ms: u64,
+    /// Deadline of the final push (and DELETE) at shutdown, retries included, in milliseconds.
+    /// Default: 15000.
+    pub shutdown_timeout_ms: u64,
+    /// Basic authentication. Not together with `bearer_token`.
+    pub basic_auth: Option<BasicAuth>,
+    /// A bearer token. Not together with `basic_auth`.
+    pub bearer_token: Option<Secret>,
+    /// Extra request headers.
+    pub headers: BTreeMap<String, String>,
+    /// Compress bodies with gzip (Pushgateway 1.5.0 and later). Default: false.
+    pub gzip: bool,
+    /// DELETE the group after the final push at shutdown. Default: false.
+    pub delete_on_shutdown: bool,
+    /// Retries of each push.
+    pub retry: RetryPolicy,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            url: String::new(),
+            job: String::new(),
+            grouping: BTreeMap::new(),
+            method: PushMethod::Put,
+            timeout_ms: 5000,
+            shutdown_timeout_ms: 15_000,
+            basic_auth: None,
+            bearer_token: None,
+            headers: BTreeMap::new(),
+            gzip: false,
+            delete_on_shutdown: false,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl PushConfig {
+    /// A config for `url` and `job` with every other setting at its default.
+    pub fn new(url: impl Into<String>, job: impl Into<String>) -> Self {
+        PushConfig {
+            url: url.into(),
+            job: job.into(),
+            ..PushConfig::default()
+        }
+    }
+
+    /// The request deadline.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The shutdown deadline.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    /// The label names a pushed series may not carry itself, because the gateway would overwrite
+    /// them with the group's: `job` and the grouping labels.
+    pub fn group_label_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once("job").chain(self.grouping.keys().map(String::as_str))
+    }
+
+    /// Checks every push setting; errors name the field as `push.<field>`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", ""));
+        if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.starts_with('/') {
+            return Err(invalid(
+                "push.url",
+                &self.url,
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.job.is_empty() {
+            return Err(invalid("push.job", &self.job, "must not be empty"));
+        }
+        for name in self.grouping.keys() {
+            if name == "job" || !naming::is_valid_label_name(name) {
+                return Err(invalid(
+                    format!("push.grouping.{name}"),
+                    name,
+                    "must be a valid label name other than job",
+                ));
+            }
+        }
+        if self.timeout_ms == 0 {
+            return Err(invalid("push.timeout_ms", 0, "must be greater than 0"));
+        }
+        if self.shutdown_timeout_ms == 0 {
+            return Err(invalid(
+                "push.shutdown_timeout_ms",
+                0,
+                "must be greater than 0",
+            ));
+        }
+        if self.basic_auth.is_some() && self.bearer_token.is_some() {
+            return Err(invalid(
+                "push.bearer_token",
+                "***",
+                "basic_auth and bearer_token cannot both be set",
+            ));
+        }
+        for (name, value) in &self.headers {
+            let valid_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid_name {
+                return Err(invalid(
+                    format!("push.headers.{name}"),
+                    name,
+                    "not a valid header name",
+                ));
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(invalid(
+                    format!("push.headers.{name}"),
+                    value,
+                    "holds a line break",
+                ));
+            }
+        }
+        let r = &self.retry;
+        if r.tries == 0 {
+            return Err(invalid("push.retry.tries", 0, "must be at least 1"));
+        }
+        if r.max_backoff_ms < r.base_backoff_ms {
+            return Err(invalid(
+                "push.retry.max_backoff_ms",
+                r.max_backoff_ms,
+                format!("must be at least base_backoff_ms ({})", r.base_backoff_ms),
+            ));
+        }
+        if !(0.0..=1.0).contains(&r.jitter) {
+            return Err(invalid(
+                "push.retry.jitter",
+                r.jitter,
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let mut c = PushConfig::new("http://127.0.0.1:9091", "j");
+        c.basic_auth = Some(BasicAuth {
+            username: "u".into(),
+            password: Secret::new("hunter2"),
+        });
+        c.bearer_token = Some(Secret::new("tok3n"));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("tok3n"),
+            "{shown}"
+        );
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            !err.contains("tok3n") && err.contains("push.bearer_token"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        let ok = PushConfig::new("http://127.0.0.1:9091", "j");
+        ok.validate().unwrap();
+        type Edit = Box<dyn Fn(&mut PushConfig)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(|c| c.url = "ftp://x".into()), "push.url"),
+            (Box::new(|c| c.url = "127.0.0.1:9091".into()), "push.url"),
+            (Box::new(|c| c.job = String::new()), "push.job"),
+            (
+                Box::new(|c| {
+                    c.grouping.insert("job".into(), "x".into());
+                }),
+                "push.grouping.job",
+            ),
+            (
+                Box::new(|c| {
+                    c.grouping.insert("a-b".into(), "x".into());
+                }),
+                "push.grouping.a-b",
+            ),
+            (Box::new(|c| c.timeout_ms = 0), "push.timeout_ms"),
+            (Box::new(|c| c.retry.tries = 0), "push.retry.tries"),
+            (
+                Box::new(|c| c.retry.max_backoff_ms = 1),
+                "push.retry.max_backoff_ms",
+            ),
+            (Box::new(|c| c.retry.jitter = 2.0), "push.retry.jitter"),
+            (
+                Box::new(|c| {
+                    c.headers.insert("X Bad".into(), "v".into());
+                }),
+                "push.headers.X Bad",
+            ),
+            (
+                Box::new(|c| {
+                    c.headers.insert("X-Ok".into(), "a\nb".into());
+                }),
+                "push.headers.X-Ok",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut c = ok.clone();
+            edit(&mut c);
+            assert_eq!(c.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let r = RetryPolicy {
+            tries: 5,
+            base_backoff_ms: 100,
+            max_backoff_ms: 350,
+            jitter: 0.5,
+        };
+        assert_eq!(r.backoff(0), Duration::from_millis(100));
+        assert_eq!(r.backoff(1), Duration::from_millis(200));
+        assert_eq!(r.backoff(2), Duration::from_millis(350));
+        assert_eq!(r.backoff(60), Duration::from_millis(350));
+        assert_eq!(r.jittered(1, 0.0), Duration::from_millis(200));
+        assert_eq!(r.jittered(1, 1.0), Duration::from_millis(100));
+    }
+}
