@@ -248,8 +248,7 @@ impl MetricsConfig {
                 "prefix" => self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty()),
                 push_field if push_field.starts_with("push_") => {
                     let push = self.push.get_or_insert_with(PushConfig::default);
-                    apply_push_env(push, &push_field["push_".len()..], &value)
-                        .map_err(&bad)?;
+                    apply_push_env(push, &push_field["push_".len()..], &value).map_err(&bad)?;
                 }
                 _ => return Err(bad("unknown variable")),
             }

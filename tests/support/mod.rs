@@ -13,7 +13,7 @@ pub struct Pushgateway {
     pub url: String,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -23,7 +23,11 @@ fn free_port() -> u16 {
 
 impl Pushgateway {
     pub fn start() -> Pushgateway {
-        let port = free_port();
+        Pushgateway::start_on(free_port())
+    }
+
+    /// Starts a gateway on `port`, e.g. to bring one back where a job expects it.
+    pub fn start_on(port: u16) -> Pushgateway {
         let child = Command::new("prometheus-pushgateway")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             // Debian's build persists to /var/lib/prometheus by default: every test gateway would
@@ -121,4 +125,166 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
             v => v.parse().unwrap(),
         })
     })
+}
+
+/// What a [`FaultServer`] does with each connection. For faults a real gateway cannot make.
+#[derive(Clone)]
+pub enum Fault {
+    /// Accept, read the request, never answer (until the server is dropped or 60 s pass).
+    Stall,
+    /// Answer each request with the next status of the list (the last one repeats).
+    Statuses(Vec<u16>),
+}
+
+/// A small HTTP server on loopback for faults, recording every request it read.
+pub struct FaultServer {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultServer {
+    pub fn start(fault: Fault) -> FaultServer {
+        use std::io::Read;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        listener.set_nonblocking(true).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let (reqs, stopping) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            // Bounded: the server ends when dropped, and after 120 s whatever happens.
+            while !stopping.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(120)
+            {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let (fault, reqs, stopping, served) = (
+                    fault.clone(),
+                    reqs.clone(),
+                    stopping.clone(),
+                    served.clone(),
+                );
+                std::thread::spawn(move || {
+                    stream.set_nonblocking(false).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(5)))
+                        .unwrap();
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    // Read the head, then as much body as Content-Length says.
+                    loop {
+                        let Ok(n) = stream.read(&mut buf) else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&buf[..n]);
+                        if let Some(end) = find(&request, b"\r\n\r\n") {
+                            let head =
+                                String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .map_or(0, |v| v.trim().parse::<usize>().unwrap_or(0));
+                            if request.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    reqs.lock().unwrap().push(request);
+                    match fault {
+                        Fault::Stall => {
+                            let until = Instant::now() + Duration::from_secs(60);
+                            while !stopping.load(Ordering::Relaxed) && Instant::now() < until {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                        }
+                        Fault::Statuses(list) => {
+                            let i = served.fetch_add(1, Ordering::Relaxed).min(list.len() - 1);
+                            let body = format!("status {}\n", list[i]);
+                            let response = format!(
+                                "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                list[i], body.len()
+                            );
+                            let _ = stream.write_all(response.as_bytes());
+                        }
+                    }
+                });
+            }
+        });
+        FaultServer {
+            url,
+            requests,
+            stop,
+        }
+    }
+
+    /// The requests read so far, as text (bodies may be binary).
+    pub fn request_texts(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect()
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+impl Pushgateway {
+    /// The groups the gateway holds, from `/api/v1/metrics`.
+    pub fn groups(&self) -> Vec<serde_json::Value> {
+        let view: serde_json::Value = serde_json::from_str(&self.api_metrics()).unwrap();
+        view["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The group whose grouping labels are exactly `labels`.
+    pub fn group(&self, labels: &[(&str, &str)]) -> Option<serde_json::Value> {
+        self.groups().into_iter().find(|g| {
+            let have = g["labels"].as_object().unwrap();
+            have.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| have.get(*k).and_then(|x| x.as_str()) == Some(*v))
+        })
+    }
+
+    /// The value of the first series of `metric` in the group `labels`.
+    pub fn value(&self, labels: &[(&str, &str)], metric: &str) -> Option<f64> {
+        let group = self.group(labels)?;
+        let value = &group[metric]["metrics"][0]["value"];
+        value.as_str().map(|v| v.parse().unwrap())
+    }
+
+    /// Polls until `check` holds, for at most `limit`; whether it came to hold.
+    pub fn wait_for(&self, limit: Duration, check: impl Fn(&Pushgateway) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if check(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        check(self)
+    }
+
+    /// Stops the gateway process (its memory-only state goes with it).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

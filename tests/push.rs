@@ -1,0 +1,451 @@
+//! Pushing, judged by a real Pushgateway's `/api/v1/metrics` (faults a real gateway cannot make
+//! come from a small local server). Loopback only; every wait is bounded; no timing assertions.
+
+mod support;
+
+use std::io::Read;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use observer_metrics::push::{
+    BasicAuth, BatchOutcome, PushClient, PushConfig, PushError, PushExporter, PushMethod, Secret,
+};
+use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use support::{free_port, Fault, FaultServer, Pushgateway};
+
+const JOB: &[(&str, &str)] = &[("job", "j")];
+
+fn client(url: &str) -> PushClient {
+    let mut config = PushConfig::new(url, "j");
+    config.timeout_ms = 1000;
+    config.retry.base_backoff_ms = 10;
+    config.retry.max_backoff_ms = 50;
+    PushClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn put_post_delete_as_the_gateway_reports_them() {
+    let gw = Pushgateway::start();
+    let c = client(&gw.url);
+    c.push("# TYPE a counter\na 1\n# TYPE b gauge\nb 2\n")
+        .await
+        .unwrap();
+    assert_eq!(gw.value(JOB, "a"), Some(1.0));
+    assert_eq!(gw.value(JOB, "b"), Some(2.0));
+
+    // POST replaces only the names it carries.
+    c.push_add("# TYPE b gauge\nb 5\n").await.unwrap();
+    assert_eq!(gw.value(JOB, "a"), Some(1.0));
+    assert_eq!(gw.value(JOB, "b"), Some(5.0));
+
+    // PUT replaces the whole group.
+    c.push("# TYPE c counter\nc 3\n").await.unwrap();
+    assert_eq!(gw.value(JOB, "a"), None);
+    assert_eq!(gw.value(JOB, "c"), Some(3.0));
+
+    c.delete().await.unwrap();
+    assert!(gw.group(JOB).is_none());
+    // DELETE of a group that is not there is fine too.
+    c.delete().await.unwrap();
+}
+
+#[tokio::test]
+async fn grouping_values_round_trip_exactly() {
+    let gw = Pushgateway::start();
+    let values = ["a/b", "with space", "ünïcødé ✓", "", "plain-1.x", "+%=&?#"];
+    for (i, value) in values.iter().enumerate() {
+        let mut config = PushConfig::new(&gw.url, format!("job/{i} x"));
+        config.grouping.insert("instance".into(), value.to_string());
+        let c = PushClient::new(config).unwrap();
+        c.push(&format!("# TYPE v gauge\nv {i}\n")).await.unwrap();
+        let job = format!("job/{i} x");
+        let labels = [("job", job.as_str()), ("instance", *value)];
+        assert_eq!(
+            gw.value(&labels, "v"),
+            Some(i as f64),
+            "group {labels:?} missing: {}",
+            gw.api_metrics()
+        );
+    }
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_accepted() {
+    let gw = Pushgateway::start();
+    let mut config = PushConfig::new(&gw.url, "j");
+    config.gzip = true;
+    PushClient::new(config)
+        .unwrap()
+        .push("# TYPE z counter\nz 9\n")
+        .await
+        .unwrap();
+    assert_eq!(gw.value(JOB, "z"), Some(9.0));
+}
+
+#[tokio::test]
+async fn a_400_body_reaches_the_error_verbatim() {
+    let gw = Pushgateway::start();
+    let c = client(&gw.url);
+    let err = c
+        .push("# TYPE go_goroutines counter\ngo_goroutines 1\n")
+        .await
+        .unwrap_err();
+    match &err {
+        PushError::Status {
+            status, body, url, ..
+        } => {
+            assert_eq!(*status, 400);
+            assert!(
+                body.starts_with(
+                    "pushed metrics are invalid or inconsistent with existing metrics:"
+                ),
+                "{body}"
+            );
+            assert_eq!(url, &format!("{}/metrics/job/j", gw.url));
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert!(err.to_string().starts_with(&format!(
+        "PUT {}/metrics/job/j failed: the gateway answered 400: pushed metrics",
+        gw.url
+    )));
+}
+
+#[tokio::test]
+async fn auth_and_headers_arrive() {
+    let server = FaultServer::start(Fault::Statuses(vec![200]));
+    let mut config = PushConfig::new(&server.url, "j");
+    config.basic_auth = Some(BasicAuth {
+        username: "user".into(),
+        password: Secret::new("pa:ss"),
+    });
+    config.headers.insert("X-Tenant".into(), "team a".into());
+    config.gzip = true;
+    PushClient::new(config)
+        .unwrap()
+        .push("# TYPE a counter\na 1\n")
+        .await
+        .unwrap();
+
+    let mut config = PushConfig::new(&server.url, "j");
+    config.bearer_token = Some(Secret::new("t0k3n"));
+    PushClient::new(config)
+        .unwrap()
+        .push_add("# TYPE a counter\na 2\n")
+        .await
+        .unwrap();
+
+    let requests = server.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    let head = |r: &[u8]| {
+        let end = r.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        (
+            String::from_utf8_lossy(&r[..end]).to_ascii_lowercase(),
+            r[end + 4..].to_vec(),
+        )
+    };
+    let (first, body) = head(&requests[0]);
+    assert!(first.starts_with("put /metrics/job/j "), "{first}");
+    // base64("user:pa:ss")
+    assert!(
+        first.contains("authorization: basic dxnlcjpwytpzcw=="),
+        "{first}"
+    );
+    assert!(first.contains("x-tenant: team a"), "{first}");
+    assert!(first.contains("content-encoding: gzip"), "{first}");
+    assert!(
+        first.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{first}"
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, "# TYPE a counter\na 1\n");
+    let (second, body) = head(&requests[1]);
+    assert!(second.starts_with("post /metrics/job/j "), "{second}");
+    assert!(second.contains("authorization: bearer t0k3n"), "{second}");
+    assert_eq!(body, b"# TYPE a counter\na 2\n");
+}
+
+#[tokio::test]
+async fn transient_5xx_is_retried_and_4xx_is_not() {
+    let server = FaultServer::start(Fault::Statuses(vec![503, 502, 200]));
+    client(&server.url).push("x 1\n").await.unwrap();
+    assert_eq!(server.requests.lock().unwrap().len(), 3);
+
+    let server = FaultServer::start(Fault::Statuses(vec![401]));
+    let err = client(&server.url).push("x 1\n").await.unwrap_err();
+    assert!(
+        matches!(err, PushError::Status { status: 401, .. }),
+        "{err}"
+    );
+    assert_eq!(server.requests.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stalling_gateway_ends_at_the_timeout_with_a_named_error() {
+    let server = FaultServer::start(Fault::Stall);
+    let c = client(&server.url);
+    let err = c.push("x 1\n").await.unwrap_err();
+    assert!(matches!(err, PushError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&server.url) && err.to_string().contains("no answer within 1s"),
+        "{err}"
+    );
+    // Three tries, each ended by the deadline.
+    assert_eq!(server.requests.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_dead_gateway_gives_a_connect_error_naming_it() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let err = client(&url).push("x 1\n").await.unwrap_err();
+    assert!(matches!(err, PushError::Connect { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&url) && text.to_lowercase().contains("refused"),
+        "{text}"
+    );
+}
+
+fn recorder_with_push(url: &str, interval: u64) -> (ObserverRecorder, MetricsConfig) {
+    let mut push = PushConfig::new(url, "batch");
+    push.timeout_ms = 1000;
+    push.shutdown_timeout_ms = 5000;
+    push.retry.base_backoff_ms = 10;
+    push.retry.max_backoff_ms = 50;
+    let config = MetricsConfig {
+        export_interval_secs: interval,
+        push: Some(push),
+        ..MetricsConfig::default()
+    };
+    (ObserverRecorder::new(&config).unwrap(), config)
+}
+
+const BATCH: &[(&str, &str)] = &[("job", "batch")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_push_is_immediate_and_shutdown_pushes_the_rest() {
+    let gw = Pushgateway::start();
+    let (recorder, config) = recorder_with_push(&gw.url, 3600);
+    let m = ObserverMetrics::new(&recorder.handle());
+    m.events_processed_total.increment(5);
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    // With an hour's interval, only the push at start can bring this.
+    assert!(gw.wait_for(Duration::from_secs(10), |g| g
+        .value(BATCH, "events_processed_total")
+        .is_some()));
+    m.events_processed_total.increment(7);
+    exporter.shutdown().await.unwrap();
+    assert_eq!(gw.value(BATCH, "events_processed_total"), Some(12.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_pushes_now() {
+    let gw = Pushgateway::start();
+    let (recorder, config) = recorder_with_push(&gw.url, 3600);
+    let m = ObserverMetrics::new(&recorder.handle());
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    m.queue_retry_total.increment(4);
+    exporter.flush().await.unwrap();
+    assert_eq!(gw.value(BATCH, "queue_retry_total"), Some(4.0));
+    assert!(exporter.successful_pushes() >= 1);
+    exporter.shutdown().await.unwrap();
+}
+
+#[test]
+fn dropping_the_exporter_pushes_a_last_time() {
+    let gw = Pushgateway::start();
+    let (recorder, config) = recorder_with_push(&gw.url, 3600);
+    let m = ObserverMetrics::new(&recorder.handle());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+        m.checkpoint_saves_total.increment(3);
+        drop(exporter);
+    });
+    assert_eq!(gw.value(BATCH, "checkpoint_saves_total"), Some(3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_on_shutdown_removes_the_group() {
+    let gw = Pushgateway::start();
+    let (recorder, mut config) = recorder_with_push(&gw.url, 3600);
+    config.push.as_mut().unwrap().delete_on_shutdown = true;
+    let _m = ObserverMetrics::new(&recorder.handle());
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    assert!(gw.wait_for(Duration::from_secs(10), |g| g.group(BATCH).is_some()));
+    exporter.shutdown().await.unwrap();
+    assert!(gw.group(BATCH).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_gauges_and_a_failed_run_keeps_the_last_success() {
+    let gw = Pushgateway::start();
+    let (recorder, config) = recorder_with_push(&gw.url, 3600);
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    exporter.finish_batch(BatchOutcome::Success).await.unwrap();
+    let success = gw
+        .value(BATCH, "batch_last_success_timestamp_seconds")
+        .unwrap();
+    assert!(success > 1.7e9, "{success}");
+    assert!(gw.value(BATCH, "batch_last_run_duration_seconds").is_some());
+
+    // A second run that fails: POSTs, so the first run's success time survives.
+    let (recorder, mut config) = recorder_with_push(&gw.url, 3600);
+    config.push.as_mut().unwrap().method = PushMethod::Post;
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    exporter.finish_batch(BatchOutcome::Failure).await.unwrap();
+    assert_eq!(
+        gw.value(BATCH, "batch_last_success_timestamp_seconds"),
+        Some(success)
+    );
+}
+
+/// A gateway that is down at start, killed mid-run and restarted empty ends holding the whole
+/// batch: counters are cumulative and every push carries the totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_at_start_and_mid_run_ends_with_exact_totals() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (recorder, config) = recorder_with_push(&url, 1);
+    let m = ObserverMetrics::new(&recorder.handle());
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+
+    m.events_processed_total.increment(100);
+    // Nothing listens yet: the push at start fails.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exporter.failed_pushes() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(exporter.failed_pushes() >= 1);
+    assert!(matches!(
+        exporter.last_error(),
+        Some(PushError::Connect { .. })
+    ));
+
+    let gw = tokio::task::spawn_blocking(move || Pushgateway::start_on(port))
+        .await
+        .unwrap();
+    m.events_processed_total.increment(50);
+    assert!(gw.wait_for(Duration::from_secs(10), |g| g
+        .value(BATCH, "events_processed_total")
+        == Some(150.0)));
+    gw.kill();
+
+    m.events_processed_total.increment(25);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let gw = tokio::task::spawn_blocking(move || Pushgateway::start_on(port))
+        .await
+        .unwrap();
+    assert!(gw.group(BATCH).is_none() || gw.value(BATCH, "events_processed_total") == Some(175.0));
+    m.events_processed_total.increment(5);
+    exporter.shutdown().await.unwrap();
+    assert_eq!(gw.value(BATCH, "events_processed_total"), Some(180.0));
+}
+
+fn simulate(args: &[&str]) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        .arg("simulate")
+        .args(args)
+        .env_remove("OBSERVER_METRICS_PUSH_URL")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn simulate_pushes_the_batch_and_exits_zero() {
+    let gw = Pushgateway::start();
+    let (code, stderr, _) = simulate(&[
+        "--events",
+        "2500",
+        "--push-gateway",
+        &gw.url,
+        "--job",
+        "sim",
+        "--grouping",
+        "instance=a/b c",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let labels = [("job", "sim"), ("instance", "a/b c")];
+    assert_eq!(gw.value(&labels, "events_processed_total"), Some(2500.0));
+    assert!(gw
+        .value(&labels, "batch_last_success_timestamp_seconds")
+        .is_some());
+}
+
+#[test]
+fn simulate_against_a_stalling_gateway_fails_in_bounded_time_naming_it() {
+    let server = FaultServer::start(Fault::Stall);
+    let (code, stderr, _elapsed) = simulate(&["--events", "10", "--push-gateway", &server.url]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let line = stderr.lines().last().unwrap();
+    assert!(
+        line.contains(&server.url) && line.contains("no answer within"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn simulate_against_nothing_fails_naming_the_gateway() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let (code, stderr, _) = simulate(&["--events", "10", "--push-gateway", &url]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let line = stderr.lines().last().unwrap();
+    assert!(
+        line.contains(&url) && line.contains("cannot connect"),
+        "{stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_ends_the_batch_with_a_last_push() {
+    let gw = Pushgateway::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        .args([
+            "simulate",
+            "--events",
+            "1000000",
+            "--rate",
+            "200",
+            "--interval",
+            "1",
+        ])
+        .args(["--push-gateway", &gw.url, "--job", "term"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let term = [("job", "term")];
+    assert!(gw.wait_for(Duration::from_secs(15), |g| g
+        .value(&term, "events_processed_total")
+        .unwrap_or(0.0)
+        > 0.0));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "simulate did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(143));
+    // The last push carried the run's duration, which only the final push sets.
+    assert!(gw.value(&term, "batch_last_run_duration_seconds").is_some());
+    assert!(gw.value(&term, "events_processed_total").unwrap() > 0.0);
+}
