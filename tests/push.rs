@@ -449,3 +449,44 @@ fn sigterm_ends_the_batch_with_a_last_push() {
     assert!(gw.value(&term, "batch_last_run_duration_seconds").is_some());
     assert!(gw.value(&term, "events_processed_total").unwrap() > 0.0);
 }
+
+#[tokio::test]
+async fn tls_failures_are_reported_as_tls() {
+    // An https URL pointing at a plain-HTTP server: the handshake cannot succeed.
+    let server = FaultServer::start(Fault::Plain);
+    let url = server.url.replace("http://", "https://");
+    let err = client(&url).push("x 1\n").await.unwrap_err();
+    assert!(matches!(err, PushError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn series_labels_clashing_with_the_group_are_kept_apart() {
+    let gw = Pushgateway::start();
+    let mut push = PushConfig::new(&gw.url, "j");
+    push.grouping.insert("instance".into(), "w1".into());
+    let config = MetricsConfig {
+        push: Some(push.clone()),
+        ..MetricsConfig::default()
+    };
+    let recorder = ObserverRecorder::new(&config).unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("hits_total", "instance" => "a").increment(1);
+        metrics::counter!("hits_total", "instance" => "b").increment(2);
+        metrics::counter!("hits_total", "job" => "other").increment(3);
+    });
+    let text = recorder.render();
+    assert!(
+        text.contains("hits_total{exported_instance=\"a\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hits_total{exported_job=\"other\"} 3\n"),
+        "{text}"
+    );
+    // Without the rename the gateway would merge the first two into one series and refuse the push.
+    PushClient::new(push).unwrap().push(&text).await.unwrap();
+    let group = gw.group(&[("job", "j"), ("instance", "w1")]).unwrap();
+    assert_eq!(group["hits_total"]["metrics"].as_array().unwrap().len(), 3);
+}

@@ -5,12 +5,12 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{is_connect_error, sleep};
+pub(crate) use native::{is_connect_error, is_tls_error, sleep};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{is_connect_error, sleep};
+pub(crate) use wasm::{is_connect_error, is_tls_error, sleep};
 
 /// A monotonic instant; `std::time::Instant` panics on wasm32-unknown-unknown, this one does not.
 pub use web_time::Instant;

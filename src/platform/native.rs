@@ -11,3 +11,22 @@ pub(crate) async fn sleep(duration: Duration) {
 pub(crate) fn is_connect_error(error: &reqwest::Error) -> bool {
     error.is_connect()
 }
+
+/// Whether a request failed in the TLS layer (handshake, certificate): rustls' error somewhere in
+/// the chain. `io::Error`s (nested, as hyper and tokio-rustls wrap them) hide their payload from
+/// `source()`, so the walk looks inside them.
+pub(crate) fn is_tls_error(error: &reqwest::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        current = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
+}

@@ -25,3 +25,8 @@ pub(crate) async fn sleep(duration: Duration) {
 pub(crate) fn is_connect_error(error: &reqwest::Error) -> bool {
     error.is_request()
 }
+
+/// The runtime's `fetch` does not say why a TLS connection failed: nothing is classed as TLS.
+pub(crate) fn is_tls_error(_error: &reqwest::Error) -> bool {
+    false
+}

@@ -96,18 +96,6 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     inner.to_string()
 }
 
-fn looks_like_tls(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string().to_ascii_lowercase();
-        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
-
 /// A client for one group of one Pushgateway.
 ///
 /// ```no_run
@@ -242,7 +230,7 @@ impl PushClient {
                     url: url(),
                     timeout: self.config.timeout(),
                 }
-            } else if looks_like_tls(&e) {
+            } else if crate::platform::is_tls_error(&e) {
                 PushError::Tls {
                     method: name,
                     url: url(),

@@ -134,6 +134,9 @@ pub enum Fault {
     Stall,
     /// Answer each request with the next status of the list (the last one repeats).
     Statuses(Vec<u16>),
+    /// Write a plain-HTTP answer as soon as a connection opens, before reading anything: what a
+    /// TLS client meets when it dials a plain server.
+    Plain,
 }
 
 /// A small HTTP server on loopback for faults, recording every request it read.
@@ -172,6 +175,11 @@ impl FaultServer {
                 );
                 std::thread::spawn(move || {
                     stream.set_nonblocking(false).unwrap();
+                    if let Fault::Plain = fault {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+                        return;
+                    }
                     stream
                         .set_read_timeout(Some(Duration::from_secs(5)))
                         .unwrap();
@@ -204,6 +212,7 @@ impl FaultServer {
                                 std::thread::sleep(Duration::from_millis(20));
                             }
                         }
+                        Fault::Plain => {}
                         Fault::Statuses(list) => {
                             let i = served.fetch_add(1, Ordering::Relaxed).min(list.len() - 1);
                             let body = format!("status {}\n", list[i]);
