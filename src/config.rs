@@ -52,6 +52,9 @@ pub struct MetricsConfig {
     pub prefix: Option<String>,
     /// Where to push, if anywhere: the `[push]` table. Default: none.
     pub push: Option<PushConfig>,
+    /// The pull endpoint, if any: the `[pull]` table (native targets). Default: none.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub pull: Option<crate::pull::PullConfig>,
 }
 
 impl Default for MetricsConfig {
@@ -65,6 +68,8 @@ impl Default for MetricsConfig {
             global_labels: BTreeMap::new(),
             prefix: None,
             push: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            pull: None,
         }
     }
 }
@@ -246,6 +251,10 @@ impl MetricsConfig {
                     }
                 }
                 "prefix" => self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty()),
+                #[cfg(not(target_arch = "wasm32"))]
+                "pull_listen" => {
+                    self.pull.get_or_insert_with(Default::default).listen = value.trim().to_owned()
+                }
                 push_field if push_field.starts_with("push_") => {
                     let push = self.push.get_or_insert_with(PushConfig::default);
                     apply_push_env(push, &push_field["push_".len()..], &value).map_err(&bad)?;

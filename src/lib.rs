@@ -47,11 +47,16 @@ mod catalogue;
 mod config;
 mod encoder;
 mod naming;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod observer;
 pub mod platform;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod pull;
 pub mod push;
 mod recorder;
 mod registry;
 mod storage;
+pub mod wire;
 
 pub use catalogue::{CatalogueEntry, MetricType, ObserverMetrics, CATALOGUE};
 pub use config::{ConfigError, MetricsConfig, ENV_PREFIX};

@@ -1,112 +1,238 @@
-//! `observer-metrics`: runs a synthetic observer batch through the metrics catalogue, pushing to a
-//! Pushgateway when one is configured, and prints the exposition.
+//! `observer-metrics`: drives a synthetic observer workload through the metered pipeline, pushing
+//! to a Pushgateway and serving `/metrics` as configured.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use observer_metrics::observer::memory::{
+    MemoryCache, MemoryCheckpoints, MemoryDedup, MemoryQueue, Outcomes, SimulatedExecutor,
+};
+use observer_metrics::observer::metered::MetricsActionExecutor;
+use observer_metrics::observer::pipeline::ObserverPipeline;
+use observer_metrics::observer::{ActionConfig, EntityEvent};
+use observer_metrics::pull::PullConfig;
 use observer_metrics::push::{shutdown_signal, BatchOutcome, PushConfig, PushExporter};
 use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use serde::Deserialize;
 
-const USAGE: &str =
-    "usage: observer-metrics simulate [--events N] [--rate EVENTS_PER_SEC] [--seed N]
-         [--push-gateway URL] [--job NAME] [--grouping KEY=VALUE]... [--interval SECS]
-         [--config FILE]
+const USAGE: &str = "usage: observer-metrics simulate [--events N] [FLAGS]
+       observer-metrics serve [--listen ADDR] [FLAGS]
 
-simulate        run N synthetic observer events (default 1000) through the metrics catalogue.
-                Without a gateway: print the Prometheus text exposition on stdout.
-                With one: push right away, every --interval seconds, and once at the end;
-                exit 0 only when that last push succeeded. SIGTERM/SIGINT end the batch
-                early with a last push.
---rate          events per second (default: as fast as possible)
---push-gateway  the Pushgateway's URL, e.g. http://127.0.0.1:9091 (sets push.url)
---job           the job label (push.job; default observer-metrics-simulate)
---grouping      another grouping label, repeatable (push.grouping)
---interval      seconds between pushes (export_interval_secs)
---config        a MetricsConfig TOML file; OBSERVER_METRICS_* variables override it, flags
-                override both.";
+simulate  run a batch of N synthetic observer events (default 1000) through the metered pipeline
+          (dedup, result cache, actions with failures and timeouts, retry queue, dead letters,
+          checkpoints). Without a gateway it prints the exposition on stdout. With one it pushes
+          at start, every --interval seconds and at the end, and exits 0 only when that last
+          push succeeded. SIGTERM/SIGINT end the batch early with a last push.
+serve     run the workload until SIGTERM/SIGINT with GET /metrics on --listen (default
+          127.0.0.1:9898), pushing too when a gateway is configured.
 
-#[derive(Default)]
-struct Args {
+FLAGS
+  --rate N              events per second (simulate: as fast as possible; serve: 100)
+  --push-gateway URL    the Pushgateway, e.g. http://127.0.0.1:9091 (push.url)
+  --job NAME            the job label (push.job; default observer-metrics-<command>)
+  --grouping KEY=VALUE  another grouping label, repeatable (push.grouping)
+  --interval SECS       seconds between pushes (export_interval_secs)
+  --duplicate-rate F    fraction of events delivered twice (0.1)
+  --failure-rate F      fraction of actions that report failure (0.05)
+  --error-rate F        fraction of actions that return an error (0.02)
+  --timeout-rate F      fraction of actions that pass their deadline (0.01)
+  --seed N              seed of the event stream (1)
+  --config FILE         TOML: a MetricsConfig plus a [workload] table with any of the settings
+                        above (events, rate, duplicate_rate, failure_rate, error_rate,
+                        timeout_rate, seed, entities, actions, action_timeout_ms, max_retries,
+                        checkpoint_every). OBSERVER_METRICS_* variables override the file, flags
+                        override both.";
+
+/// The workload's settings: the `[workload]` table, overridden by flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Workload {
     events: u64,
     rate: Option<f64>,
     seed: u64,
-    gateway: Option<String>,
-    job: Option<String>,
-    grouping: Vec<(String, String)>,
-    interval: Option<u64>,
+    duplicate_rate: f64,
+    failure_rate: f64,
+    error_rate: f64,
+    timeout_rate: f64,
+    /// Distinct entities events are about: repeats are what the result cache hits.
+    entities: u64,
+    /// Actions each event runs.
+    actions: u32,
+    action_timeout_ms: u64,
+    max_retries: u32,
+    checkpoint_every: u64,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            events: 1000,
+            rate: None,
+            seed: 1,
+            duplicate_rate: 0.1,
+            failure_rate: 0.05,
+            error_rate: 0.02,
+            timeout_rate: 0.01,
+            entities: 2000,
+            actions: 2,
+            action_timeout_ms: 5,
+            max_retries: 3,
+            checkpoint_every: 100,
+        }
+    }
+}
+
+impl Workload {
+    fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("duplicate_rate", self.duplicate_rate),
+            ("failure_rate", self.failure_rate),
+            ("error_rate", self.error_rate),
+            ("timeout_rate", self.timeout_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("workload.{name} = {rate}: must be between 0 and 1"));
+            }
+        }
+        if self.failure_rate + self.error_rate + self.timeout_rate > 1.0 {
+            return Err(
+                "workload: failure_rate + error_rate + timeout_rate must not exceed 1".into(),
+            );
+        }
+        if let Some(rate) = self.rate {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(format!("workload.rate = {rate}: must be a positive number"));
+            }
+        }
+        if self.entities == 0 || self.action_timeout_ms == 0 {
+            return Err("workload: entities and action_timeout_ms must be greater than 0".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(PartialEq)]
+enum Mode {
+    Simulate,
+    Serve,
+}
+
+struct Args {
+    mode: Mode,
     config: Option<PathBuf>,
+    /// Flag overrides, applied after the file and the environment.
+    overrides: Vec<(String, String)>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    match argv.next().as_deref() {
-        Some("simulate") => {}
+    let mode = match argv.next().as_deref() {
+        Some("simulate") => Mode::Simulate,
+        Some("serve") => Mode::Serve,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("a command is needed".into()),
-    }
+    };
     let mut args = Args {
-        events: 1000,
-        seed: 1,
-        ..Args::default()
+        mode,
+        config: None,
+        overrides: Vec::new(),
     };
     while let Some(flag) = argv.next() {
-        let mut value = || argv.next().ok_or_else(|| format!("{flag} needs a value"));
+        if flag == "-h" || flag == "--help" {
+            return Err(String::new());
+        }
+        let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
-            "--events" => args.events = value()?.parse().map_err(|e| format!("--events: {e}"))?,
-            "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--rate" => {
-                let rate: f64 = value()?.parse().map_err(|e| format!("--rate: {e}"))?;
-                if !(rate > 0.0 && rate.is_finite()) {
-                    return Err(format!("--rate: {rate} is not a positive number"));
-                }
-                args.rate = Some(rate);
+            "--config" => args.config = Some(value.into()),
+            "--events" | "--rate" | "--seed" | "--push-gateway" | "--job" | "--grouping"
+            | "--interval" | "--listen" | "--duplicate-rate" | "--failure-rate"
+            | "--error-rate" | "--timeout-rate" => {
+                args.overrides.push((flag[2..].to_owned(), value))
             }
-            "--push-gateway" => args.gateway = Some(value()?),
-            "--job" => args.job = Some(value()?),
-            "--grouping" => {
-                let pair = value()?;
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| format!("--grouping: expected KEY=VALUE, got `{pair}`"))?;
-                args.grouping.push((k.to_owned(), v.to_owned()));
-            }
-            "--interval" => {
-                args.interval = Some(value()?.parse().map_err(|e| format!("--interval: {e}"))?)
-            }
-            "--config" => args.config = Some(value()?.into()),
-            "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown flag `{other}`")),
         }
     }
     Ok(args)
 }
 
-/// The config file, then the environment, then the flags; validated.
-fn config(args: &Args) -> Result<MetricsConfig, String> {
-    let mut config = MetricsConfig::load(args.config.as_deref()).map_err(|e| e.to_string())?;
-    if let Some(secs) = args.interval {
-        config.export_interval_secs = secs;
-    }
-    let push_flags = args.gateway.is_some() || args.job.is_some() || !args.grouping.is_empty();
-    if push_flags {
-        let push = config.push.get_or_insert_with(PushConfig::default);
-        if let Some(url) = &args.gateway {
-            push.url = url.clone();
-        }
-        if let Some(job) = &args.job {
-            push.job = job.clone();
-        }
-        if push.job.is_empty() {
-            push.job = "observer-metrics-simulate".into();
-        }
-        push.grouping.extend(args.grouping.iter().cloned());
-    }
-    config.validate().map_err(|e| e.to_string())?;
-    Ok(config)
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("--{flag}: `{value}` is not a valid number"))
 }
 
-/// A small deterministic generator, so that a batch with the same seed gives the same numbers.
+/// The file (a MetricsConfig plus `[workload]`), then the environment, then the flags; validated.
+fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
+    let (mut config, mut workload) = match &args.config {
+        None => (MetricsConfig::default(), Workload::default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("config file {}: {e}", path.display()))?;
+            let mut table: toml::Table =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let workload = match table.remove("workload") {
+                Some(w) => w
+                    .try_into()
+                    .map_err(|e| format!("{}: [workload]: {e}", path.display()))?,
+                None => Workload::default(),
+            };
+            let rest = toml::to_string(&table).map_err(|e| e.to_string())?;
+            let config = MetricsConfig::from_toml_str(&rest)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            (config, workload)
+        }
+    };
+    config = config
+        .with_env(std::env::vars())
+        .map_err(|e| e.to_string())?;
+    let command = if args.mode == Mode::Serve {
+        "serve"
+    } else {
+        "simulate"
+    };
+    for (flag, value) in &args.overrides {
+        match flag.as_str() {
+            "events" => workload.events = number(flag, value)?,
+            "rate" => workload.rate = Some(number(flag, value)?),
+            "seed" => workload.seed = number(flag, value)?,
+            "duplicate-rate" => workload.duplicate_rate = number(flag, value)?,
+            "failure-rate" => workload.failure_rate = number(flag, value)?,
+            "error-rate" => workload.error_rate = number(flag, value)?,
+            "timeout-rate" => workload.timeout_rate = number(flag, value)?,
+            "interval" => config.export_interval_secs = number(flag, value)?,
+            "listen" => config.pull.get_or_insert_with(PullConfig::default).listen = value.clone(),
+            "push-gateway" => {
+                config.push.get_or_insert_with(PushConfig::default).url = value.clone()
+            }
+            "job" => config.push.get_or_insert_with(PushConfig::default).job = value.clone(),
+            "grouping" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--grouping: expected KEY=VALUE, got `{value}`"))?;
+                let push = config.push.get_or_insert_with(PushConfig::default);
+                push.grouping.insert(k.to_owned(), v.to_owned());
+            }
+            _ => unreachable!("parse() only keeps known flags"),
+        }
+    }
+    if let Some(push) = &mut config.push {
+        if push.job.is_empty() {
+            push.job = format!("observer-metrics-{command}");
+        }
+    }
+    if args.mode == Mode::Serve {
+        config.pull.get_or_insert_with(PullConfig::default);
+        workload.rate.get_or_insert(100.0);
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    workload.validate()?;
+    Ok((config, workload))
+}
+
+/// A small deterministic generator for the event stream, so a seed gives the same events.
 struct Lcg(u64);
 
 impl Lcg {
@@ -119,73 +245,157 @@ impl Lcg {
     }
 }
 
-/// The synthetic workload: every catalogue metric moves.
-struct Workload {
+/// The stream of synthetic events: entities skewed towards a few hot ones (so the cache hits),
+/// and some events delivered twice (so dedup finds duplicates).
+struct Events {
     rng: Lcg,
-    depth: u64,
-    cache_bytes: f64,
+    entities: u64,
+    duplicate_rate: f64,
 }
 
-impl Workload {
-    fn new(m: &ObserverMetrics, seed: u64) -> Self {
-        m.checkpoint_recovery_total.increment(1);
-        Workload {
-            rng: Lcg(seed),
-            depth: 0,
-            cache_bytes: 0.0,
-        }
-    }
-
-    /// Runs event number `i`.
-    fn event(&mut self, m: &ObserverMetrics, i: u64) {
-        let Workload {
-            rng,
-            depth,
-            cache_bytes,
-        } = self;
-        m.events_in_flight.increment(1.0);
-        m.dedup_checks_total.increment(1);
-        if rng.next_f64() < 0.1 {
-            m.dedup_duplicates_found_total.increment(1);
+impl Events {
+    fn event(&mut self, id: u64) -> EntityEvent {
+        let skewed = self.rng.next_f64().powi(3);
+        let entity = format!("entity-{}", (skewed * self.entities as f64) as u64);
+        let key_id = if id > 0 && self.rng.next_f64() < self.duplicate_rate {
+            (self.rng.next_f64() * id as f64) as u64
         } else {
-            if rng.next_f64() < 0.6 {
-                m.cache_hits_total.increment(1);
-            } else {
-                m.cache_misses_total.increment(1);
-                *cache_bytes += 512.0;
-                m.cache_size_bytes.set(*cache_bytes);
-                m.actions_executed_total.increment(1);
-                let outcome = rng.next_f64();
-                if outcome < 0.9 {
-                    m.action_success_total.increment(1);
-                } else {
-                    m.action_failure_total.increment(1);
-                    if outcome > 0.97 {
-                        m.action_timeout_total.increment(1);
-                    }
-                    m.queue_jobs_enqueued_total.increment(1);
-                    *depth += 1;
-                    m.queue_retry_total.increment(1);
-                    if rng.next_f64() < 0.5 {
-                        m.queue_jobs_processed_total.increment(1);
-                    } else {
-                        m.queue_deadletter_total.increment(1);
-                    }
-                    *depth -= 1;
-                }
-                m.action_duration_ms.record(rng.next_f64() * 200.0);
-            }
-            m.queue_depth.set(*depth as f64);
-        }
-        m.event_processing_duration_ms
-            .record(rng.next_f64() * 250.0);
-        m.events_processed_total.increment(1);
-        m.events_in_flight.decrement(1.0);
-        if i % 100 == 99 {
-            m.checkpoint_saves_total.increment(1);
-            m.checkpoint_save_duration_ms.record(rng.next_f64() * 40.0);
+            id
+        };
+        EntityEvent {
+            id,
+            entity,
+            key: format!("event-{key_id}"),
         }
     }
+}
+
+type Pipeline =
+    ObserverPipeline<SimulatedExecutor, MemoryQueue, MemoryCache, MemoryDedup, MemoryCheckpoints>;
+
+fn pipeline(metrics: &ObserverMetrics, w: &Workload) -> Pipeline {
+    let deadline = Duration::from_millis(w.action_timeout_ms);
+    let outcomes = Outcomes {
+        failure_rate: w.failure_rate,
+        error_rate: w.error_rate,
+        timeout_rate: w.timeout_rate,
+        hang: deadline * 4,
+    };
+    let executor = MetricsActionExecutor::new(SimulatedExecutor::new(outcomes), metrics.clone())
+        .with_deadline(deadline);
+    let actions = (0..w.actions)
+        .map(|i| ActionConfig {
+            name: format!("action-{i}"),
+            timeout: None,
+        })
+        .collect();
+    let mut p = ObserverPipeline::new(
+        metrics,
+        executor,
+        MemoryQueue::default(),
+        MemoryCache::default(),
+        MemoryDedup::default(),
+        MemoryCheckpoints::default(),
+        actions,
+    );
+    p.max_retries = w.max_retries;
+    p.checkpoint_every = w.checkpoint_every;
+    p
+}
+
+/// Runs events `0..limit` (forever when `None`), paced to `rate`; returns how many ran.
+async fn drive(p: &Pipeline, w: &Workload, limit: Option<u64>) -> u64 {
+    let mut events = Events {
+        rng: Lcg(w.seed),
+        entities: w.entities,
+        duplicate_rate: w.duplicate_rate,
+    };
+    let _ = p.recover().await;
+    let progress = std::io::stderr().is_terminal();
+    let start = tokio::time::Instant::now();
+    let mut last_progress = start;
+    let mut id = 0;
+    while limit.is_none_or(|n| id < n) {
+        // The in-memory parts never fail; a failing store would be counted by its decorator.
+        let _ = p.process_event(&events.event(id)).await;
+        id += 1;
+        if let Some(rate) = w.rate {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(id as f64 / rate)).await;
+        } else if id % 256 == 0 {
+            // Let a signal be noticed in a long unpaced batch.
+            tokio::task::yield_now().await;
+        }
+        if progress && last_progress.elapsed() >= Duration::from_millis(200) {
+            last_progress = tokio::time::Instant::now();
+            match limit {
+                Some(n) => eprint!("\r{id}/{n} events"),
+                None => eprint!("\r{id} events"),
+            }
+        }
+    }
+    if progress {
+        eprint!("\r");
+    }
+    id
+}
+
+/// Reads a sample's value from a render.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The end-of-batch summary, and whether the catalogue's invariants hold.
+fn summarise(render: &str, events: u64) -> (String, bool) {
+    let s = |name: &str| sample(render, name);
+    let executed = s("actions_executed_total");
+    let checks = [
+        (
+            "events_processed_total = events run",
+            s("events_processed_total") == events as f64,
+        ),
+        (
+            "event histogram count = events run",
+            s("event_processing_duration_ms_count") == events as f64,
+        ),
+        ("events_in_flight = 0", s("events_in_flight") == 0.0),
+        (
+            "executed = success + failure",
+            executed == s("action_success_total") + s("action_failure_total"),
+        ),
+        (
+            "action histogram count = executed",
+            s("action_duration_ms_count") == executed,
+        ),
+        (
+            "queue_depth = enqueued - processed - dead-lettered",
+            s("queue_depth")
+                == s("queue_jobs_enqueued_total")
+                    - s("queue_jobs_processed_total")
+                    - s("queue_deadletter_total"),
+        ),
+    ];
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.1).map(|c| c.0).collect();
+    let text = format!(
+        "{events} events: {} duplicates, {} cache hits / {} misses, {executed} actions \
+         ({} ok, {} failed, {} timed out), {} retries, {} dead letters, {} checkpoints; {}",
+        s("dedup_duplicates_found_total"),
+        s("cache_hits_total"),
+        s("cache_misses_total"),
+        s("action_success_total"),
+        s("action_failure_total"),
+        s("action_timeout_total"),
+        s("queue_retry_total"),
+        s("queue_deadletter_total"),
+        s("checkpoint_saves_total"),
+        if failed.is_empty() {
+            "invariants hold".to_owned()
+        } else {
+            format!("VIOLATED: {}", failed.join(", "))
+        },
+    );
+    (text, failed.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -196,24 +406,26 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("observer-metrics: {e}\n{USAGE}");
+            eprintln!("observer-metrics: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
-    let recorder = match config(&args).and_then(|c| {
-        let r = ObserverRecorder::new(&c).map_err(|e| e.to_string())?;
-        Ok((c, r))
-    }) {
-        Ok(pair) => pair,
+    let (config, workload) = match load(&args) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("observer-metrics: {e}");
             return ExitCode::from(2);
         }
     };
-    let (config, recorder) = recorder;
-    let metrics = ObserverMetrics::new(&recorder.handle());
+    let recorder = match ObserverRecorder::new(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("observer-metrics: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -223,17 +435,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(&args, &config, &recorder, &metrics))
+    runtime.block_on(run(args.mode, &config, &workload, recorder))
 }
 
-/// Runs the batch; pushes when configured; the exit status follows the final push.
 async fn run(
-    args: &Args,
+    mode: Mode,
     config: &MetricsConfig,
-    recorder: &ObserverRecorder,
-    metrics: &ObserverMetrics,
+    workload: &Workload,
+    recorder: ObserverRecorder,
 ) -> ExitCode {
-    let exporter = match config.push {
+    let metrics = ObserverMetrics::new(&recorder.handle());
+    let p = pipeline(&metrics, workload);
+    let exporter = match &config.push {
         Some(_) => match PushExporter::start(recorder.handle(), config) {
             Ok(exporter) => Some(exporter),
             Err(e) => {
@@ -243,66 +456,84 @@ async fn run(
         },
         None => None,
     };
+    let (stop_pull, pull_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = match (&mode, &config.pull) {
+        (Mode::Serve, Some(pull)) => {
+            let address = match pull.address() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("observer-metrics: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let listener = match tokio::net::TcpListener::bind(address).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("observer-metrics: cannot listen on {address}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            eprintln!(
+                "observer-metrics: serving http://{}/metrics",
+                listener.local_addr().map_or(address, |a| a)
+            );
+            let shutdown = async {
+                let _ = pull_stopped.await;
+            };
+            Some(tokio::spawn(observer_metrics::pull::serve(
+                listener,
+                recorder.handle(),
+                shutdown,
+            )))
+        }
+        _ => None,
+    };
+
+    let limit = (mode == Mode::Simulate).then_some(workload.events);
     let started = std::time::Instant::now();
-    let interrupted = tokio::select! {
-        ran = drive(metrics, args) => { let () = ran; None }
-        signal = shutdown_signal() => Some(signal),
+    let (ran, signal) = tokio::select! {
+        ran = drive(&p, workload, limit) => (ran, None),
+        signal = shutdown_signal() => (sample(&recorder.render(), "events_processed_total") as u64, Some(signal)),
     };
     let elapsed = started.elapsed();
+    let _ = stop_pull.send(());
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+
+    let render = recorder.render();
+    let (summary, invariants_hold) = summarise(&render, ran);
     let Some(exporter) = exporter else {
-        print!("{}", recorder.render());
-        eprintln!(
-            "observer-metrics: simulated {} events in {:.2?} (seed {}), no gateway configured",
-            args.events, elapsed, args.seed
-        );
-        return if interrupted.is_some() {
-            ExitCode::from(130)
-        } else {
-            ExitCode::SUCCESS
-        };
+        if mode == Mode::Simulate {
+            print!("{render}");
+        }
+        eprintln!("observer-metrics: {summary} ({elapsed:.2?})");
+        return exit_code(signal, invariants_hold);
     };
     let url = exporter.url().to_owned();
-    let outcome = if interrupted.is_some() {
-        BatchOutcome::Failure
-    } else {
+    let outcome = if signal.is_none() && invariants_hold {
         BatchOutcome::Success
+    } else {
+        BatchOutcome::Failure
     };
-    let result = exporter.finish_batch(outcome).await;
-    match (&result, interrupted) {
-        (Ok(()), None) => {
-            eprintln!(
-                "observer-metrics: simulated {} events in {elapsed:.2?}; pushed to {url}",
-                args.events
-            );
-            ExitCode::SUCCESS
+    match exporter.finish_batch(outcome).await {
+        Ok(()) => {
+            eprintln!("observer-metrics: {summary} ({elapsed:.2?}); pushed to {url}");
+            exit_code(signal, invariants_hold)
         }
-        (Ok(()), Some(signal)) => {
-            eprintln!(
-                "observer-metrics: stopped by {signal}; the events so far were pushed to {url}"
-            );
-            ExitCode::from(if signal == "SIGTERM" { 143 } else { 130 })
-        }
-        (Err(e), _) => {
+        Err(e) => {
             eprintln!("observer-metrics: final push failed: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Runs the events, paced to `--rate` when given.
-async fn drive(metrics: &ObserverMetrics, args: &Args) {
-    let mut workload = Workload::new(metrics, args.seed);
-    let start = tokio::time::Instant::now();
-    for i in 0..args.events {
-        workload.event(metrics, i);
-        match args.rate {
-            Some(rate) => {
-                let due = start + Duration::from_secs_f64((i + 1) as f64 / rate);
-                tokio::time::sleep_until(due).await;
-            }
-            // Let a signal be noticed in a long unpaced batch.
-            None if i % 4096 == 4095 => tokio::task::yield_now().await,
-            None => {}
-        }
+/// 143 / 130 after SIGTERM / SIGINT (serve's normal way to end is 0), 3 if an invariant failed.
+fn exit_code(signal: Option<&str>, invariants_hold: bool) -> ExitCode {
+    match signal {
+        _ if !invariants_hold => ExitCode::from(3),
+        Some("SIGTERM") => ExitCode::from(143),
+        Some(_) => ExitCode::from(130),
+        None => ExitCode::SUCCESS,
     }
 }

@@ -3,7 +3,6 @@
 //! jittered backoff for transient failures.
 
 use std::fmt;
-use std::io::Write;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
@@ -12,9 +11,7 @@ use super::settings::{PushConfig, PushMethod};
 use super::url::group_url;
 use crate::config::ConfigError;
 
-/// The content type of text format 0.0.4. The gateway parses anything but its protobuf type as
-/// text, but says so explicitly.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+use crate::wire::{gzip, TEXT_CONTENT_TYPE};
 
 /// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
 /// a gateway's refusal carries its response body verbatim.
@@ -283,11 +280,4 @@ fn method_name(method: &reqwest::Method) -> &'static str {
         reqwest::Method::DELETE => "DELETE",
         _ => "request",
     }
-}
-
-fn gzip(body: &str) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    // Writing into a Vec cannot fail.
-    encoder.write_all(body.as_bytes()).expect("write to a Vec");
-    encoder.finish().expect("write to a Vec")
 }

@@ -8,7 +8,7 @@ mod exporter;
 mod settings;
 mod url;
 
-pub use client::{PushClient, PushError, TEXT_CONTENT_TYPE};
+pub use client::{PushClient, PushError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use exporter::{shutdown_signal, BatchOutcome, PushExporter};
 pub use settings::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret};

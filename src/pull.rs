@@ -1,0 +1,92 @@
+//! The pull endpoint (native): `GET /metrics` for Prometheus to scrape and `GET /health`, as an
+//! axum [`Router`] to merge into an existing service or as a standalone server. It only renders the
+//! recorder, so it runs beside the push exporter on the same recorder.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::State;
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{accepts_gzip, gzip, TEXT_CONTENT_TYPE};
+use crate::RecorderHandle;
+
+/// The `[pull]` table of the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PullConfig {
+    /// The address to listen on. Default: `127.0.0.1:9898` (loopback unless told otherwise).
+    pub listen: String,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            listen: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+impl PullConfig {
+    /// The listen address, parsed; the error names `pull.listen`.
+    pub fn address(&self) -> Result<SocketAddr, crate::ConfigError> {
+        self.listen.parse().map_err(|_| crate::ConfigError {
+            field: "pull.listen".into(),
+            value: format!("{:?}", self.listen),
+            reason: "expected an address such as 127.0.0.1:9898".into(),
+        })
+    }
+}
+
+/// A router serving `GET /metrics` (text format 0.0.4, gzip when the scraper accepts it) and
+/// `GET /health`, to merge into an existing axum service.
+///
+/// ```
+/// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
+/// let app: axum::Router = axum::Router::new()
+///     .merge(observer_metrics::pull::create_metrics_router(recorder.handle()));
+/// ```
+pub fn create_metrics_router(recorder: RecorderHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(|| async { "ok\n" }))
+        .with_state(recorder)
+}
+
+async fn metrics(State(recorder): State<RecorderHandle>, headers: HeaderMap) -> Response {
+    let body = recorder.render();
+    let wants_gzip = headers
+        .get(ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    if wants_gzip {
+        let headers = [
+            (CONTENT_TYPE, TEXT_CONTENT_TYPE),
+            (CONTENT_ENCODING, "gzip"),
+            (VARY, "Accept-Encoding"),
+        ];
+        (headers, gzip(&body)).into_response()
+    } else {
+        (
+            [(CONTENT_TYPE, TEXT_CONTENT_TYPE), (VARY, "Accept-Encoding")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+/// Serves [`create_metrics_router`] on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    recorder: RecorderHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, create_metrics_router(recorder))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
