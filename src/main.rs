@@ -508,7 +508,7 @@ async fn run(
             print!("{render}");
         }
         eprintln!("observer-metrics: {summary} ({elapsed:.2?})");
-        return exit_code(signal, invariants_hold);
+        return exit_code(&mode, signal, invariants_hold);
     };
     let url = exporter.url().to_owned();
     let outcome = if signal.is_none() && invariants_hold {
@@ -519,7 +519,7 @@ async fn run(
     match exporter.finish_batch(outcome).await {
         Ok(()) => {
             eprintln!("observer-metrics: {summary} ({elapsed:.2?}); pushed to {url}");
-            exit_code(signal, invariants_hold)
+            exit_code(&mode, signal, invariants_hold)
         }
         Err(e) => {
             eprintln!("observer-metrics: final push failed: {e}");
@@ -528,12 +528,13 @@ async fn run(
     }
 }
 
-/// 143 / 130 after SIGTERM / SIGINT (serve's normal way to end is 0), 3 if an invariant failed.
-fn exit_code(signal: Option<&str>, invariants_hold: bool) -> ExitCode {
-    match signal {
+/// 3 if an invariant failed; for a batch cut short by SIGTERM / SIGINT, 143 / 130; otherwise 0
+/// (a signal is how `serve` is meant to end).
+fn exit_code(mode: &Mode, signal: Option<&str>, invariants_hold: bool) -> ExitCode {
+    match (mode, signal) {
         _ if !invariants_hold => ExitCode::from(3),
-        Some("SIGTERM") => ExitCode::from(143),
-        Some(_) => ExitCode::from(130),
-        None => ExitCode::SUCCESS,
+        (Mode::Simulate, Some("SIGTERM")) => ExitCode::from(143),
+        (Mode::Simulate, Some(_)) => ExitCode::from(130),
+        _ => ExitCode::SUCCESS,
     }
 }

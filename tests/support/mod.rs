@@ -22,12 +22,24 @@ pub fn free_port() -> u16 {
 }
 
 impl Pushgateway {
+    /// Starts a gateway on a free port. A port found free can be taken by another socket before
+    /// the gateway binds it; then the gateway exits at once and another port is tried.
     pub fn start() -> Pushgateway {
-        Pushgateway::start_on(free_port())
+        for _ in 0..5 {
+            if let Some(gateway) = Pushgateway::try_start_on(free_port()) {
+                return gateway;
+            }
+        }
+        panic!("the Pushgateway exited right after starting, on five ports in a row");
     }
 
     /// Starts a gateway on `port`, e.g. to bring one back where a job expects it.
     pub fn start_on(port: u16) -> Pushgateway {
+        Pushgateway::try_start_on(port)
+            .unwrap_or_else(|| panic!("the Pushgateway could not start on port {port}"))
+    }
+
+    fn try_start_on(port: u16) -> Option<Pushgateway> {
         let child = Command::new("prometheus-pushgateway")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             // Debian's build persists to /var/lib/prometheus by default: every test gateway would
@@ -37,7 +49,7 @@ impl Pushgateway {
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus-pushgateway must be installed (apt-get install -y prometheus-pushgateway)");
-        let gateway = Pushgateway {
+        let mut gateway = Pushgateway {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
@@ -46,13 +58,17 @@ impl Pushgateway {
             .call()
             .is_err()
         {
+            if gateway.child.try_wait().unwrap().is_some() {
+                // It exited: most likely the port was taken in the meantime.
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the Pushgateway did not become ready in 15 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        gateway
+        Some(gateway)
     }
 
     /// PUTs `body` to the group of `job`; the status and the gateway's response body.
@@ -295,5 +311,105 @@ impl Pushgateway {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `prometheus` server on 127.0.0.1 scraping the given targets every second, killed on drop.
+pub struct Prometheus {
+    child: Child,
+    dir: std::path::PathBuf,
+    pub url: String,
+}
+
+/// A scrape job for [`Prometheus::start`].
+pub struct ScrapeJob<'a> {
+    pub name: &'a str,
+    pub target: &'a str,
+    pub honor_labels: bool,
+}
+
+impl Prometheus {
+    pub fn start(jobs: &[ScrapeJob]) -> Prometheus {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("om-prometheus-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+        );
+        for job in jobs {
+            config.push_str(&format!(
+                "  - job_name: {}\n    honor_labels: {}\n    static_configs:\n      - targets: [\"{}\"]\n",
+                job.name, job.honor_labels, job.target
+            ));
+        }
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus must be installed (apt-get install -y prometheus)");
+        let prometheus = Prometheus {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{}/-/ready", prometheus.url))
+            .call()
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus did not become ready in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        prometheus
+    }
+
+    /// The values of an instant query, with their labels.
+    pub fn query(&self, expr: &str) -> Vec<(serde_json::Value, f64)> {
+        let response = ureq::get(&format!("{}/api/v1/query", self.url))
+            .query("query", expr)
+            .call()
+            .unwrap_or_else(|e| panic!("query {expr}: {e}"));
+        let body: serde_json::Value =
+            serde_json::from_str(&response.into_string().unwrap()).unwrap();
+        body["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["metric"].clone(),
+                    r["value"][1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The single value of `expr`, if it has exactly one.
+    pub fn scalar(&self, expr: &str) -> Option<f64> {
+        match self.query(expr).as_slice() {
+            [(_, v)] => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
