@@ -137,18 +137,7 @@ fn prometheus_sees_the_batch_through_the_gateway_and_the_service_through_pull() 
             >= one("action_success_total{job=\"observer-service\"}")
     );
 
-    Command::new("kill")
-        .args(["-TERM", &service.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = service.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = support::terminate(&mut service, Duration::from_secs(20));
     // A signal is how a service is meant to stop: a clean exit.
     assert_eq!(status.code(), Some(0));
 }

@@ -429,21 +429,7 @@ fn sigterm_ends_the_batch_with_a_last_push() {
         .value(&term, "events_processed_total")
         .unwrap_or(0.0)
         > 0.0));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "simulate did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = support::terminate(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(143));
     // The last push carried the run's duration, which only the final push sets.
     assert!(gw.value(&term, "batch_last_run_duration_seconds").is_some());

@@ -122,15 +122,7 @@ fn run_script_starts_a_gateway_and_a_prometheus_that_honours_pushed_labels() {
     let rules = get(&format!("{prometheus}/api/v1/rules")).unwrap();
     assert!(rules.contains("HighActionFailureRate"), "{rules}");
 
-    Command::new("kill")
-        .args(["-TERM", &script.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while script.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "run.sh did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    support::terminate(&mut script, Duration::from_secs(30));
     wait("the gateway stopping", &|| {
         get(&format!("{gateway}/-/ready")).is_none()
     });
