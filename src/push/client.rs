@@ -84,13 +84,15 @@ impl PushError {
 }
 
 /// The innermost message of an error chain: "Connection refused (os error 111)" rather than
-/// "error sending request".
+/// "error sending request". Only its first line: on wasm32 a JS error's text carries its stack.
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut inner = error;
     while let Some(next) = inner.source() {
         inner = next;
     }
-    inner.to_string()
+    let text = inner.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("JsValue(").unwrap_or(first).to_owned()
 }
 
 /// A client for one group of one Pushgateway.

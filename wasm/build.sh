@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the wasm package: wasm/pkg/node (CommonJS, for Node) and wasm/pkg/web (ES module, for
+# browsers, Deno and edge workers), each a ready npm package directory, then reports the sizes.
+# Needs the wasm32-unknown-unknown target and wasm-bindgen-cli at the Cargo.lock version, and
+# binaryen's wasm-opt from wasm/package.json (`npm ci` in wasm/); the README's test command
+# installs all three. Debian's binaryen 108 is too old: it breaks the externref table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock | head -n 1)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+[ "$have" = "$want" ] || { echo "build.sh: wasm-bindgen $want is needed (found: ${have:-none}): cargo install wasm-bindgen-cli --version $want" >&2; exit 1; }
+
+cargo build -p observer-metrics-wasm --target wasm32-unknown-unknown --profile wasm-release --quiet
+raw=target/wasm32-unknown-unknown/wasm-release/observer_metrics_wasm.wasm
+version=$(awk -F'"' '/^version = / { print $2; exit }' wasm/Cargo.toml)
+
+for target in node web; do
+  out=wasm/pkg/$target
+  rm -rf "$out"
+  bindgen_target=$([ "$target" = node ] && echo nodejs || echo web)
+  wasm-bindgen --target "$bindgen_target" --out-dir "$out" "$raw"
+  wasm=$out/observer_metrics_wasm_bg.wasm
+  wasm_opt=wasm/node_modules/.bin/wasm-opt
+  if [ -x "$wasm_opt" ]; then
+    # The features rustc enables for wasm32 by default; an older binaryen must be told, or it
+    # rewrites the externref table into something the JS glue cannot initialise.
+    "$wasm_opt" -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
+      --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+      -o "$wasm.opt" "$wasm"
+    mv "$wasm.opt" "$wasm"
+  else
+    echo "build.sh: $wasm_opt is missing (run npm ci in wasm/)" >&2
+    exit 1
+  fi
+  if [ "$target" = node ]; then
+    entry='"main": "observer_metrics_wasm.js"'
+  else
+    entry='"type": "module", "module": "observer_metrics_wasm.js", "main": "observer_metrics_wasm.js"'
+  fi
+  cat >"$out/package.json" <<JSON
+{
+  "name": "observer-metrics-wasm-$target",
+  "version": "$version",
+  "description": "Prometheus metrics for event observers at the edge: record the catalogue, push to a Pushgateway ($target build).",
+  "license": "MIT OR Apache-2.0",
+  $entry,
+  "types": "observer_metrics_wasm.d.ts",
+  "files": ["observer_metrics_wasm.js", "observer_metrics_wasm.d.ts", "observer_metrics_wasm_bg.wasm", "observer_metrics_wasm_bg.wasm.d.ts"],
+  "sideEffects": false
+}
+JSON
+done
+
+# The optimised module must still load.
+node -e 'const { ObserverMetrics } = require("./wasm/pkg/node/observer_metrics_wasm.js"); new ObserverMetrics({}).render()' \
+  || { echo "build.sh: the built Node package does not load" >&2; exit 1; }
+
+size() { wc -c <"$1" | tr -d ' '; }
+echo "wasm sizes: before wasm-bindgen $(size "$raw") bytes;" \
+  "node $(size wasm/pkg/node/observer_metrics_wasm_bg.wasm) bytes ($(gzip -9 -c wasm/pkg/node/observer_metrics_wasm_bg.wasm | wc -c | tr -d ' ') gzipped);" \
+  "web $(size wasm/pkg/web/observer_metrics_wasm_bg.wasm) bytes ($(gzip -9 -c wasm/pkg/web/observer_metrics_wasm_bg.wasm | wc -c | tr -d ' ') gzipped)"

@@ -1,0 +1,475 @@
+//! observer-metrics for wasm32 hosts (browsers, Node, Deno, edge workers): the core crate's
+//! recorder, encoder and push client behind a JS API. Only the clock, the timer and the HTTP call
+//! differ from native, and those live in the core crate's `platform` seam; this crate only turns
+//! JS values into core calls.
+//!
+//! ```js
+//! const m = new ObserverMetrics({ job: "edge", pushgatewayUrl: "http://127.0.0.1:9091" });
+//! m.recordAction("success", 12.5);
+//! await m.push();
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Promise, Reflect};
+use metrics::{Key, Label, Level, Metadata, Recorder};
+use observer_metrics::push::{PushClient, PushConfig, PushMethod};
+use observer_metrics::{
+    MetricsConfig, ObserverMetrics as Catalogue, ObserverRecorder, RecorderHandle,
+};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+/// `options.name` if present and not `undefined`/`null`.
+fn field(options: &JsValue, name: &str) -> Result<Option<JsValue>, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    let value = Reflect::get(options, &JsValue::from_str(name))
+        .map_err(|_| JsError::new(&format!("options.{name} could not be read")))?;
+    Ok((!value.is_undefined() && !value.is_null()).then_some(value))
+}
+
+fn string_field(options: &JsValue, name: &str) -> Result<Option<String>, JsError> {
+    field(options, name)?
+        .map(|v| {
+            v.as_string()
+                .ok_or_else(|| JsError::new(&format!("options.{name} must be a string")))
+        })
+        .transpose()
+}
+
+fn number_field(options: &JsValue, name: &str) -> Result<Option<f64>, JsError> {
+    field(options, name)?
+        .map(|v| {
+            v.as_f64()
+                .ok_or_else(|| JsError::new(&format!("options.{name} must be a number")))
+        })
+        .transpose()
+}
+
+/// A plain object of strings as sorted pairs; `what` names it in errors.
+fn string_map(value: &JsValue, what: &str) -> Result<BTreeMap<String, String>, JsError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(BTreeMap::new());
+    }
+    let object = value
+        .dyn_ref::<Object>()
+        .ok_or_else(|| JsError::new(&format!("{what} must be a plain object of strings")))?;
+    let mut map = BTreeMap::new();
+    for entry in Object::entries(object).iter() {
+        let pair = Array::from(&entry);
+        let key = pair.get(0).as_string().unwrap_or_default();
+        let value = pair
+            .get(1)
+            .as_string()
+            .ok_or_else(|| JsError::new(&format!("{what}.{key} must be a string")))?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+/// The core config from the JS options object.
+fn config_from(options: &JsValue) -> Result<MetricsConfig, JsError> {
+    let mut config = MetricsConfig::default();
+    if let Some(secs) = number_field(options, "exportIntervalSecs")? {
+        if !(secs >= 1.0 && secs.fract() == 0.0 && secs <= u32::MAX as f64) {
+            return Err(JsError::new(&format!(
+                "options.exportIntervalSecs must be a whole number of seconds >= 1, got {secs}"
+            )));
+        }
+        config.export_interval_secs = secs as u64;
+    }
+    if let Some(buckets) = field(options, "histogramBuckets")? {
+        let array = buckets
+            .dyn_ref::<Array>()
+            .ok_or_else(|| JsError::new("options.histogramBuckets must be an array of numbers"))?;
+        config.histogram_buckets = array
+            .iter()
+            .map(|b| {
+                b.as_f64().ok_or_else(|| {
+                    JsError::new("options.histogramBuckets must be an array of numbers")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(rate) = number_field(options, "sampleRate")? {
+        config.sample_rate = rate;
+    }
+    config.prefix = string_field(options, "prefix")?;
+    if let Some(labels) = field(options, "globalLabels")? {
+        config.global_labels = string_map(&labels, "options.globalLabels")?;
+    }
+    let url = string_field(options, "pushgatewayUrl")?;
+    if let Some(url) = url {
+        let job = string_field(options, "job")?
+            .ok_or_else(|| JsError::new("options.job is required with pushgatewayUrl"))?;
+        let mut push = PushConfig::new(url, job);
+        if let Some(grouping) = field(options, "groupingKey")? {
+            push.grouping = string_map(&grouping, "options.groupingKey")?;
+        }
+        if let Some(headers) = field(options, "headers")? {
+            push.headers = string_map(&headers, "options.headers")?;
+        }
+        push.method = match string_field(options, "method")?.as_deref() {
+            None | Some("put") => PushMethod::Put,
+            Some("post") => PushMethod::Post,
+            Some(other) => {
+                return Err(JsError::new(&format!(
+                    "options.method must be \"put\" or \"post\", got {other:?}"
+                )))
+            }
+        };
+        if let Some(ms) = number_field(options, "timeoutMs")? {
+            if !(ms >= 1.0 && ms.is_finite()) {
+                return Err(JsError::new(&format!(
+                    "options.timeoutMs must be at least 1, got {ms}"
+                )));
+            }
+            push.timeout_ms = ms as u64;
+        }
+        config.push = Some(push);
+    }
+    config
+        .validate()
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(config)
+}
+
+fn labels_from(labels: &JsValue) -> Result<Vec<Label>, JsError> {
+    Ok(string_map(labels, "labels")?
+        .into_iter()
+        .map(|(k, v)| Label::new(k, v))
+        .collect())
+}
+
+/// A running `setInterval`: its id, and the callback it holds (dropped with it).
+type IntervalTimer = (JsValue, Closure<dyn FnMut()>);
+
+/// State shared with the promises a push returns.
+struct Shared {
+    handle: RecorderHandle,
+    client: Option<PushClient>,
+    interval_ms: f64,
+    /// `Date.now()` of the last push attempt, for `pushIfDue`.
+    last_attempt: Cell<Option<f64>>,
+    /// The `setInterval` id while `start()`ed, and the callback it holds.
+    timer: RefCell<Option<IntervalTimer>>,
+}
+
+#[derive(Clone, Copy)]
+enum Verb {
+    Put,
+    Post,
+    Delete,
+}
+
+impl Shared {
+    fn request(self: &Rc<Self>, verb: Verb) -> Promise {
+        future_to_promise(self.clone().send(verb))
+    }
+
+    async fn send(self: Rc<Self>, verb: Verb) -> Result<JsValue, JsValue> {
+        let client = self.client.as_ref().ok_or_else(|| {
+            JsValue::from(JsError::new(
+                "no pushgatewayUrl was given: nothing to push to",
+            ))
+        })?;
+        self.last_attempt.set(Some(js_sys::Date::now()));
+        let body = self.handle.render();
+        let result = match verb {
+            Verb::Put => client.push(&body).await,
+            Verb::Post => client.push_add(&body).await,
+            Verb::Delete => client.delete().await,
+        };
+        result
+            .map(|()| JsValue::UNDEFINED)
+            .map_err(|e| JsError::new(&e.to_string()).into())
+    }
+}
+
+/// The observer catalogue and any other metric, rendered as Prometheus text and pushed to a
+/// Pushgateway with `fetch`.
+///
+/// A failed push rejects with an `Error` naming the gateway URL and the cause, and loses nothing:
+/// counters are cumulative, so the next successful push carries the full totals.
+#[wasm_bindgen]
+pub struct ObserverMetrics {
+    recorder: ObserverRecorder,
+    catalogue: Catalogue,
+    shared: Rc<Shared>,
+    queue_depth: Cell<f64>,
+}
+
+#[wasm_bindgen]
+impl ObserverMetrics {
+    /// Options (all optional unless pushing): `job` (required with `pushgatewayUrl`),
+    /// `pushgatewayUrl`, `groupingKey` ({label: value}), `exportIntervalSecs` (60),
+    /// `histogramBuckets` ([1, 5, …, 10000]), `sampleRate` (1), `method` ("put" | "post"),
+    /// `headers` ({name: value}), `timeoutMs` (5000), `prefix`, `globalLabels` ({label: value}).
+    /// Bad options throw an `Error` naming the option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<ObserverMetrics, JsError> {
+        let config = config_from(&options)?;
+        let recorder = ObserverRecorder::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
+        let handle = recorder.handle();
+        let catalogue = Catalogue::new(&handle);
+        let client = match config.push {
+            Some(push) => Some(PushClient::new(push).map_err(|e| JsError::new(&e.to_string()))?),
+            None => None,
+        };
+        let shared = Rc::new(Shared {
+            handle,
+            client,
+            interval_ms: config.export_interval_secs as f64 * 1000.0,
+            last_attempt: Cell::new(None),
+            timer: RefCell::new(None),
+        });
+        Ok(ObserverMetrics {
+            recorder,
+            catalogue,
+            shared,
+            queue_depth: Cell::new(0.0),
+        })
+    }
+
+    /// Adds `value` (a whole number >= 0) to the counter `name`; `labels` is a plain object of
+    /// strings.
+    pub fn counter(&self, name: &str, value: f64, labels: JsValue) -> Result<(), JsError> {
+        if !(value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64) {
+            return Err(JsError::new(&format!(
+                "counter {name}: increments must be whole numbers >= 0, got {value}"
+            )));
+        }
+        let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
+        self.recorder
+            .register_counter(&key, &META)
+            .increment(value as u64);
+        Ok(())
+    }
+
+    /// Sets the gauge `name` to `value`.
+    pub fn gauge(&self, name: &str, value: f64, labels: JsValue) -> Result<(), JsError> {
+        let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
+        self.recorder.register_gauge(&key, &META).set(value);
+        Ok(())
+    }
+
+    /// Records `value` in the histogram `name`.
+    pub fn histogram(&self, name: &str, value: f64, labels: JsValue) -> Result<(), JsError> {
+        let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
+        self.recorder.register_histogram(&key, &META).record(value);
+        Ok(())
+    }
+
+    /// One processed event: `events_processed_total` and `event_processing_duration_ms`. (`ok` is
+    /// accepted for symmetry with actions; the catalogue counts events either way.)
+    #[wasm_bindgen(js_name = recordEvent)]
+    pub fn record_event(&self, duration_ms: f64, ok: Option<bool>) {
+        let _ = ok;
+        self.catalogue.events_processed_total.increment(1);
+        self.catalogue
+            .event_processing_duration_ms
+            .record(duration_ms);
+    }
+
+    /// Sets `events_in_flight`.
+    #[wasm_bindgen(js_name = setEventsInFlight)]
+    pub fn set_events_in_flight(&self, count: f64) {
+        self.catalogue.events_in_flight.set(count);
+    }
+
+    /// One action execution: `"success"`, `"failure"` or `"timeout"` (a timeout is also a
+    /// failure), with its duration.
+    #[wasm_bindgen(js_name = recordAction)]
+    pub fn record_action(&self, outcome: &str, duration_ms: f64) -> Result<(), JsError> {
+        let c = &self.catalogue;
+        match outcome {
+            "success" => c.action_success_total.increment(1),
+            "failure" => c.action_failure_total.increment(1),
+            "timeout" => {
+                c.action_failure_total.increment(1);
+                c.action_timeout_total.increment(1);
+            }
+            other => {
+                return Err(JsError::new(&format!(
+                    "recordAction: outcome must be \"success\", \"failure\" or \"timeout\", got {other:?}"
+                )))
+            }
+        }
+        c.actions_executed_total.increment(1);
+        c.action_duration_ms.record(duration_ms);
+        Ok(())
+    }
+
+    /// A job-queue operation: `"enqueued"`, `"processed"`, `"retry"` or `"deadletter"`.
+    /// `queue_depth` follows: enqueued minus processed and dead-lettered, never below 0.
+    #[wasm_bindgen(js_name = recordJob)]
+    pub fn record_job(&self, operation: &str) -> Result<(), JsError> {
+        let c = &self.catalogue;
+        let depth = self.queue_depth.get();
+        let depth = match operation {
+            "enqueued" => {
+                c.queue_jobs_enqueued_total.increment(1);
+                depth + 1.0
+            }
+            "processed" => {
+                c.queue_jobs_processed_total.increment(1);
+                (depth - 1.0).max(0.0)
+            }
+            "retry" => {
+                c.queue_retry_total.increment(1);
+                depth
+            }
+            "deadletter" => {
+                c.queue_deadletter_total.increment(1);
+                (depth - 1.0).max(0.0)
+            }
+            other => {
+                return Err(JsError::new(&format!(
+                    "recordJob: operation must be \"enqueued\", \"processed\", \"retry\" or \"deadletter\", got {other:?}"
+                )))
+            }
+        };
+        self.queue_depth.set(depth);
+        c.queue_depth.set(depth);
+        Ok(())
+    }
+
+    /// A result-cache lookup (`cache_hit_rate` follows from the counters).
+    #[wasm_bindgen(js_name = recordCacheLookup)]
+    pub fn record_cache_lookup(&self, hit: bool) {
+        let c = &self.catalogue;
+        if hit {
+            c.cache_hits_total.increment(1)
+        } else {
+            c.cache_misses_total.increment(1)
+        }
+    }
+
+    /// Sets `cache_size_bytes`.
+    #[wasm_bindgen(js_name = setCacheSize)]
+    pub fn set_cache_size(&self, bytes: f64) {
+        self.catalogue.cache_size_bytes.set(bytes);
+    }
+
+    /// A dedup check (`dedup_hit_rate` follows from the counters).
+    #[wasm_bindgen(js_name = recordDedupCheck)]
+    pub fn record_dedup_check(&self, duplicate: bool) {
+        self.catalogue.dedup_checks_total.increment(1);
+        if duplicate {
+            self.catalogue.dedup_duplicates_found_total.increment(1);
+        }
+    }
+
+    /// A saved checkpoint and how long the save took.
+    #[wasm_bindgen(js_name = recordCheckpointSave)]
+    pub fn record_checkpoint_save(&self, duration_ms: f64) {
+        self.catalogue.checkpoint_saves_total.increment(1);
+        self.catalogue
+            .checkpoint_save_duration_ms
+            .record(duration_ms);
+    }
+
+    /// A checkpoint recovered at start.
+    #[wasm_bindgen(js_name = recordCheckpointRecovery)]
+    pub fn record_checkpoint_recovery(&self) {
+        self.catalogue.checkpoint_recovery_total.increment(1);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        self.recorder.render()
+    }
+
+    /// PUT: replaces the group with the current totals. Resolves when the gateway accepted them.
+    pub fn push(&self) -> Promise {
+        self.shared.request(Verb::Put)
+    }
+
+    /// POST: replaces only the metric names pushed.
+    #[wasm_bindgen(js_name = pushAdd)]
+    pub fn push_add(&self) -> Promise {
+        self.shared.request(Verb::Post)
+    }
+
+    /// DELETE: removes the group from the gateway.
+    #[wasm_bindgen(js_name = deleteGroup)]
+    pub fn delete_group(&self) -> Promise {
+        self.shared.request(Verb::Delete)
+    }
+
+    /// Pushes (with PUT) only if `exportIntervalSecs` passed since the last push attempt, or none
+    /// was made; resolves `true` if it pushed, `false` if it was not due; rejects if the push
+    /// failed. For edge workers: call it at the end of a request inside `waitUntil`.
+    #[wasm_bindgen(js_name = pushIfDue)]
+    pub fn push_if_due(&self) -> Promise {
+        let due = self
+            .shared
+            .last_attempt
+            .get()
+            .is_none_or(|last| js_sys::Date::now() - last >= self.shared.interval_ms);
+        if !due {
+            return Promise::resolve(&JsValue::FALSE);
+        }
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            shared.send(Verb::Put).await?;
+            Ok(JsValue::TRUE)
+        })
+    }
+
+    /// Pushes every `exportIntervalSecs` with the host's `setInterval` (browsers, Deno, Node);
+    /// failures are retried at the next tick. In Node the timer keeps the process alive until
+    /// `stop()`.
+    pub fn start(&self) -> Result<(), JsError> {
+        if self.shared.client.is_none() {
+            return Err(JsError::new(
+                "no pushgatewayUrl was given: nothing to push to",
+            ));
+        }
+        self.stop();
+        let shared = Rc::downgrade(&self.shared);
+        let tick = Closure::<dyn FnMut()>::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                // A failed push leaves its error on the promise; the next tick carries the totals.
+                let _ = shared.request(Verb::Put);
+            }
+        });
+        let set_interval = Reflect::get(&js_sys::global(), &JsValue::from_str("setInterval"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .ok_or_else(|| {
+                JsError::new("this host has no setInterval: call pushIfDue() instead")
+            })?;
+        let id = set_interval
+            .call2(
+                &JsValue::NULL,
+                tick.as_ref(),
+                &JsValue::from_f64(self.shared.interval_ms),
+            )
+            .map_err(|_| JsError::new("setInterval failed"))?;
+        *self.shared.timer.borrow_mut() = Some((id, tick));
+        Ok(())
+    }
+
+    /// Stops the interval pushes started by `start()`.
+    pub fn stop(&self) {
+        if let Some((id, _tick)) = self.shared.timer.borrow_mut().take() {
+            if let Some(clear) =
+                Reflect::get(&js_sys::global(), &JsValue::from_str("clearInterval"))
+                    .ok()
+                    .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            {
+                let _ = clear.call1(&JsValue::NULL, &id);
+            }
+        }
+    }
+}
