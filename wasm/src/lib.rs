@@ -37,23 +37,21 @@ fn field(options: &JsValue, name: &str) -> Result<Option<JsValue>, JsError> {
     Ok((!value.is_undefined() && !value.is_null()).then_some(value))
 }
 
-fn string_field(options: &JsValue, name: &str) -> Result<Option<String>, JsError> {
+/// `options.name` converted by `convert`, which names the expected type when it fails.
+fn typed_field<T>(
+    options: &JsValue,
+    name: &str,
+    (convert, expected): (fn(&JsValue) -> Option<T>, &str),
+) -> Result<Option<T>, JsError> {
     field(options, name)?
         .map(|v| {
-            v.as_string()
-                .ok_or_else(|| JsError::new(&format!("options.{name} must be a string")))
+            convert(&v).ok_or_else(|| JsError::new(&format!("options.{name} must be {expected}")))
         })
         .transpose()
 }
 
-fn number_field(options: &JsValue, name: &str) -> Result<Option<f64>, JsError> {
-    field(options, name)?
-        .map(|v| {
-            v.as_f64()
-                .ok_or_else(|| JsError::new(&format!("options.{name} must be a number")))
-        })
-        .transpose()
-}
+const STRING: (fn(&JsValue) -> Option<String>, &str) = (JsValue::as_string, "a string");
+const NUMBER: (fn(&JsValue) -> Option<f64>, &str) = (JsValue::as_f64, "a number");
 
 /// A plain object of strings as sorted pairs; `what` names it in errors.
 fn string_map(value: &JsValue, what: &str) -> Result<BTreeMap<String, String>, JsError> {
@@ -79,7 +77,7 @@ fn string_map(value: &JsValue, what: &str) -> Result<BTreeMap<String, String>, J
 /// The core config from the JS options object.
 fn config_from(options: &JsValue) -> Result<MetricsConfig, JsError> {
     let mut config = MetricsConfig::default();
-    if let Some(secs) = number_field(options, "exportIntervalSecs")? {
+    if let Some(secs) = typed_field(options, "exportIntervalSecs", NUMBER)? {
         if !(secs >= 1.0 && secs.fract() == 0.0 && secs <= u32::MAX as f64) {
             return Err(JsError::new(&format!(
                 "options.exportIntervalSecs must be a whole number of seconds >= 1, got {secs}"
@@ -100,16 +98,16 @@ fn config_from(options: &JsValue) -> Result<MetricsConfig, JsError> {
             })
             .collect::<Result<_, _>>()?;
     }
-    if let Some(rate) = number_field(options, "sampleRate")? {
+    if let Some(rate) = typed_field(options, "sampleRate", NUMBER)? {
         config.sample_rate = rate;
     }
-    config.prefix = string_field(options, "prefix")?;
+    config.prefix = typed_field(options, "prefix", STRING)?;
     if let Some(labels) = field(options, "globalLabels")? {
         config.global_labels = string_map(&labels, "options.globalLabels")?;
     }
-    let url = string_field(options, "pushgatewayUrl")?;
+    let url = typed_field(options, "pushgatewayUrl", STRING)?;
     if let Some(url) = url {
-        let job = string_field(options, "job")?
+        let job = typed_field(options, "job", STRING)?
             .ok_or_else(|| JsError::new("options.job is required with pushgatewayUrl"))?;
         let mut push = PushConfig::new(url, job);
         if let Some(grouping) = field(options, "groupingKey")? {
@@ -118,7 +116,7 @@ fn config_from(options: &JsValue) -> Result<MetricsConfig, JsError> {
         if let Some(headers) = field(options, "headers")? {
             push.headers = string_map(&headers, "options.headers")?;
         }
-        push.method = match string_field(options, "method")?.as_deref() {
+        push.method = match typed_field(options, "method", STRING)?.as_deref() {
             None | Some("put") => PushMethod::Put,
             Some("post") => PushMethod::Post,
             Some(other) => {
@@ -127,7 +125,7 @@ fn config_from(options: &JsValue) -> Result<MetricsConfig, JsError> {
                 )))
             }
         };
-        if let Some(ms) = number_field(options, "timeoutMs")? {
+        if let Some(ms) = typed_field(options, "timeoutMs", NUMBER)? {
             if !(ms >= 1.0 && ms.is_finite()) {
                 return Err(JsError::new(&format!(
                     "options.timeoutMs must be at least 1, got {ms}"
