@@ -289,15 +289,7 @@ fn pipeline(metrics: &ObserverMetrics, w: &Workload) -> Pipeline {
             timeout: None,
         })
         .collect();
-    let mut p = ObserverPipeline::new(
-        metrics,
-        executor,
-        MemoryQueue::default(),
-        MemoryCache::default(),
-        MemoryDedup::default(),
-        MemoryCheckpoints::default(),
-        actions,
-    );
+    let mut p = ObserverPipeline::in_memory(metrics, executor, actions);
     p.max_retries = w.max_retries;
     p.checkpoint_every = w.checkpoint_every;
     p

@@ -37,6 +37,13 @@ fn event(id: u64) -> EntityEvent {
     }
 }
 
+fn job(event_id: u64) -> Job {
+    Job {
+        event_id,
+        action: "a".into(),
+    }
+}
+
 fn action(name: &str) -> ActionConfig {
     ActionConfig {
         name: name.into(),
@@ -269,12 +276,7 @@ async fn test_queue_enqueue_metrics() {
     let (r, m) = setup();
     let q = MeteredQueue::new(MemoryQueue::default(), m.clone());
     for i in 0..4 {
-        q.enqueue(&Job {
-            event_id: i,
-            action: "a".into(),
-        })
-        .await
-        .unwrap();
+        q.enqueue(&job(i)).await.unwrap();
     }
     assert_eq!(value(&r, "queue_jobs_enqueued_total"), 4.0);
     assert_eq!(value(&r, "queue_depth"), 4.0);
@@ -284,13 +286,7 @@ async fn test_queue_enqueue_metrics() {
 async fn test_queue_retry_metrics() {
     let (r, m) = setup();
     let q = MeteredQueue::new(MemoryQueue::default(), m.clone());
-    let id = q
-        .enqueue(&Job {
-            event_id: 1,
-            action: "a".into(),
-        })
-        .await
-        .unwrap();
+    let id = q.enqueue(&job(1)).await.unwrap();
     q.mark_retry(&id, 0).await.unwrap();
     q.mark_retry(&id, 0).await.unwrap();
     assert_eq!(value(&r, "queue_retry_total"), 2.0);
@@ -302,13 +298,7 @@ async fn test_queue_retry_metrics() {
 async fn test_queue_deadletter_metrics() {
     let (r, m) = setup();
     let q = MeteredQueue::new(MemoryQueue::default(), m.clone());
-    let id = q
-        .enqueue(&Job {
-            event_id: 1,
-            action: "a".into(),
-        })
-        .await
-        .unwrap();
+    let id = q.enqueue(&job(1)).await.unwrap();
     q.mark_deadletter(&id, "gave up").await.unwrap();
     assert_eq!(value(&r, "queue_deadletter_total"), 1.0);
     assert_eq!(value(&r, "queue_depth"), 0.0);
@@ -318,27 +308,9 @@ async fn test_queue_deadletter_metrics() {
 async fn test_queue_depth_tracking() {
     let (r, m) = setup();
     let q = MeteredQueue::new(MemoryQueue::default(), m.clone());
-    let a = q
-        .enqueue(&Job {
-            event_id: 1,
-            action: "a".into(),
-        })
-        .await
-        .unwrap();
-    let b = q
-        .enqueue(&Job {
-            event_id: 2,
-            action: "a".into(),
-        })
-        .await
-        .unwrap();
-    let c = q
-        .enqueue(&Job {
-            event_id: 3,
-            action: "a".into(),
-        })
-        .await
-        .unwrap();
+    let a = q.enqueue(&job(1)).await.unwrap();
+    let b = q.enqueue(&job(2)).await.unwrap();
+    let c = q.enqueue(&job(3)).await.unwrap();
     q.mark_success(&a).await.unwrap();
     q.mark_deadletter(&b, "x").await.unwrap();
     assert_eq!(value(&r, "queue_depth"), 1.0);
@@ -480,15 +452,7 @@ async fn concurrent_pipeline_keeps_every_invariant() {
     let executor = MetricsActionExecutor::new(SimulatedExecutor::new(outcomes), m.clone())
         .with_deadline(Duration::from_millis(5));
     let actions = vec![action("a"), action("b")];
-    let mut p = ObserverPipeline::new(
-        &m,
-        executor,
-        MemoryQueue::default(),
-        MemoryCache::default(),
-        MemoryDedup::default(),
-        MemoryCheckpoints::default(),
-        actions,
-    );
+    let mut p = ObserverPipeline::in_memory(&m, executor, actions);
     p.max_retries = 1;
     let p = Arc::new(p);
     let mut tasks = Vec::new();

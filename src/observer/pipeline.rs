@@ -2,6 +2,7 @@
 //! the result cache, the action, and on failure the retry queue until success or the dead-letter
 //! list; a checkpoint every so many events.
 
+use super::memory::{MemoryCache, MemoryCheckpoints, MemoryDedup, MemoryQueue};
 use super::metered::{
     EventGuard, MeteredCache, MeteredCheckpoints, MeteredDedup, MeteredQueue, MetricsActionExecutor,
 };
@@ -46,6 +47,28 @@ pub struct ObserverPipeline<E, Q, C, D, S> {
     /// The listener whose progress is checkpointed.
     pub listener: String,
     metrics: ObserverMetrics,
+}
+
+impl<E: ActionExecutor>
+    ObserverPipeline<E, MemoryQueue, MemoryCache, MemoryDedup, MemoryCheckpoints>
+{
+    /// A pipeline around `executor` whose queue, cache, dedup and checkpoint stores are the
+    /// in-memory ones.
+    pub fn in_memory(
+        metrics: &ObserverMetrics,
+        executor: MetricsActionExecutor<E>,
+        actions: Vec<ActionConfig>,
+    ) -> Self {
+        ObserverPipeline::new(
+            metrics,
+            executor,
+            MemoryQueue::default(),
+            MemoryCache::default(),
+            MemoryDedup::default(),
+            MemoryCheckpoints::default(),
+            actions,
+        )
+    }
 }
 
 impl<E, Q, C, D, S> ObserverPipeline<E, Q, C, D, S>
