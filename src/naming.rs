@@ -56,12 +56,16 @@ pub(crate) fn label_name(raw: &str) -> Option<String> {
     Some(name)
 }
 
+/// Whether `name` is a label name no rule changes: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.
+pub(crate) fn is_plain_label_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && !name.starts_with("__")
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// [`label_name`] without an allocation when `raw` is already valid, the common case.
 pub(crate) fn label_name_cow(raw: &str) -> Option<Cow<'_, str>> {
-    let valid = raw.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && !raw.starts_with("__")
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if valid {
+    if is_plain_label_name(raw) {
         Some(Cow::Borrowed(raw))
     } else {
         label_name(raw).map(Cow::Owned)
@@ -75,7 +79,7 @@ pub(crate) fn is_valid_metric_name(name: &str) -> bool {
 
 /// Whether `name` is already a valid, unreserved label name.
 pub(crate) fn is_valid_label_name(name: &str) -> bool {
-    label_name(name).as_deref() == Some(name)
+    is_plain_label_name(name)
 }
 
 fn sanitize(raw: &str, allowed: impl Fn(char) -> bool) -> Option<String> {

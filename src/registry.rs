@@ -245,6 +245,45 @@ struct Identity<'k> {
     text: String,
 }
 
+/// Counters and gauges: `name{labels}`. Histograms: the labels alone, because the encoder writes
+/// the name with each of its `_bucket`, `_sum` and `_count` suffixes. The capacity is exact unless a
+/// value needs escaping, so the text becomes a `Box<str>` without a copy.
+fn series_text<'a>(
+    name: &str,
+    kind: Kind,
+    labels: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+) -> String {
+    let braces = kind != Kind::Histogram;
+    let (count, pairs) = labels.clone().fold((0usize, 0usize), |(n, len), (k, v)| {
+        (n + 1, len + k.len() + v.len() + 3)
+    });
+    let commas = count.saturating_sub(1);
+    let wrap = if braces {
+        name.len() + if count == 0 { 0 } else { 2 }
+    } else {
+        0
+    };
+    let mut text = String::with_capacity(wrap + pairs + commas);
+    if braces {
+        text.push_str(name);
+    }
+    for (i, (label, value)) in labels.enumerate() {
+        if i > 0 {
+            text.push(',');
+        } else if braces {
+            text.push('{');
+        }
+        text.push_str(label);
+        text.push_str("=\"");
+        naming::push_label_value(&mut text, value);
+        text.push('"');
+    }
+    if braces && count > 0 {
+        text.push('}');
+    }
+    text
+}
+
 /// The series index plus the counts of what its rules dropped. Implements
 /// [`metrics_util::registry::Storage`], so the facade's `Key` lookups (the hot `counter!` path) are
 /// served by `metrics_util::registry::Registry` and only a first registration reaches this type.
@@ -362,6 +401,9 @@ impl Families {
             self.drops.count(DropReason::EmptyName);
             return None;
         };
+        if let Some(text) = self.plain_text(key, kind, &name) {
+            return Some(Identity { name, text });
+        }
         // (sanitised name, rank, original name, value): rank 0 for the series' own labels, 1 for
         // global ones, so sorting puts the winner of each name first.
         let mut labels: Vec<(Cow<'_, str>, u8, &str, &str)> =
@@ -398,36 +440,34 @@ impl Families {
             }
         }
 
-        // Counters and gauges: `name{labels}`. Histograms: the labels alone, because the encoder
-        // writes the name with each of its `_bucket`, `_sum` and `_count` suffixes. The capacity
-        // is exact unless a value needs escaping, so the text becomes a `Box<str>` without a copy.
-        let braces = kind != Kind::Histogram;
-        let pairs: usize = labels.iter().map(|l| l.0.len() + l.3.len() + 3).sum();
-        let commas = labels.len().saturating_sub(1);
-        let wrap = if braces {
-            name.len() + if labels.is_empty() { 0 } else { 2 }
-        } else {
-            0
-        };
-        let mut text = String::with_capacity(wrap + pairs + commas);
-        if braces {
-            text.push_str(&name);
-        }
-        for (i, (label, _, _, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            } else if braces {
-                text.push('{');
-            }
-            text.push_str(label);
-            text.push_str("=\"");
-            naming::push_label_value(&mut text, value);
-            text.push('"');
-        }
-        if braces && !labels.is_empty() {
-            text.push('}');
-        }
+        let text = series_text(&name, kind, labels.iter().map(|l| (&*l.0, l.3)));
         Some(Identity { name, text })
+    }
+
+    /// The series text when no rule touches `key`'s labels (valid, unreserved, already sorted and
+    /// unique, no global labels): the common case, written without a temporary list. `None` sends
+    /// the key through the general rules.
+    fn plain_text(&self, key: &Key, kind: Kind, name: &str) -> Option<String> {
+        if !self.settings.global_labels.is_empty() {
+            return None;
+        }
+        let mut previous: Option<&str> = None;
+        for label in key.labels() {
+            let k = label.key();
+            let untouched = naming::is_plain_label_name(k)
+                && previous.is_none_or(|p| p < k)
+                && !(kind == Kind::Histogram && k == "le")
+                && !self.settings.group_labels.iter().any(|g| g == k);
+            if !untouched {
+                return None;
+            }
+            previous = Some(k);
+        }
+        Some(series_text(
+            name,
+            kind,
+            key.labels().map(|l| (l.key(), l.value())),
+        ))
     }
 
     fn register<C>(&self, key: &Key, kind: Kind, make: impl FnOnce() -> C) -> Slot<Named<C>>
