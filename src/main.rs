@@ -331,16 +331,27 @@ async fn drive(p: &Pipeline, w: &Workload, limit: Option<u64>) -> u64 {
     id
 }
 
-/// Reads a sample's value from a render.
-fn sample(text: &str, series: &str) -> f64 {
+/// The value of the catalogue metric `name` in a render: the exposition name carries the
+/// configured prefix, and the one series of a catalogue metric carries only the global labels.
+fn sample(text: &str, prefix: Option<&str>, name: &str) -> f64 {
+    let family = match prefix {
+        Some(p) => format!("{p}_{name}"),
+        None => name.to_owned(),
+    };
     text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .find_map(|line| {
+            let rest = line.strip_prefix(family.as_str())?;
+            if !(rest.starts_with(' ') || rest.starts_with('{')) {
+                return None;
+            }
+            line.rsplit_once(' ')?.1.parse().ok()
+        })
         .unwrap_or(f64::NAN)
 }
 
 /// The end-of-batch summary, and whether the catalogue's invariants hold.
-fn summarise(render: &str, events: u64) -> (String, bool) {
-    let s = |name: &str| sample(render, name);
+fn summarise(render: &str, prefix: Option<&str>, events: u64) -> (String, bool) {
+    let s = |name: &str| sample(render, prefix, name);
     let executed = s("actions_executed_total");
     let checks = [
         (
@@ -485,7 +496,7 @@ async fn run(
     let started = std::time::Instant::now();
     let (ran, signal) = tokio::select! {
         ran = drive(&p, workload, limit) => (ran, None),
-        signal = shutdown_signal() => (sample(&recorder.render(), "events_processed_total") as u64, Some(signal)),
+        signal = shutdown_signal() => (sample(&recorder.render(), config.prefix.as_deref(), "events_processed_total") as u64, Some(signal)),
     };
     let elapsed = started.elapsed();
     let _ = stop_pull.send(());
@@ -494,7 +505,7 @@ async fn run(
     }
 
     let render = recorder.render();
-    let (summary, invariants_hold) = summarise(&render, ran);
+    let (summary, invariants_hold) = summarise(&render, config.prefix.as_deref(), ran);
     let Some(exporter) = exporter else {
         if mode == Mode::Simulate {
             print!("{render}");

@@ -1,0 +1,112 @@
+//! The `observer-metrics` binary's configuration: a TOML file sets everything the flags set, the
+//! environment and the flags override it, and a bad value fails at start naming the field.
+
+mod support;
+
+use std::process::Command;
+
+use support::Pushgateway;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_observer-metrics"));
+    command.args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("om-cli-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_config_file_sets_the_workload_and_the_push() {
+    let gw = Pushgateway::start();
+    let path = write_config(
+        "full",
+        &format!(
+            "export_interval_secs = 30\nprefix = \"obs\"\n[push]\nurl = \"{}\"\njob = \"from-file\"\n\
+             [push.grouping]\nregion = \"eu west\"\n[workload]\nevents = 321\nfailure_rate = 0.3\n\
+             duplicate_rate = 0.0\nseed = 7\n",
+            gw.url
+        ),
+    );
+    let (code, _, stderr) = run(&["simulate", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("321 events: 0 duplicates"), "{stderr}");
+    let labels = [("job", "from-file"), ("region", "eu west")];
+    assert_eq!(gw.value(&labels, "obs_events_processed_total"), Some(321.0));
+
+    // A flag overrides the file, the environment overrides the file too.
+    let (code, _, stderr) = run(
+        &[
+            "simulate",
+            "--config",
+            path.to_str().unwrap(),
+            "--events",
+            "11",
+            "--job",
+            "from-flag",
+        ],
+        &[("OBSERVER_METRICS_PREFIX", "env")],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let labels = [("job", "from-flag"), ("region", "eu west")];
+    assert_eq!(gw.value(&labels, "env_events_processed_total"), Some(11.0));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn bad_settings_fail_at_start_naming_the_field() {
+    /// (case, extra flags, environment, config file).
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 6] = [
+        ("buckets", &[], &[], "histogram_buckets = [5, 1]\n"),
+        ("workload", &[], &[], "[workload]\nfailure_rate = 2\n"),
+        ("unknown", &[], &[], "[workload]\nevnets = 3\n"),
+        ("flag", &["--rate", "fast"], &[], ""),
+        ("env", &[], &[("OBSERVER_METRICS_SAMPLE_RATE", "7")], ""),
+        ("push", &["--push-gateway", "localhost:9091"], &[], ""),
+    ];
+    let expected = [
+        "`histogram_buckets`",
+        "workload.failure_rate",
+        "evnets",
+        "--rate",
+        "sample_rate",
+        "push.url",
+    ];
+    for ((name, flags, env, toml), expect) in cases.into_iter().zip(expected) {
+        let path = write_config(name, toml);
+        let mut args = vec!["simulate", "--config", path.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let (code, stdout, stderr) = run(&args, env);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stdout.is_empty(), "{name}: nothing runs on a bad config");
+        assert!(
+            stderr.contains(expect),
+            "{name}: {stderr:?} should name {expect}"
+        );
+    }
+}
+
+#[test]
+fn without_a_gateway_simulate_prints_a_valid_exposition() {
+    let (code, stdout, stderr) = run(&["simulate", "--events", "500"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    support::promtool_check(&stdout);
+    assert_eq!(
+        support::sample(&stdout, "events_processed_total"),
+        Some(500.0)
+    );
+    assert!(stderr.contains("invariants hold"), "{stderr}");
+}
