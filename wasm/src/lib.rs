@@ -25,6 +25,39 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Options of `new ObserverMetrics(...)`; all optional unless pushing. */
+export interface ObserverMetricsOptions {
+  /** The job label of the group; required with `pushgatewayUrl`. */
+  job?: string;
+  /** The Pushgateway's base URL, e.g. "http://127.0.0.1:9091". */
+  pushgatewayUrl?: string;
+  /** More grouping labels; values may hold "/" and spaces. */
+  groupingKey?: Record<string, string>;
+  /** Seconds between pushes for pushIfDue() and start(); a whole number >= 1 (60). */
+  exportIntervalSecs?: number;
+  /** Histogram bucket bounds, strictly increasing ([1, 5, 10, 50, 100, 500, 1000, 5000, 10000]). */
+  histogramBuckets?: number[];
+  /** Fraction of histogram observations kept, 0 to 1 (1). */
+  sampleRate?: number;
+  /** "put" replaces the group, "post" only the pushed names ("put"). */
+  method?: "put" | "post";
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** Deadline of each request in milliseconds (5000). */
+  timeoutMs?: number;
+  /** A namespace put before every metric name. */
+  prefix?: string;
+  /** Labels added to every series. */
+  globalLabels?: Record<string, string>;
+}
+/** How an action ended. */
+export type ActionOutcome = "success" | "failure" | "timeout";
+/** A job-queue operation. */
+export type JobOperation = "enqueued" | "processed" | "retry" | "deadletter";
+"#;
+
 static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
 /// `options.name` if present and not `undefined`/`null`.
@@ -214,7 +247,9 @@ impl ObserverMetrics {
     /// `headers` ({name: value}), `timeoutMs` (5000), `prefix`, `globalLabels` ({label: value}).
     /// Bad options throw an `Error` naming the option.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<ObserverMetrics, JsError> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_optional_param_type = "ObserverMetricsOptions")] options: JsValue,
+    ) -> Result<ObserverMetrics, JsError> {
         let config = config_from(&options)?;
         let recorder = ObserverRecorder::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
         let handle = recorder.handle();
@@ -240,7 +275,12 @@ impl ObserverMetrics {
 
     /// Adds `value` (a whole number >= 0) to the counter `name`; `labels` is a plain object of
     /// strings.
-    pub fn counter(&self, name: &str, value: f64, labels: JsValue) -> Result<(), JsError> {
+    pub fn counter(
+        &self,
+        name: &str,
+        value: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
+    ) -> Result<(), JsError> {
         if !(value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64) {
             return Err(JsError::new(&format!(
                 "counter {name}: increments must be whole numbers >= 0, got {value}"
@@ -254,14 +294,24 @@ impl ObserverMetrics {
     }
 
     /// Sets the gauge `name` to `value`.
-    pub fn gauge(&self, name: &str, value: f64, labels: JsValue) -> Result<(), JsError> {
+    pub fn gauge(
+        &self,
+        name: &str,
+        value: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
+    ) -> Result<(), JsError> {
         let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
         self.recorder.register_gauge(&key, &META).set(value);
         Ok(())
     }
 
     /// Records `value` in the histogram `name`.
-    pub fn histogram(&self, name: &str, value: f64, labels: JsValue) -> Result<(), JsError> {
+    pub fn histogram(
+        &self,
+        name: &str,
+        value: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
+    ) -> Result<(), JsError> {
         let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
         self.recorder.register_histogram(&key, &META).record(value);
         Ok(())
@@ -270,7 +320,11 @@ impl ObserverMetrics {
     /// One processed event: `events_processed_total` and `event_processing_duration_ms`. (`ok` is
     /// accepted for symmetry with actions; the catalogue counts events either way.)
     #[wasm_bindgen(js_name = recordEvent)]
-    pub fn record_event(&self, duration_ms: f64, ok: Option<bool>) {
+    pub fn record_event(
+        &self,
+        #[wasm_bindgen(js_name = durationMs)] duration_ms: f64,
+        ok: Option<bool>,
+    ) {
         let _ = ok;
         self.catalogue.events_processed_total.increment(1);
         self.catalogue
@@ -287,7 +341,11 @@ impl ObserverMetrics {
     /// One action execution: `"success"`, `"failure"` or `"timeout"` (a timeout is also a
     /// failure), with its duration.
     #[wasm_bindgen(js_name = recordAction)]
-    pub fn record_action(&self, outcome: &str, duration_ms: f64) -> Result<(), JsError> {
+    pub fn record_action(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActionOutcome")] outcome: &str,
+        #[wasm_bindgen(js_name = durationMs)] duration_ms: f64,
+    ) -> Result<(), JsError> {
         let c = &self.catalogue;
         match outcome {
             "success" => c.action_success_total.increment(1),
@@ -310,7 +368,10 @@ impl ObserverMetrics {
     /// A job-queue operation: `"enqueued"`, `"processed"`, `"retry"` or `"deadletter"`.
     /// `queue_depth` follows: enqueued minus processed and dead-lettered, never below 0.
     #[wasm_bindgen(js_name = recordJob)]
-    pub fn record_job(&self, operation: &str) -> Result<(), JsError> {
+    pub fn record_job(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "JobOperation")] operation: &str,
+    ) -> Result<(), JsError> {
         let c = &self.catalogue;
         let depth = self.queue_depth.get();
         let depth = match operation {
@@ -369,7 +430,7 @@ impl ObserverMetrics {
 
     /// A saved checkpoint and how long the save took.
     #[wasm_bindgen(js_name = recordCheckpointSave)]
-    pub fn record_checkpoint_save(&self, duration_ms: f64) {
+    pub fn record_checkpoint_save(&self, #[wasm_bindgen(js_name = durationMs)] duration_ms: f64) {
         self.catalogue.checkpoint_saves_total.increment(1);
         self.catalogue
             .checkpoint_save_duration_ms
@@ -388,18 +449,21 @@ impl ObserverMetrics {
     }
 
     /// PUT: replaces the group with the current totals. Resolves when the gateway accepted them.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn push(&self) -> Promise {
         self.shared.request(Verb::Put)
     }
 
     /// POST: replaces only the metric names pushed.
     #[wasm_bindgen(js_name = pushAdd)]
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn push_add(&self) -> Promise {
         self.shared.request(Verb::Post)
     }
 
     /// DELETE: removes the group from the gateway.
     #[wasm_bindgen(js_name = deleteGroup)]
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn delete_group(&self) -> Promise {
         self.shared.request(Verb::Delete)
     }
@@ -407,7 +471,7 @@ impl ObserverMetrics {
     /// Pushes (with PUT) only if `exportIntervalSecs` passed since the last push attempt, or none
     /// was made; resolves `true` if it pushed, `false` if it was not due; rejects if the push
     /// failed. For edge workers: call it at the end of a request inside `waitUntil`.
-    #[wasm_bindgen(js_name = pushIfDue)]
+    #[wasm_bindgen(js_name = pushIfDue, unchecked_return_type = "Promise<boolean>")]
     pub fn push_if_due(&self) -> Promise {
         let due = self
             .shared
