@@ -252,6 +252,23 @@ async fn flush_pushes_now() {
     exporter.flush().await.unwrap();
     assert_eq!(gw.value(BATCH, "queue_retry_total"), Some(4.0));
     assert!(exporter.successful_pushes() >= 1);
+    // The exporter's own metrics, for a scrape of the same recorder.
+    let text = recorder.render();
+    let pushed =
+        support::sample(&text, "observer_metrics_pushes_total{result=\"success\"}").unwrap();
+    assert_eq!(pushed, exporter.successful_pushes() as f64);
+    assert_eq!(
+        support::sample(&text, "observer_metrics_pushes_total{result=\"failure\"}"),
+        Some(0.0)
+    );
+    assert!(
+        support::sample(
+            &text,
+            "observer_metrics_last_push_success_timestamp_seconds"
+        )
+        .unwrap()
+            > 1.7e9
+    );
     exporter.shutdown().await.unwrap();
 }
 

@@ -38,17 +38,49 @@ enum Command {
     Flush(oneshot::Sender<Result<(), PushError>>),
 }
 
+/// Counter: pushes by `result` (`success`, `failure`), retries within one push counting once.
+pub const PUSHES_COUNTER: &str = "observer_metrics_pushes_total";
+/// Gauge: Unix time of the last push the gateway accepted.
+pub const LAST_PUSH_GAUGE: &str = "observer_metrics_last_push_success_timestamp_seconds";
+
+/// The exporter's own metrics, on the recorder it pushes, so a service that is also scraped can
+/// alert on pushes failing (`increase(observer_metrics_pushes_total{result="failure"}[15m]) > 0`).
+struct OwnMetrics {
+    successes: metrics::Counter,
+    failures: metrics::Counter,
+    last_success: metrics::Gauge,
+}
+
+impl OwnMetrics {
+    fn register(recorder: &RecorderHandle) -> Self {
+        let pushes = |labels: &'static [metrics::Label]| {
+            recorder.register_counter(&Key::from_static_parts(PUSHES_COUNTER, labels), &METADATA)
+        };
+        OwnMetrics {
+            successes: pushes(&SUCCESS),
+            failures: pushes(&FAILURE),
+            last_success: recorder
+                .register_gauge(&Key::from_static_name(LAST_PUSH_GAUGE), &METADATA),
+        }
+    }
+}
+
+static SUCCESS: [metrics::Label; 1] = [metrics::Label::from_static_parts("result", "success")];
+static FAILURE: [metrics::Label; 1] = [metrics::Label::from_static_parts("result", "failure")];
+
 struct Shared {
     recorder: RecorderHandle,
     client: PushClient,
     successes: AtomicU64,
     failures: AtomicU64,
     last_error: Mutex<Option<PushError>>,
+    own: OwnMetrics,
 }
 
 impl Shared {
     fn new(recorder: RecorderHandle, client: PushClient) -> Self {
         Shared {
+            own: OwnMetrics::register(&recorder),
             recorder,
             client,
             successes: AtomicU64::new(0),
@@ -66,9 +98,12 @@ impl Shared {
         match &result {
             Ok(()) => {
                 self.successes.fetch_add(1, Relaxed);
+                self.own.successes.increment(1);
+                self.own.last_success.set(unix_time_secs());
             }
             Err(e) => {
                 self.failures.fetch_add(1, Relaxed);
+                self.own.failures.increment(1);
                 *self
                     .last_error
                     .lock()
