@@ -174,11 +174,13 @@ fn config_from(options: &JsValue) -> Result<MetricsConfig, JsError> {
     Ok(config)
 }
 
-fn labels_from(labels: &JsValue) -> Result<Vec<Label>, JsError> {
-    Ok(string_map(labels, "labels")?
+/// The series key of `name` with `labels`, a plain object of strings (or nothing).
+fn key(name: &str, labels: &JsValue) -> Result<Key, JsError> {
+    let labels: Vec<Label> = string_map(labels, "labels")?
         .into_iter()
         .map(|(k, v)| Label::new(k, v))
-        .collect())
+        .collect();
+    Ok(Key::from_parts(name.to_owned(), labels))
 }
 
 /// A running `setInterval`: its id, and the callback it holds (dropped with it).
@@ -286,9 +288,8 @@ impl ObserverMetrics {
                 "counter {name}: increments must be whole numbers >= 0, got {value}"
             )));
         }
-        let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
         self.recorder
-            .register_counter(&key, &META)
+            .register_counter(&key(name, &labels)?, &META)
             .increment(value as u64);
         Ok(())
     }
@@ -300,8 +301,9 @@ impl ObserverMetrics {
         value: f64,
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
     ) -> Result<(), JsError> {
-        let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
-        self.recorder.register_gauge(&key, &META).set(value);
+        self.recorder
+            .register_gauge(&key(name, &labels)?, &META)
+            .set(value);
         Ok(())
     }
 
@@ -312,8 +314,9 @@ impl ObserverMetrics {
         value: f64,
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
     ) -> Result<(), JsError> {
-        let key = Key::from_parts(name.to_owned(), labels_from(&labels)?);
-        self.recorder.register_histogram(&key, &META).record(value);
+        self.recorder
+            .register_histogram(&key(name, &labels)?, &META)
+            .record(value);
         Ok(())
     }
 
