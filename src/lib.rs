@@ -7,6 +7,13 @@
 //! Data flows one way: instrumentation → recorder storage (lock-free cells, indexed once per
 //! series at registration) → encoder → sink.
 //!
+//! - [`MetricsConfig`]: defaults, TOML, `OBSERVER_METRICS_*` variables, validation.
+//! - [`push`]: the Pushgateway client and, natively, the interval [`push::PushExporter`].
+//! - `pull` (native): the `/metrics` router and server.
+//! - `observer` (native): the observer traits, metered decorators and pipeline the catalogue
+//!   instruments.
+//! - The wasm32 package with a JS API lives in the `observer-metrics-wasm` crate (`wasm/`).
+//!
 //! # An exposition nothing can break
 //! One invalid family makes a Pushgateway reject a whole push. Whatever the `metrics` facade lets a
 //! caller pass, a render stays valid text 0.0.4 that `promtool check metrics` parses and a
