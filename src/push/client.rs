@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
 use super::settings::{PushConfig, PushMethod};
@@ -109,7 +110,6 @@ pub struct PushClient {
     http: reqwest::Client,
     config: PushConfig,
     url: String,
-    headers: HeaderMap,
 }
 
 impl fmt::Debug for PushClient {
@@ -136,13 +136,17 @@ impl PushClient {
             let value = HeaderValue::from_str(value).map_err(|_| bad("bad value"))?;
             headers.insert(name, value);
         }
+        // Configured headers go on the client once rather than on every request.
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .map_err(|e| ConfigError {
+                field: "push".into(),
+                value: format!("{:?}", config.url),
+                reason: format!("the HTTP client could not be built: {}", root_cause(&e)),
+            })?;
         let url = group_url(&config);
-        Ok(PushClient {
-            http: reqwest::Client::new(),
-            config,
-            url,
-            headers,
-        })
+        Ok(PushClient { http, config, url })
     }
 
     /// The group URL every request goes to.
@@ -157,18 +161,23 @@ impl PushClient {
 
     /// PUT: replaces the whole group with `body` (text format 0.0.4), retrying transient failures.
     pub async fn push(&self, body: &str) -> Result<(), PushError> {
-        self.with_retries(PushMethod::Put.into(), Some(body)).await
+        self.push_with(PushMethod::Put, body).await
     }
 
     /// POST: replaces only the metric names present in `body`, retrying transient failures.
     pub async fn push_add(&self, body: &str) -> Result<(), PushError> {
-        self.with_retries(PushMethod::Post.into(), Some(body)).await
+        self.push_with(PushMethod::Post, body).await
     }
 
-    /// `push` or `push_add`, as the config's `method` says.
-    pub async fn push_configured(&self, body: &str) -> Result<(), PushError> {
-        self.with_retries(self.config.method.into(), Some(body))
-            .await
+    /// [`push`](Self::push) or [`push_add`](Self::push_add), as `method` says.
+    pub async fn push_with(&self, method: PushMethod, body: &str) -> Result<(), PushError> {
+        // Prepared once per push, not per attempt: retries share the same (gzipped) bytes.
+        let payload = if self.config.gzip {
+            Bytes::from(gzip(body))
+        } else {
+            Bytes::copy_from_slice(body.as_bytes())
+        };
+        self.with_retries(method.into(), Some(payload)).await
     }
 
     /// DELETE: removes the group (the gateway answers 202 even when there was none).
@@ -179,12 +188,12 @@ impl PushClient {
     async fn with_retries(
         &self,
         method: reqwest::Method,
-        body: Option<&str>,
+        payload: Option<Bytes>,
     ) -> Result<(), PushError> {
         let retry = &self.config.retry;
         let mut attempt = 0;
         loop {
-            match self.send_once(method.clone(), body).await {
+            match self.send_once(method.clone(), payload.clone()).await {
                 Err(e) if e.is_transient() && attempt + 1 < retry.tries => {
                     crate::platform::sleep(retry.jittered(attempt, crate::storage::random_unit()))
                         .await;
@@ -195,31 +204,30 @@ impl PushClient {
         }
     }
 
-    /// One request, no retry.
-    pub(crate) async fn send_once(
+    /// One request, no retry. `payload` is the body as it goes on the wire (gzipped when
+    /// configured); cloning it only counts a reference.
+    async fn send_once(
         &self,
         method: reqwest::Method,
-        body: Option<&str>,
+        payload: Option<Bytes>,
     ) -> Result<(), PushError> {
         let name = method_name(&method);
         let mut request = self
             .http
             .request(method, &self.url)
-            .timeout(self.config.timeout())
-            .headers(self.headers.clone());
+            .timeout(self.config.timeout());
         if let Some(auth) = &self.config.basic_auth {
             request = request.basic_auth(&auth.username, Some(auth.password.expose()));
         }
         if let Some(token) = &self.config.bearer_token {
             request = request.bearer_auth(token.expose());
         }
-        if let Some(body) = body {
+        if let Some(payload) = payload {
             request = request.header(CONTENT_TYPE, TEXT_CONTENT_TYPE);
-            request = if self.config.gzip {
-                request.header(CONTENT_ENCODING, "gzip").body(gzip(body))
-            } else {
-                request.body(body.to_owned())
-            };
+            if self.config.gzip {
+                request = request.header(CONTENT_ENCODING, "gzip");
+            }
+            request = request.body(payload);
         }
         let url = || self.url.clone();
         let response = request.send().await.map_err(|e| {

@@ -91,10 +91,7 @@ impl Shared {
 
     async fn push(&self, method: PushMethod) -> Result<(), PushError> {
         let body = self.recorder.render();
-        let result = match method {
-            PushMethod::Put => self.client.push(&body).await,
-            PushMethod::Post => self.client.push_add(&body).await,
-        };
+        let result = self.client.push_with(method, &body).await;
         match &result {
             Ok(()) => {
                 self.successes.fetch_add(1, Relaxed);
@@ -127,11 +124,7 @@ impl Shared {
         match tokio::time::timeout(deadline, work).await {
             Ok(result) => result,
             Err(_) => Err(PushError::Timeout {
-                method: if method == PushMethod::Put {
-                    "PUT"
-                } else {
-                    "POST"
-                },
+                method: method.as_str(),
                 url: self.client.url().to_owned(),
                 timeout: deadline,
             }),

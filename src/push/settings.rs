@@ -21,6 +21,16 @@ pub enum PushMethod {
     Post,
 }
 
+impl PushMethod {
+    /// The HTTP method's name, as errors show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushMethod::Put => "PUT",
+            PushMethod::Post => "POST",
+        }
+    }
+}
+
 /// A secret (password, token): deserialised like a string, never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
