@@ -104,6 +104,17 @@ impl RecorderHandle {
         self.inner.registry.is_some()
     }
 
+    /// Whether a series' own label `name` is renamed `exported_<name>` because it is `job` or a
+    /// push grouping label of the config this recorder was built from. A disabled recorder renders
+    /// nothing, so it has nothing to rename.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn renames_label(&self, name: &str) -> bool {
+        self.inner
+            .registry
+            .as_ref()
+            .is_none_or(|r| r.storage().renames_label(name))
+    }
+
     pub(crate) fn counter_slot(&self, key: &Key) -> Slot<Named<CounterCell>> {
         match &self.inner.registry {
             Some(r) => r.get_or_create_counter(key, Clone::clone),

@@ -370,6 +370,12 @@ impl Families {
 
     /// The index for a render: in exposition order, sorting first if registrations left it out
     /// of order (the only time a render takes the write lock).
+    /// Whether a series' own label `name` is renamed `exported_<name>` (it is a grouping label).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn renames_label(&self, name: &str) -> bool {
+        self.settings.group_labels.iter().any(|g| g == name)
+    }
+
     pub(crate) fn read_sorted(&self) -> RwLockReadGuard<'_, Index> {
         loop {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);

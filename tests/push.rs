@@ -493,3 +493,293 @@ async fn series_labels_clashing_with_the_group_are_kept_apart() {
     let group = gw.group(&[("job", "j"), ("instance", "w1")]).unwrap();
     assert_eq!(group["hits_total"]["metrics"].as_array().unwrap().len(), 3);
 }
+
+/// Shutdown while an interval push is on the wire: that push is answered before the final one is
+/// sent, so the final body is the last the gateway receives (a cut request could still be applied
+/// after it). A slow gateway makes the window wide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_the_push_on_the_wire_before_the_final_push() {
+    let slow = FaultServer::start(Fault::Delay(Duration::from_millis(800)));
+    let (recorder, config) = recorder_with_push(&slow.url, 3600);
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slow.events.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no push at start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    exporter.shutdown().await.unwrap();
+    let events = slow.events.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        ["received 0", "answered 0", "received 1", "answered 1"],
+        "the final push overtook the push in flight"
+    );
+}
+
+/// Dropping a running exporter must not block an async worker. Each flavour runs one worker; the
+/// gateway holds its answer to the final push until a task on that same worker opens it, which can
+/// only happen while the drop leaves the worker free. A blocking drop waits out its deadline, the
+/// final push is abandoned, and the log says so.
+#[test]
+fn drop_does_not_block_the_runtime_on_either_flavour() {
+    for flavour in ["current_thread", "multi_thread"] {
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let held = FaultServer::start(Fault::Held(open.clone()));
+        let (recorder, mut config) = recorder_with_push(&held.url, 3600);
+        config.push.as_mut().unwrap().shutdown_timeout_ms = 2000;
+        let runtime = match flavour {
+            "current_thread" => tokio::runtime::Builder::new_current_thread(),
+            _ => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(1);
+                b
+            }
+        }
+        .enable_all()
+        .build()
+        .unwrap();
+        runtime.block_on(async {
+            let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !held
+                .events
+                .lock()
+                .unwrap()
+                .contains(&"answered 0".to_owned())
+            {
+                assert!(Instant::now() < deadline, "no push at start");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            open.store(false, std::sync::atomic::Ordering::Relaxed);
+            let opener = open.clone();
+            let release = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                opener.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            // Dropped inside a task, as a service would when its handler ends.
+            tokio::spawn(async move { drop(exporter) }).await.unwrap();
+            release.await.unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let settled = |events: &[String]| {
+            events
+                .iter()
+                .any(|e| e == "answered 1" || e == "abandoned 1")
+        };
+        while !settled(&held.events.lock().unwrap()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let events = held.events.lock().unwrap().clone();
+        assert!(
+            events.contains(&"answered 1".to_owned()),
+            "{flavour}: the drop blocked the worker; the final push was {events:?}"
+        );
+    }
+}
+
+/// Run 1 succeeds; run 2 is SIGKILLed after its first push. The group must still hold run 1's
+/// success time, or `time() - batch_last_success_timestamp_seconds > 86400` has no data and a job
+/// that dies every night never alerts.
+#[test]
+fn a_killed_run_keeps_the_last_success_time() {
+    let gw = Pushgateway::start();
+    let labels = [("job", "nightly")];
+    let (code, stderr, _) = simulate(&[
+        "--events",
+        "10",
+        "--push-gateway",
+        &gw.url,
+        "--job",
+        "nightly",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let success = gw
+        .value(&labels, "batch_last_success_timestamp_seconds")
+        .expect("run 1 pushed its success time");
+    let pushed_at = gw.value(&labels, "push_time_seconds").unwrap();
+
+    let mut run2 = support::ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+            .args([
+                "simulate",
+                "--events",
+                "100000",
+                "--rate",
+                "50",
+                "--push-gateway",
+                &gw.url,
+                "--job",
+                "nightly",
+                "--interval",
+                "1",
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        gw.wait_for(Duration::from_secs(15), |g| g
+            .value(&labels, "push_time_seconds")
+            .is_some_and(|t| t > pushed_at)),
+        "run 2 never pushed"
+    );
+    run2.0.kill().unwrap();
+    run2.0.wait().unwrap();
+    assert_eq!(
+        gw.value(&labels, "batch_last_success_timestamp_seconds"),
+        Some(success),
+        "{}",
+        gw.api_metrics()
+    );
+}
+
+/// An exporter pushing a grouping label the recorder was not built with would push series whose
+/// own label of that name was not renamed: the gateway refuses such a push whole. Refused at start.
+#[tokio::test]
+async fn an_exporter_grouping_the_recorder_does_not_know_is_refused_at_start() {
+    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let mut push = PushConfig::new("http://127.0.0.1:9", "j");
+    push.grouping.insert("instance".into(), "a".into());
+    let config = MetricsConfig {
+        push: Some(push),
+        ..MetricsConfig::default()
+    };
+    let err = PushExporter::start(recorder.handle(), &config).unwrap_err();
+    assert_eq!(err.field, "push.job");
+    let both = ObserverRecorder::new(&config).unwrap();
+    let exporter = PushExporter::start(both.handle(), &config).unwrap();
+    drop(exporter.url().to_owned());
+    let mut other = config.clone();
+    other
+        .push
+        .as_mut()
+        .unwrap()
+        .grouping
+        .insert("zone".into(), "b".into());
+    let err = PushExporter::start(both.handle(), &other).unwrap_err();
+    assert_eq!(err.field, "push.grouping.zone");
+    // Shut down without a gateway: the final push fails, and that is all.
+    let _ = tokio::time::timeout(Duration::from_secs(20), exporter.shutdown()).await;
+}
+
+/// `.` and `..` are dot segments to a URL parser: pushed plainly, they lose the label or move the
+/// group, and two groups with one label set then make the gateway refuse every later push, from
+/// any job.
+#[test]
+fn dot_grouping_values_keep_their_group_and_others_can_still_push() {
+    let gw = Pushgateway::start();
+    for value in [".", ".."] {
+        let (code, stderr, _) = simulate(&[
+            "--events",
+            "5",
+            "--push-gateway",
+            &gw.url,
+            "--job",
+            "dots",
+            "--grouping",
+            &format!("instance={value}"),
+        ]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(
+            gw.value(
+                &[("job", "dots"), ("instance", value)],
+                "events_processed_total"
+            ),
+            Some(5.0),
+            "{}",
+            gw.api_metrics()
+        );
+    }
+    assert_eq!(
+        gw.put("unrelated", "# TYPE x counter\nx 1\n").0,
+        200,
+        "{}",
+        gw.api_metrics()
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Any string as the job and as a grouping value arrives exactly as given, as the gateway's own
+    /// JSON view shows it.
+    #[test]
+    fn any_job_and_grouping_value_arrive_exactly(
+        job in "\\PC{1,12}|\\.{1,2}|[./ %+@]{1,4}",
+        value in "\\PC{0,12}|\\.{1,2}|[./ %+@=]{0,4}",
+    ) {
+        let gw = shared_gateway();
+        let mut config = PushConfig::new(&gw.url, job.clone());
+        config.grouping.insert("instance".into(), value.clone());
+        let client = PushClient::new(config).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(client.push("# TYPE probe gauge\nprobe 1\n")).unwrap();
+        let labels = [("job", job.as_str()), ("instance", value.as_str())];
+        proptest::prop_assert!(gw.group(&labels).is_some(), "{:?} not found: {}", labels, gw.api_metrics());
+        runtime.block_on(client.delete()).unwrap();
+    }
+}
+
+/// One gateway for all proptest cases (each deletes its group).
+fn shared_gateway() -> &'static Pushgateway {
+    static GATEWAY: std::sync::OnceLock<Pushgateway> = std::sync::OnceLock::new();
+    GATEWAY.get_or_init(Pushgateway::start)
+}
+
+/// Credentials in the gateway URL never show: not in errors, `Debug`, `url()`, or the CLI's final
+/// push line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_are_never_shown() {
+    let port = free_port();
+    let url = format!("http://user:hunter2@127.0.0.1:{port}");
+    let (recorder, mut config) = recorder_with_push(&url, 3600);
+    config.push.as_mut().unwrap().shutdown_timeout_ms = 3000;
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let shown = [
+        exporter.url().to_owned(),
+        format!("{exporter:?}"),
+        format!("{:?}", config.push.as_ref().unwrap()),
+        exporter.flush().await.unwrap_err().to_string(),
+        exporter.shutdown().await.unwrap_err().to_string(),
+    ];
+    for text in shown {
+        assert!(
+            !text.contains("hunter2") && text.contains("user:***@"),
+            "{text}"
+        );
+    }
+    let (code, stderr, _) = simulate(&["--events", "3", "--push-gateway", &url]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("final push failed") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+}
+
+/// `enabled = false` pushes nothing at all: an empty PUT wiped an earlier run's group, its last
+/// success time included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_recorder_pushes_nothing() {
+    let gw = Pushgateway::start();
+    assert_eq!(
+        gw.put(
+            "batch",
+            "# TYPE batch_last_success_timestamp_seconds gauge\nbatch_last_success_timestamp_seconds 42\n"
+        )
+        .0,
+        200
+    );
+    let (_, mut config) = recorder_with_push(&gw.url, 1);
+    config.enabled = false;
+    let recorder = ObserverRecorder::new(&config).unwrap();
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    exporter.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    exporter.finish_batch(BatchOutcome::Success).await.unwrap();
+    assert_eq!(
+        gw.value(BATCH, "batch_last_success_timestamp_seconds"),
+        Some(42.0),
+        "{}",
+        gw.api_metrics()
+    );
+}

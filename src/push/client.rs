@@ -9,7 +9,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
 use super::settings::{PushConfig, PushMethod};
-use super::url::group_url;
+use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
 
 use crate::wire::{gzip, TEXT_CONTENT_TYPE};
@@ -109,6 +109,9 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 pub struct PushClient {
     http: reqwest::Client,
     config: PushConfig,
+    /// Where requests go.
+    target: String,
+    /// `target` with any password as `***`: what errors, `Debug` and [`url`](Self::url) show.
     url: String,
 }
 
@@ -142,14 +145,20 @@ impl PushClient {
             .build()
             .map_err(|e| ConfigError {
                 field: "push".into(),
-                value: format!("{:?}", config.url),
+                value: format!("{:?}", redact_url(&config.url)),
                 reason: format!("the HTTP client could not be built: {}", root_cause(&e)),
             })?;
-        let url = group_url(&config);
-        Ok(PushClient { http, config, url })
+        let target = group_url(&config);
+        let url = redact_url(&target).into_owned();
+        Ok(PushClient {
+            http,
+            config,
+            target,
+            url,
+        })
     }
 
-    /// The group URL every request goes to.
+    /// The group URL every request goes to, with any password in it shown as `***`.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -171,32 +180,50 @@ impl PushClient {
 
     /// [`push`](Self::push) or [`push_add`](Self::push_add), as `method` says.
     pub async fn push_with(&self, method: PushMethod, body: &str) -> Result<(), PushError> {
+        self.push_until(method, body, &|| false).await
+    }
+
+    /// [`push_with`](Self::push_with), making no further attempt once `give_up()` is true. A request
+    /// already sent is never cut: its body may be on the wire, and the gateway would still apply
+    /// it, perhaps after a newer one.
+    pub(crate) async fn push_until(
+        &self,
+        method: PushMethod,
+        body: &str,
+        give_up: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), PushError> {
         // Prepared once per push, not per attempt: retries share the same (gzipped) bytes.
         let payload = if self.config.gzip {
             Bytes::from(gzip(body))
         } else {
             Bytes::copy_from_slice(body.as_bytes())
         };
-        self.with_retries(method.into(), Some(payload)).await
+        self.with_retries(method.into(), Some(payload), give_up)
+            .await
     }
 
     /// DELETE: removes the group (the gateway answers 202 even when there was none).
     pub async fn delete(&self) -> Result<(), PushError> {
-        self.with_retries(reqwest::Method::DELETE, None).await
+        self.with_retries(reqwest::Method::DELETE, None, &|| false)
+            .await
     }
 
     async fn with_retries(
         &self,
         method: reqwest::Method,
         payload: Option<Bytes>,
+        give_up: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), PushError> {
         let retry = &self.config.retry;
         let mut attempt = 0;
         loop {
             match self.send_once(method.clone(), payload.clone()).await {
-                Err(e) if e.is_transient() && attempt + 1 < retry.tries => {
+                Err(e) if e.is_transient() && attempt + 1 < retry.tries && !give_up() => {
                     crate::platform::sleep(retry.jittered(attempt, crate::storage::random_unit()))
                         .await;
+                    if give_up() {
+                        return Err(e);
+                    }
                     attempt += 1;
                 }
                 result => return result,
@@ -214,7 +241,7 @@ impl PushClient {
         let name = method_name(&method);
         let mut request = self
             .http
-            .request(method, &self.url)
+            .request(method, &self.target)
             .timeout(self.config.timeout());
         if let Some(auth) = &self.config.basic_auth {
             request = request.basic_auth(&auth.username, Some(auth.password.expose()));

@@ -5,11 +5,13 @@
 mod client;
 #[cfg(not(target_arch = "wasm32"))]
 mod exporter;
+mod sender;
 mod settings;
 mod url;
 
 pub use client::{PushClient, PushError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use exporter::{shutdown_signal, BatchOutcome, PushExporter};
-pub use settings::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret};
-pub use url::group_url;
+pub use sender::GroupPusher;
+pub use settings::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret, MAX_TIMER_MS};
+pub use url::{group_url, redact_url};

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// A `prometheus-pushgateway` process on 127.0.0.1, killed on drop.
@@ -153,27 +154,35 @@ pub enum Fault {
     /// Write a plain-HTTP answer as soon as a connection opens, before reading anything: what a
     /// TLS client meets when it dials a plain server.
     Plain,
+    /// Answer 200 to each request after this delay (a slow gateway).
+    Delay(Duration),
+    /// Answer 200 once the flag is true (at most 60 s). A client that hung up by then is logged as
+    /// `abandoned <n>` instead of `answered <n>`.
+    Held(std::sync::Arc<AtomicBool>),
 }
 
 /// A small HTTP server on loopback for faults, recording every request it read.
 pub struct FaultServer {
     pub url: String,
     pub requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    /// In order: `received <n>` when request n was read, `answered <n>` when its answer was sent.
+    pub events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultServer {
     pub fn start(fault: Fault) -> FaultServer {
         use std::io::Read;
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         listener.set_nonblocking(true).unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let events = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicUsize::new(0));
-        let (reqs, stopping) = (requests.clone(), stop.clone());
+        let (reqs, log, stopping) = (requests.clone(), events.clone(), stop.clone());
         std::thread::spawn(move || {
             let started = Instant::now();
             // Bounded: the server ends when dropped, and after 120 s whatever happens.
@@ -183,9 +192,10 @@ impl FaultServer {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 };
-                let (fault, reqs, stopping, served) = (
+                let (fault, reqs, log, stopping, served) = (
                     fault.clone(),
                     reqs.clone(),
+                    log.clone(),
                     stopping.clone(),
                     served.clone(),
                 );
@@ -220,7 +230,12 @@ impl FaultServer {
                             }
                         }
                     }
-                    reqs.lock().unwrap().push(request);
+                    let n = {
+                        let mut reqs = reqs.lock().unwrap();
+                        reqs.push(request);
+                        reqs.len() - 1
+                    };
+                    log.lock().unwrap().push(format!("received {n}"));
                     match fault {
                         Fault::Stall => {
                             let until = Instant::now() + Duration::from_secs(60);
@@ -229,6 +244,31 @@ impl FaultServer {
                             }
                         }
                         Fault::Plain => {}
+                        Fault::Delay(delay) => {
+                            std::thread::sleep(delay);
+                            // Logged before the answer goes out: the client may act on it at once.
+                            log.lock().unwrap().push(format!("answered {n}"));
+                            let _ = stream.write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                            );
+                        }
+                        Fault::Held(open) => {
+                            let until = Instant::now() + Duration::from_secs(60);
+                            while !open.load(Ordering::Relaxed) && Instant::now() < until {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            stream.set_nonblocking(true).unwrap();
+                            let hung_up = matches!(stream.peek(&mut [0u8; 1]), Ok(0));
+                            stream.set_nonblocking(false).unwrap();
+                            if hung_up {
+                                log.lock().unwrap().push(format!("abandoned {n}"));
+                            } else {
+                                log.lock().unwrap().push(format!("answered {n}"));
+                                let _ = stream.write_all(
+                                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                                );
+                            }
+                        }
                         Fault::Statuses(list) => {
                             let i = served.fetch_add(1, Ordering::Relaxed).min(list.len() - 1);
                             let body = format!("status {}\n", list[i]);
@@ -245,6 +285,7 @@ impl FaultServer {
         FaultServer {
             url,
             requests,
+            events,
             stop,
         }
     }
@@ -430,5 +471,15 @@ pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus
             "the process did not stop within {limit:?} of SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed (and reaped) on drop, so a failing test leaves nothing running.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -1,0 +1,237 @@
+//! One group's pushes, one at a time, on native and wasm alike.
+//!
+//! A push renders only once the previous push of the same group has finished, so bodies reach the
+//! gateway in the order they were rendered: a slow older push can never land after a newer one and
+//! send counters backwards. A push asked for while another is in flight waits for it and then
+//! carries the newer totals.
+//!
+//! Stopping (shutdown, drop) must not cut a request that may already be on the wire: the gateway
+//! could still apply that older body after the final one. So [`GroupPusher::stop_interval_pushes`]
+//! only stops retries and new interval pushes; the final push then waits its turn at the gate.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+
+use metrics::{Key, Level, Metadata, Recorder};
+
+use super::client::{PushClient, PushError};
+use super::settings::PushMethod;
+use crate::platform::unix_time_secs;
+use crate::recorder::RecorderHandle;
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+/// Counter: pushes by `result` (`success`, `failure`), retries within one push counting once.
+pub const PUSHES_COUNTER: &str = "observer_metrics_pushes_total";
+/// Gauge: Unix time of the last push the gateway accepted.
+pub const LAST_PUSH_GAUGE: &str = "observer_metrics_last_push_success_timestamp_seconds";
+
+static SUCCESS: [metrics::Label; 1] = [metrics::Label::from_static_parts("result", "success")];
+static FAILURE: [metrics::Label; 1] = [metrics::Label::from_static_parts("result", "failure")];
+
+/// Which push of a run this is; with `method = "put"` it decides the HTTP method.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// At start, every interval, and on `flush`: the run is not complete yet.
+    Interval,
+    /// The last push of a run that completed (shutdown, or a successful batch).
+    Complete,
+    /// The last push of a run that failed or was cut short.
+    Incomplete,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Phase {
+    /// With `put`, only a completed run replaces the group: until then pushes use POST, which
+    /// replaces just the names they carry, so a run that dies never erases what the last good run
+    /// left (its `batch_last_success_timestamp_seconds` above all). With `post`, always POST.
+    pub(crate) fn method(self, configured: PushMethod) -> PushMethod {
+        match (configured, self) {
+            (PushMethod::Put, Phase::Complete) => PushMethod::Put,
+            _ => PushMethod::Post,
+        }
+    }
+}
+
+/// The pusher's own metrics, on the recorder it pushes, so a service that is also scraped can alert
+/// on pushes failing (`increase(observer_metrics_pushes_total{result="failure"}[15m]) > 0`).
+struct OwnMetrics {
+    successes: metrics::Counter,
+    failures: metrics::Counter,
+    last_success: metrics::Gauge,
+}
+
+impl OwnMetrics {
+    fn register(recorder: &RecorderHandle) -> Self {
+        let pushes = |labels: &'static [metrics::Label]| {
+            recorder.register_counter(&Key::from_static_parts(PUSHES_COUNTER, labels), &METADATA)
+        };
+        OwnMetrics {
+            successes: pushes(&SUCCESS),
+            failures: pushes(&FAILURE),
+            last_success: recorder
+                .register_gauge(&Key::from_static_name(LAST_PUSH_GAUGE), &METADATA),
+        }
+    }
+}
+
+/// Renders a recorder and pushes it to one group, one push at a time, keeping count of outcomes
+/// (also on the recorder, as `observer_metrics_pushes_total{result}` and
+/// `observer_metrics_last_push_success_timestamp_seconds`).
+///
+/// A push renders only once the previous push of this pusher was answered, so the gateway never
+/// receives an older body after a newer one. The interval [`PushExporter`](super::PushExporter)
+/// and the wasm package push through one.
+pub struct GroupPusher {
+    recorder: RecorderHandle,
+    client: PushClient,
+    /// Held from the render to the gateway's answer.
+    gate: futures_util::lock::Mutex<()>,
+    /// Set when the run ends: interval pushes stop, and one in flight makes no further attempt.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    stopping: AtomicBool,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    last_error: Mutex<Option<PushError>>,
+    own: OwnMetrics,
+}
+
+impl std::fmt::Debug for GroupPusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupPusher")
+            .field("url", &self.client.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupPusher {
+    /// Pushes `recorder`'s renders through `client`.
+    pub fn new(recorder: RecorderHandle, client: PushClient) -> Self {
+        GroupPusher {
+            own: OwnMetrics::register(&recorder),
+            recorder,
+            client,
+            gate: futures_util::lock::Mutex::new(()),
+            stopping: AtomicBool::new(false),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// The client pushes go through.
+    pub fn client(&self) -> &PushClient {
+        &self.client
+    }
+
+    /// The recorder rendered.
+    pub fn recorder(&self) -> &RecorderHandle {
+        &self.recorder
+    }
+
+    /// Pushes that succeeded so far (retries within one push count once).
+    pub fn successes(&self) -> u64 {
+        self.successes.load(Relaxed)
+    }
+
+    /// Pushes that failed so far, after their retries.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Relaxed)
+    }
+
+    /// The error of the last failed push, if any failed.
+    pub fn last_error(&self) -> Option<PushError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// From now on interval pushes (native: the JS host drives wasm's) are skipped and a push in flight ends after its current attempt.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn stop_interval_pushes(&self) {
+        self.stopping.store(true, Relaxed);
+    }
+
+    /// An interval push (or a flush); `Ok(false)` when the run has ended and nothing was sent.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn push_interval(&self, method: PushMethod) -> Result<bool, PushError> {
+        let _turn = self.gate.lock().await;
+        if self.stopping.load(Relaxed) {
+            return Ok(false);
+        }
+        let stopping = || self.stopping.load(Relaxed);
+        self.send(&self.client, method, &stopping)
+            .await
+            .map(|()| true)
+    }
+
+    /// Renders and pushes with `method` once the push in flight, if any, was answered; retries
+    /// transient failures as the client's policy says.
+    pub async fn push(&self, method: PushMethod) -> Result<(), PushError> {
+        self.push_via(&self.client, method).await
+    }
+
+    /// DELETE of the group, in turn with the pushes.
+    pub async fn delete(&self) -> Result<(), PushError> {
+        self.delete_via(&self.client).await
+    }
+
+    /// [`push`](Self::push) through another client of the same group: a final push from another
+    /// runtime brings its own connection pool.
+    pub(crate) async fn push_via(
+        &self,
+        client: &PushClient,
+        method: PushMethod,
+    ) -> Result<(), PushError> {
+        let _turn = self.gate.lock().await;
+        self.send(client, method, &|| false).await
+    }
+
+    pub(crate) async fn delete_via(&self, client: &PushClient) -> Result<(), PushError> {
+        let _turn = self.gate.lock().await;
+        client.delete().await
+    }
+
+    async fn send(
+        &self,
+        client: &PushClient,
+        method: PushMethod,
+        give_up: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), PushError> {
+        let body = self.recorder.render();
+        let result = client.push_until(method, &body, give_up).await;
+        match &result {
+            Ok(()) => {
+                self.successes.fetch_add(1, Relaxed);
+                self.own.successes.increment(1);
+                self.own.last_success.set(unix_time_secs());
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Relaxed);
+                self.own.failures.increment(1);
+                *self
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
+            }
+        }
+        result
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_completed_run_replaces_the_group() {
+        assert_eq!(Phase::Interval.method(PushMethod::Put), PushMethod::Post);
+        assert_eq!(Phase::Incomplete.method(PushMethod::Put), PushMethod::Post);
+        assert_eq!(Phase::Complete.method(PushMethod::Put), PushMethod::Put);
+        for phase in [Phase::Interval, Phase::Complete, Phase::Incomplete] {
+            assert_eq!(phase.method(PushMethod::Post), PushMethod::Post);
+        }
+    }
+}
