@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::naming;
-use crate::push::{BasicAuth, PushConfig, PushMethod, Secret};
+use crate::push::{BasicAuth, PushConfig, PushMethod, Secret, MAX_TIMER_MS};
 
 /// Settings of the recorder. `Default` is the plan's: enabled, buckets
 /// `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0, `export_interval_secs` 60.
@@ -39,13 +39,16 @@ pub struct MetricsConfig {
     /// gauges are always exact: take rates from the counter each histogram is paired with.
     /// Default: 1.0.
     pub sample_rate: f64,
-    /// Seconds between two exports (pushes), greater than 0. Default: 60.
+    /// Seconds between two exports (pushes), from 1 to 2,147,483 (the JS timers' range, about
+    /// 24.8 days). Default: 60.
     pub export_interval_secs: u64,
     /// Buckets for named histograms, replacing `histogram_buckets` for them. Keyed by the name as
     /// recorded (before the prefix). Default: none.
     pub bucket_overrides: BTreeMap<String, Vec<f64>>,
     /// Labels added to every series, such as `service` or `env`. A series' own label of the same
-    /// name wins. Names must be valid label names. Default: none.
+    /// name wins. Names must be valid label names, not `le` or `quantile` (the text format gives
+    /// them a meaning), and not `job` or a push grouping label (the gateway sets those). Default:
+    /// none.
     pub global_labels: BTreeMap<String, String>,
     /// A namespace put in front of every metric name with `_` between, e.g. `observer`. Must be a
     /// valid metric name. Default: none.
@@ -124,8 +127,15 @@ impl MetricsConfig {
                 "must be between 0 and 1",
             ));
         }
-        if self.export_interval_secs == 0 {
-            return Err(invalid("export_interval_secs", 0, "must be greater than 0"));
+        if self.export_interval_secs == 0 || self.export_interval_secs > MAX_TIMER_MS / 1000 {
+            return Err(invalid(
+                "export_interval_secs",
+                self.export_interval_secs,
+                format!(
+                    "must be between 1 and {} (about 24.8 days)",
+                    MAX_TIMER_MS / 1000
+                ),
+            ));
         }
         for (name, buckets) in &self.bucket_overrides {
             if name.is_empty() {
@@ -138,11 +148,33 @@ impl MetricsConfig {
             validate_buckets(&format!("bucket_overrides.{name}"), buckets)?;
         }
         for name in self.global_labels.keys() {
+            let field = || format!("global_labels.{name}");
             if !naming::is_valid_label_name(name) {
                 return Err(invalid(
-                    format!("global_labels.{name}"),
+                    field(),
                     name,
                     "label names match [a-zA-Z_][a-zA-Z0-9_]* and do not start with __",
+                ));
+            }
+            if matches!(name.as_str(), "le" | "quantile") {
+                return Err(invalid(
+                    field(),
+                    name,
+                    "is reserved: the text format reads it as a bucket bound or a quantile, and a \
+                     gateway refuses the whole push",
+                ));
+            }
+            let grouping = self
+                .push
+                .iter()
+                .flat_map(|p| p.group_label_names())
+                .any(|g| g == name);
+            if name == "job" || grouping {
+                return Err(invalid(
+                    field(),
+                    name,
+                    "is a grouping label (job or push.grouping): the gateway sets it on every \
+                     series of the group",
                 ));
             }
         }
@@ -154,6 +186,13 @@ impl MetricsConfig {
                     "must match [a-zA-Z_:][a-zA-Z0-9_:]*",
                 ));
             }
+        }
+        if let Some(push) = &self.push {
+            push.validate()?;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(pull) = &self.pull {
+            pull.address()?;
         }
         Ok(())
     }
@@ -184,7 +223,24 @@ impl MetricsConfig {
             Some(p) => Self::from_toml_file(p)?,
             None => Self::default(),
         };
-        base.with_env(std::env::vars())
+        base.with_process_env()
+    }
+
+    /// [`with_env`](Self::with_env) with this process's `OBSERVER_METRICS_*` variables. Only those
+    /// are read, so another variable that is not UTF-8 (which `std::env::vars` panics on) does no
+    /// harm; one of ours that is not UTF-8 is an error naming it.
+    pub fn with_process_env(self) -> Result<Self, ConfigError> {
+        let ours = std::env::vars_os()
+            .filter(|(key, _)| key.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()))
+            .map(|(key, value)| {
+                let key = key.to_string_lossy().into_owned();
+                match value.into_string() {
+                    Ok(value) => Ok((key, value)),
+                    Err(raw) => Err(invalid(key, raw, "is not valid UTF-8")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.with_env(ours)
     }
 
     /// Applies `OBSERVER_METRICS_<FIELD>` overrides from `vars` and validates the result.
@@ -197,6 +253,15 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_EXPORT_INTERVAL_SECS` | `30` |
     /// | `OBSERVER_METRICS_GLOBAL_LABELS` | `service=billing,env=prod` (merged over the file's) |
     /// | `OBSERVER_METRICS_PREFIX` | `observer` (empty removes it) |
+    /// | `OBSERVER_METRICS_PULL_LISTEN` | `127.0.0.1:9898` |
+    /// | `OBSERVER_METRICS_PUSH_URL`, `_JOB` | `http://127.0.0.1:9091`, `nightly-import` |
+    /// | `OBSERVER_METRICS_PUSH_GROUPING`, `_HEADERS` | `instance=a,zone=b` (merged over the file's) |
+    /// | `OBSERVER_METRICS_PUSH_METHOD` | `put` / `post` |
+    /// | `OBSERVER_METRICS_PUSH_TIMEOUT_MS`, `_SHUTDOWN_TIMEOUT_MS` | `5000` |
+    /// | `OBSERVER_METRICS_PUSH_GZIP`, `_DELETE_ON_SHUTDOWN` | `true` / `false` |
+    /// | `OBSERVER_METRICS_PUSH_BEARER_TOKEN` | the token |
+    /// | `OBSERVER_METRICS_PUSH_BASIC_AUTH` | `user:password` |
+    /// | `OBSERVER_METRICS_PUSH_RETRY_TRIES`, `_RETRY_BASE_BACKOFF_MS`, `_RETRY_MAX_BACKOFF_MS`, `_RETRY_JITTER` | `3`, `200`, `5000`, `0.5` |
     ///
     /// Any other variable starting with `OBSERVER_METRICS_` is an error, so a typo is not silently
     /// ignored.
@@ -211,7 +276,10 @@ impl MetricsConfig {
         vars.sort();
         for (key, value) in vars {
             let field = key[ENV_PREFIX.len()..].to_ascii_lowercase();
-            let secret = field.contains("token") || field.contains("auth");
+            // Headers often carry credentials (`Authorization`) too.
+            let secret = ["token", "auth", "headers"]
+                .iter()
+                .any(|s| field.contains(s));
             let shown = if secret {
                 "***".to_owned()
             } else {
@@ -241,15 +309,7 @@ impl MetricsConfig {
                         .parse()
                         .map_err(|_| bad("expected a whole number"))?
                 }
-                "global_labels" => {
-                    for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
-                        let (k, v) = pair
-                            .split_once('=')
-                            .ok_or_else(|| bad("expected k=v,k=v"))?;
-                        self.global_labels
-                            .insert(k.trim().to_owned(), v.trim().to_owned());
-                    }
-                }
+                "global_labels" => pairs(&value, &mut self.global_labels).map_err(&bad)?,
                 "prefix" => self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty()),
                 #[cfg(not(target_arch = "wasm32"))]
                 "pull_listen" => {
@@ -285,12 +345,18 @@ fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(),
     match field {
         "url" => push.url = value.trim().to_owned(),
         "job" => push.job = value.trim().to_owned(),
-        "grouping" => {
-            for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
-                let (k, v) = pair.split_once('=').ok_or("expected k=v,k=v")?;
-                push.grouping
-                    .insert(k.trim().to_owned(), v.trim().to_owned());
-            }
+        "grouping" => pairs(value, &mut push.grouping)?,
+        "headers" => pairs(value, &mut push.headers)?,
+        "retry_tries" => {
+            push.retry.tries = value
+                .trim()
+                .parse()
+                .map_err(|_| "expected a whole number")?
+        }
+        "retry_base_backoff_ms" => push.retry.base_backoff_ms = millis(value)?,
+        "retry_max_backoff_ms" => push.retry.max_backoff_ms = millis(value)?,
+        "retry_jitter" => {
+            push.retry.jitter = value.trim().parse().map_err(|_| "expected a number")?
         }
         "method" => {
             push.method = match value.trim() {
@@ -313,6 +379,15 @@ fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(),
             });
         }
         _ => return Err("unknown variable"),
+    }
+    Ok(())
+}
+
+/// `k=v,k=v` merged into `map`.
+fn pairs(value: &str, map: &mut BTreeMap<String, String>) -> Result<(), &'static str> {
+    for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or("expected k=v,k=v")?;
+        map.insert(k.trim().to_owned(), v.trim().to_owned());
     }
     Ok(())
 }
@@ -401,6 +476,27 @@ mod tests {
             ("[global_labels]\n__x = \"1\"", "`global_labels.__x`"),
             ("[bucket_overrides]\nh = [2, 1]", "`bucket_overrides.h`"),
             ("sample_rte = 1", "unknown field `sample_rte`"),
+            ("[global_labels]\nle = \"1\"", "`global_labels.le`"),
+            (
+                "[global_labels]\nquantile = \"1\"",
+                "`global_labels.quantile`",
+            ),
+            ("[global_labels]\njob = \"x\"", "`global_labels.job`"),
+            (
+                "[global_labels]\nzone = \"x\"\n[push]\nurl = \"http://gw\"\njob = \"j\"\n\
+                 [push.grouping]\nzone = \"y\"",
+                "`global_labels.zone`",
+            ),
+            (
+                "export_interval_secs = 9223372036854775807",
+                "`export_interval_secs`",
+            ),
+            ("export_interval_secs = 2147484", "about 24.8 days"),
+            (
+                "[push]\nurl = \"http://gw:99999\"\njob = \"j\"",
+                "`push.url`",
+            ),
+            ("[pull]\nlisten = \"nowhere\"", "`pull.listen`"),
         ];
         for (toml, expected) in cases {
             let err = MetricsConfig::from_toml_str(toml).unwrap_err().to_string();
@@ -433,6 +529,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.field, "sample_rate");
         let err = MetricsConfig::default()
+            .with_env(env(&[(
+                "OBSERVER_METRICS_EXPORT_INTERVAL_SECS",
+                &u64::MAX.to_string(),
+            )]))
+            .unwrap_err();
+        assert_eq!(err.field, "export_interval_secs");
+        let err = MetricsConfig::default()
             .with_env(env(&[("OBSERVER_METRICS_SAMPEL_RATE", "1")]))
             .unwrap_err();
         assert!(
@@ -447,6 +550,39 @@ mod tests {
                 .contains("histogram_buckets (from OBSERVER_METRICS_"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_push_setting_has_an_env_twin() {
+        let c = MetricsConfig::default()
+            .with_env(env(&[
+                ("OBSERVER_METRICS_PUSH_URL", "http://gw:9091"),
+                ("OBSERVER_METRICS_PUSH_JOB", "j"),
+                ("OBSERVER_METRICS_PUSH_HEADERS", "X-Team=obs,X-Env=prod"),
+                ("OBSERVER_METRICS_PUSH_RETRY_TRIES", "5"),
+                ("OBSERVER_METRICS_PUSH_RETRY_BASE_BACKOFF_MS", "10"),
+                ("OBSERVER_METRICS_PUSH_RETRY_MAX_BACKOFF_MS", "20"),
+                ("OBSERVER_METRICS_PUSH_RETRY_JITTER", "0.1"),
+            ]))
+            .unwrap();
+        let push = c.push.unwrap();
+        assert_eq!(push.headers["X-Team"], "obs");
+        assert_eq!(push.headers["X-Env"], "prod");
+        assert_eq!(
+            (
+                push.retry.tries,
+                push.retry.base_backoff_ms,
+                push.retry.max_backoff_ms
+            ),
+            (5, 10, 20)
+        );
+        assert_eq!(push.retry.jitter, 0.1);
+        // Header values may be credentials: never shown in an error.
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_PUSH_HEADERS", "Authorization")]))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("Authorization"), "{err}");
     }
 
     #[test]

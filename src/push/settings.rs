@@ -111,6 +111,11 @@ impl RetryPolicy {
     }
 }
 
+/// The longest wait any timer here may be given, in milliseconds: JS hosts' `setTimeout` and
+/// `setInterval` take at most `2^31 - 1` ms (about 24.8 days) and fire at once past it, so every
+/// duration in the config is held to it on every target.
+pub const MAX_TIMER_MS: u64 = i32::MAX as u64;
+
 /// Where and how to push: the `[push]` table of the config.
 ///
 /// The grouping key defaults to the job alone, so each run of a batch job replaces the previous
@@ -118,7 +123,7 @@ impl RetryPolicy {
 /// of one job need a grouping label each (such as `instance`), or they overwrite each other; with
 /// per-process values, set `delete_on_shutdown` so that finished workers do not leave groups behind
 /// forever (at the price of the group vanishing once the worker is done).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PushConfig {
     /// The gateway's base URL, `http://` or `https://`, e.g. `http://127.0.0.1:9091`. Required.
@@ -127,7 +132,9 @@ pub struct PushConfig {
     pub job: String,
     /// Further grouping labels, e.g. `instance`. Names must be valid label names other than `job`.
     pub grouping: BTreeMap<String, String>,
-    /// `put` (default) or `post`.
+    /// `put` (default) or `post`. With `put`, a run pushes with POST until it completes and only
+    /// its final push replaces the group with PUT, so a run that dies never erases what the last
+    /// good run left; with `post`, every push is a POST.
     pub method: PushMethod,
     /// Deadline of one HTTP request, in milliseconds. A gateway can block a push when its write
     /// queue is full, so there is always one. Default: 5000.
@@ -168,6 +175,62 @@ impl Default for PushConfig {
     }
 }
 
+impl fmt::Debug for PushConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushConfig")
+            .field("url", &super::url::redact_url(&self.url))
+            .field("job", &self.job)
+            .field("grouping", &self.grouping)
+            .field("method", &self.method)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
+            .field("basic_auth", &self.basic_auth)
+            .field("bearer_token", &self.bearer_token)
+            .field("headers", &self.headers)
+            .field("gzip", &self.gzip)
+            .field("delete_on_shutdown", &self.delete_on_shutdown)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Checks that `url` is an `http(s)` base URL a request can go to, as the HTTP client will parse
+/// it: a host, a port in range, no query or fragment (the group path is appended to it). `field`
+/// names it in the error, which never shows a password.
+pub(crate) fn validate_base_url(field: &str, url: &str) -> Result<(), ConfigError> {
+    let shown = super::url::redact_url(url);
+    let bad = |reason: String| invalid(field, &shown, reason);
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
+        bad(format!(
+            "not a valid URL ({e}); expected e.g. http://127.0.0.1:9091"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("must be an http:// or https:// URL".into()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host".into()));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad(
+            "must not have a ?query or #fragment: the group's path is appended to it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a duration in milliseconds is within what every target's timers take.
+pub(crate) fn validate_timer_ms(field: &str, ms: u64, least: u64) -> Result<(), ConfigError> {
+    if ms < least || ms > MAX_TIMER_MS {
+        return Err(invalid(
+            field,
+            ms,
+            format!("must be between {least} and {MAX_TIMER_MS} (about 24.8 days)"),
+        ));
+    }
+    Ok(())
+}
+
 impl PushConfig {
     /// A config for `url` and `job` with every other setting at its default.
     pub fn new(url: impl Into<String>, job: impl Into<String>) -> Self {
@@ -196,14 +259,7 @@ impl PushConfig {
 
     /// Checks every push setting; errors name the field as `push.<field>`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", ""));
-        if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.starts_with('/') {
-            return Err(invalid(
-                "push.url",
-                &self.url,
-                "must be an http:// or https:// URL",
-            ));
-        }
+        validate_base_url("push.url", &self.url)?;
         if self.job.is_empty() {
             return Err(invalid("push.job", &self.job, "must not be empty"));
         }
@@ -216,16 +272,8 @@ impl PushConfig {
                 ));
             }
         }
-        if self.timeout_ms == 0 {
-            return Err(invalid("push.timeout_ms", 0, "must be greater than 0"));
-        }
-        if self.shutdown_timeout_ms == 0 {
-            return Err(invalid(
-                "push.shutdown_timeout_ms",
-                0,
-                "must be greater than 0",
-            ));
-        }
+        validate_timer_ms("push.timeout_ms", self.timeout_ms, 1)?;
+        validate_timer_ms("push.shutdown_timeout_ms", self.shutdown_timeout_ms, 1)?;
         if self.basic_auth.is_some() && self.bearer_token.is_some() {
             return Err(invalid(
                 "push.bearer_token",
@@ -257,6 +305,7 @@ impl PushConfig {
         if r.tries == 0 {
             return Err(invalid("push.retry.tries", 0, "must be at least 1"));
         }
+        validate_timer_ms("push.retry.max_backoff_ms", r.max_backoff_ms, 0)?;
         if r.max_backoff_ms < r.base_backoff_ms {
             return Err(invalid(
                 "push.retry.max_backoff_ms",
@@ -321,6 +370,15 @@ mod tests {
                 "push.grouping.a-b",
             ),
             (Box::new(|c| c.timeout_ms = 0), "push.timeout_ms"),
+            (Box::new(|c| c.timeout_ms = 1 << 31), "push.timeout_ms"),
+            (Box::new(|c| c.url = "http://gw:99999".into()), "push.url"),
+            (Box::new(|c| c.url = "http://g w:9091".into()), "push.url"),
+            (
+                Box::new(|c| c.url = "http://gw:9091/?x=1".into()),
+                "push.url",
+            ),
+            (Box::new(|c| c.url = "http://gw:9091/#x".into()), "push.url"),
+            (Box::new(|c| c.url = "http://:9091".into()), "push.url"),
             (Box::new(|c| c.retry.tries = 0), "push.retry.tries"),
             (
                 Box::new(|c| c.retry.max_backoff_ms = 1),
@@ -345,6 +403,26 @@ mod tests {
             edit(&mut c);
             assert_eq!(c.validate().unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn urls_parse_as_the_client_will() {
+        for url in [
+            "HTTP://127.0.0.1:9091",
+            "https://gw.example:443/base/",
+            "http://u:p@gw",
+        ] {
+            PushConfig::new(url, "j").validate().unwrap();
+        }
+        let err = PushConfig::new("http://u:hunter2@gw:99999", "j")
+            .validate()
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let shown = format!("{:?}", PushConfig::new("http://u:hunter2@gw", "j"));
+        assert!(
+            !shown.contains("hunter2") && shown.contains("u:***@gw"),
+            "{shown}"
+        );
     }
 
     #[test]

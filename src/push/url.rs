@@ -6,13 +6,17 @@
 //! value is `<label>@base64/=`. Percent-encoding is never used: the gateway cannot carry `%2F`, and
 //! other clients that encode a space as `+` deliver a `+`.
 
+use std::borrow::Cow;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::PushConfig;
 
+/// Whether `value` can stand in a path segment as it is. `.` and `..` cannot, although unreserved:
+/// URL parsers resolve them as dot segments, and the group would lose a label or move to another.
 fn is_plain(value: &str) -> bool {
-    !value.is_empty()
+    !matches!(value, "" | "." | "..")
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
@@ -29,6 +33,27 @@ fn push_segment(url: &mut String, label: &str, value: &str) {
     } else {
         url.push_str("@base64/");
         URL_SAFE_NO_PAD.encode_string(value, url);
+    }
+}
+
+/// `url` with the password of its userinfo, if any, shown as `***`, for errors, logs and `Debug`:
+/// `http://user:pass@host/` becomes `http://user:***@host/`. A userinfo without a password is often
+/// a token itself, so `http://token@host/` becomes `http://***@host/`.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Cow::Borrowed(url);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let shown = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_owned(),
+            };
+            Cow::Owned(format!("{scheme}://{shown}@{host}{path}"))
+        }
+        None => Cow::Borrowed(url),
     }
 }
 
@@ -58,7 +83,30 @@ mod tests {
             group_url(&c),
             "http://gw:9091/metrics/job/batch-1/empty@base64/=/path@base64/YS9iIGM/zone/eu.1"
         );
+        c.grouping.clear();
+        c.grouping.insert("dot".into(), ".".into());
+        c.grouping.insert("dots".into(), "..".into());
+        assert_eq!(
+            group_url(&c),
+            "http://gw:9091/metrics/job/batch-1/dot@base64/Lg/dots@base64/Li4"
+        );
         c.job = "ünï".into();
         assert!(group_url(&c).starts_with("http://gw:9091/metrics/job@base64/w7xuw68/"));
+    }
+}
+
+#[cfg(test)]
+mod redaction {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact_url("http://user:pa:ss@gw:9091/metrics/job/j"),
+            "http://user:***@gw:9091/metrics/job/j"
+        );
+        assert_eq!(redact_url("https://tok@gw"), "https://***@gw");
+        assert_eq!(redact_url("http://gw:9091/a@b"), "http://gw:9091/a@b");
+        assert_eq!(redact_url("not a url"), "not a url");
     }
 }
