@@ -326,6 +326,40 @@ async fn test_queue_depth_tracking() {
     assert_eq!(value(&r, "queue_depth"), enqueued - finished);
 }
 
+/// Threads racing on one queue: the gauge must end equal to enqueued minus finished. It was set
+/// from a load made after the atomic update, so a stale value could be written last.
+#[test]
+fn queue_depth_is_exact_under_racing_threads() {
+    for round in 0..20 {
+        let (r, m) = setup();
+        let q = Arc::new(MeteredQueue::new(MemoryQueue::default(), m.clone()));
+        let workers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async {
+                        for i in 0..500 {
+                            let id = q.enqueue(&job(t * 1000 + i)).await.unwrap();
+                            // Keep one job in four queued; finish the rest at once.
+                            if i % 4 != 0 {
+                                q.mark_success(&id).await.unwrap();
+                            }
+                        }
+                    })
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(value(&r, "queue_depth"), 500.0, "round {round}");
+        assert_eq!(q.inner().depth(), 500, "round {round}");
+    }
+}
+
 #[tokio::test]
 async fn test_cache_hit_metrics() {
     let (r, m) = setup();

@@ -174,13 +174,15 @@ impl<Q> MeteredQueue<Q> {
 
     fn finished(&self) {
         // Saturating: a queue that reports finishing a job it never had cannot push the gauge
-        // below zero.
-        let _ = self
+        // below zero. The gauge moves by the same steps as the count, never by a value read back
+        // later, which a racing thread could already have made stale.
+        if self
             .depth
-            .fetch_update(Relaxed, Relaxed, |d| Some(d.saturating_sub(1)));
-        self.metrics
-            .queue_depth
-            .set(self.depth.load(Relaxed) as f64);
+            .fetch_update(Relaxed, Relaxed, |d| d.checked_sub(1))
+            .is_ok()
+        {
+            self.metrics.queue_depth.decrement(1.0);
+        }
     }
 }
 
@@ -188,8 +190,8 @@ impl<Q: JobQueue> JobQueue for MeteredQueue<Q> {
     async fn enqueue(&self, job: &Job) -> Result<String> {
         let id = self.inner.enqueue(job).await?;
         self.metrics.queue_jobs_enqueued_total.increment(1);
-        let depth = self.depth.fetch_add(1, Relaxed) + 1;
-        self.metrics.queue_depth.set(depth as f64);
+        self.depth.fetch_add(1, Relaxed);
+        self.metrics.queue_depth.increment(1.0);
         Ok(id)
     }
 
