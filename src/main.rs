@@ -185,9 +185,7 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
             (config, workload)
         }
     };
-    config = config
-        .with_env(std::env::vars())
-        .map_err(|e| e.to_string())?;
+    config = config.with_process_env().map_err(|e| e.to_string())?;
     let command = if args.mode == Mode::Serve {
         "serve"
     } else {
@@ -349,10 +347,15 @@ fn sample(text: &str, prefix: Option<&str>, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// The end-of-batch summary, and whether the catalogue's invariants hold.
-fn summarise(render: &str, prefix: Option<&str>, events: u64) -> (String, bool) {
+/// The end-of-batch summary, and whether the catalogue's invariants hold. With `sample_rate < 1`
+/// histogram counts are estimates, so the checks that compare them to counters are left out.
+fn summarise(render: &str, prefix: Option<&str>, events: u64, sampled: bool) -> (String, bool) {
     let s = |name: &str| sample(render, prefix, name);
     let executed = s("actions_executed_total");
+    let histogram_checks = [
+        "event histogram count = events run",
+        "action histogram count = executed",
+    ];
     let checks = [
         (
             "events_processed_total = events run",
@@ -379,7 +382,11 @@ fn summarise(render: &str, prefix: Option<&str>, events: u64) -> (String, bool) 
                     - s("queue_deadletter_total"),
         ),
     ];
-    let failed: Vec<&str> = checks.iter().filter(|c| !c.1).map(|c| c.0).collect();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|(name, holds)| !(*holds || sampled && histogram_checks.contains(name)))
+        .map(|c| c.0)
+        .collect();
     let text = format!(
         "{events} events: {} duplicates, {} cache hits / {} misses, {executed} actions \
          ({} ok, {} failed, {} timed out), {} retries, {} dead letters, {} checkpoints; {}",
@@ -449,16 +456,7 @@ async fn run(
 ) -> ExitCode {
     let metrics = ObserverMetrics::new(&recorder.handle());
     let p = pipeline(&metrics, workload);
-    let exporter = match &config.push {
-        Some(_) => match PushExporter::start(recorder.handle(), config) {
-            Ok(exporter) => Some(exporter),
-            Err(e) => {
-                eprintln!("observer-metrics: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
+    // Bind first: a listen address that cannot be had must fail before anything is pushed.
     let (stop_pull, pull_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = match (&mode, &config.pull) {
         (Mode::Serve, Some(pull)) => {
@@ -491,6 +489,16 @@ async fn run(
         }
         _ => None,
     };
+    let exporter = match &config.push {
+        Some(_) => match PushExporter::start(recorder.handle(), config) {
+            Ok(exporter) => Some(exporter),
+            Err(e) => {
+                eprintln!("observer-metrics: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
 
     let limit = (mode == Mode::Simulate).then_some(workload.events);
     let started = std::time::Instant::now();
@@ -499,13 +507,26 @@ async fn run(
         signal = shutdown_signal() => (sample(&recorder.render(), config.prefix.as_deref(), "events_processed_total") as u64, Some(signal)),
     };
     let elapsed = started.elapsed();
+    if let Some(first) = signal {
+        // The final push below is bounded, but a person pressing Ctrl-C again means now.
+        tokio::spawn(async move {
+            let again = shutdown_signal().await;
+            eprintln!("observer-metrics: {again} after {first}: exiting without the final push");
+            std::process::exit(if again == "SIGTERM" { 143 } else { 130 });
+        });
+    }
     let _ = stop_pull.send(());
     if let Some(server) = server {
         let _ = server.await;
     }
 
     let render = recorder.render();
-    let (summary, invariants_hold) = summarise(&render, config.prefix.as_deref(), ran);
+    let (summary, invariants_hold) = summarise(
+        &render,
+        config.prefix.as_deref(),
+        ran,
+        config.sample_rate < 1.0,
+    );
     let Some(exporter) = exporter else {
         if mode == Mode::Simulate {
             print!("{render}");
@@ -526,7 +547,11 @@ async fn run(
         }
         Err(e) => {
             eprintln!("observer-metrics: final push failed: {e}");
-            ExitCode::FAILURE
+            match signal {
+                // The run was ended by a signal: its exit code says so, as a shell expects.
+                Some(_) => exit_code(&Mode::Simulate, signal, true),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

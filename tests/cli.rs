@@ -110,3 +110,103 @@ fn without_a_gateway_simulate_prints_a_valid_exposition() {
     );
     assert!(stderr.contains("invariants hold"), "{stderr}");
 }
+
+/// Global labels the gateway would choke on or overwrite are refused before anything is pushed: a
+/// global `le` made the gateway reject every push whole. The gateway receives nothing.
+#[test]
+fn reserved_global_labels_are_refused_before_any_push() {
+    let gw = Pushgateway::start();
+    for (labels, named) in [
+        ("le=x", "global_labels.le"),
+        ("quantile=0.5", "global_labels.quantile"),
+        ("job=other", "global_labels.job"),
+        ("instance=b", "global_labels.instance"),
+        ("__x=1", "global_labels.__x"),
+    ] {
+        let (code, _, stderr) = run(
+            &[
+                "simulate",
+                "--events",
+                "5",
+                "--push-gateway",
+                &gw.url,
+                "--grouping",
+                "instance=a",
+            ],
+            &[("OBSERVER_METRICS_GLOBAL_LABELS", labels)],
+        );
+        assert_eq!(code, Some(2), "{labels}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{labels}: {stderr:?} should name {named}"
+        );
+    }
+    assert!(gw.groups().is_empty(), "{}", gw.api_metrics());
+}
+
+/// Every setting is checked, and the listen address bound, before the first push: a bad `--listen`
+/// used to push zeros and then wait out the shutdown deadline.
+#[test]
+fn serve_checks_and_binds_before_pushing() {
+    let gw = Pushgateway::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_address = taken.local_addr().unwrap().to_string();
+    for (listen, named) in [
+        ("999.0.0.1:80", "pull.listen"),
+        ("no-port", "pull.listen"),
+        (taken_address.as_str(), "cannot listen on"),
+    ] {
+        let (code, _, stderr) = run(
+            &["serve", "--listen", listen, "--push-gateway", &gw.url],
+            &[],
+        );
+        assert_eq!(code, Some(2), "{listen}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{listen}: {stderr:?} should name {named}"
+        );
+    }
+    assert!(gw.groups().is_empty(), "{}", gw.api_metrics());
+}
+
+/// With `sample_rate < 1` histogram counts are estimates: the batch's invariants must not compare
+/// them with counters (it exited 3 every time).
+#[test]
+fn a_sampled_batch_passes_its_invariants() {
+    let (code, stdout, stderr) = run(
+        &["simulate", "--events", "2000"],
+        &[("OBSERVER_METRICS_SAMPLE_RATE", "0.5")],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("invariants hold"), "{stderr}");
+    let sampled = support::sample(&stdout, "event_processing_duration_ms_count").unwrap();
+    assert!(sampled > 0.0 && sampled < 2000.0, "{sampled}");
+}
+
+/// Only `OBSERVER_METRICS_*` variables are read: another one that is not UTF-8 made the CLI panic.
+/// One of ours that is not UTF-8 is an error naming it.
+#[cfg(unix)]
+#[test]
+fn non_utf8_environment_variables() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        .args(["simulate", "--events", "3"])
+        .env("SOMEONE_ELSES", bad)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        .args(["simulate", "--events", "3"])
+        .env("OBSERVER_METRICS_PREFIX", bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("OBSERVER_METRICS_PREFIX"), "{stderr}");
+}
