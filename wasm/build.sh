@@ -20,6 +20,7 @@ for target in node web; do
   rm -rf "$out"
   bindgen_target=$([ "$target" = node ] && echo nodejs || echo web)
   wasm-bindgen --target "$bindgen_target" --out-dir "$out" "$raw"
+  cat wasm/js/keep-started-alive.js >>"$out/observer_metrics_wasm.js"
   wasm=$out/observer_metrics_wasm_bg.wasm
   wasm_opt=wasm/node_modules/.bin/wasm-opt
   if [ -x "$wasm_opt" ]; then

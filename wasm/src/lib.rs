@@ -17,10 +17,8 @@ use std::rc::Rc;
 
 use js_sys::{Array, Object, Promise, Reflect};
 use metrics::{Key, Label, Level, Metadata, Recorder};
-use observer_metrics::push::{PushClient, PushConfig, PushMethod};
-use observer_metrics::{
-    MetricsConfig, ObserverMetrics as Catalogue, ObserverRecorder, RecorderHandle,
-};
+use observer_metrics::push::{GroupPusher, PushClient, PushConfig, PushMethod};
+use observer_metrics::{MetricsConfig, ObserverMetrics as Catalogue, ObserverRecorder};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -41,8 +39,12 @@ export interface ObserverMetricsOptions {
   histogramBuckets?: number[];
   /** Fraction of histogram observations kept, 0 to 1 (1). */
   sampleRate?: number;
-  /** "put" replaces the group, "post" only the pushed names ("put"). */
+  /** How push(), pushIfDue() and start() send: "put" replaces the group, "post" only the pushed
+   * names ("put"). */
   method?: "put" | "post";
+  /** Called with the Error of each failed start() push. Without it, the first failure of a streak
+   * is logged with console.error, and the streak's end with console.info. */
+  onError?: (error: Error) => void;
   /** Extra request headers. */
   headers?: Record<string, string>;
   /** Deadline of each request in milliseconds (5000). */
@@ -186,46 +188,96 @@ fn key(name: &str, labels: &JsValue) -> Result<Key, JsError> {
 /// A running `setInterval`: its id, and the callback it holds (dropped with it).
 type IntervalTimer = (JsValue, Closure<dyn FnMut()>);
 
-/// State shared with the promises a push returns.
+/// State shared with the promises a push returns and with the interval timer.
 struct Shared {
-    handle: RecorderHandle,
-    client: Option<PushClient>,
+    /// Renders and pushes, one push at a time: a push asked for while one is in flight waits for
+    /// it and then sends the newer totals, so the gateway never gets an older body last.
+    pusher: Option<GroupPusher>,
+    /// `options.method`: what push(), pushIfDue() and the start() ticks send.
+    method: PushMethod,
     interval_ms: f64,
-    /// `Date.now()` of the last push attempt, for `pushIfDue`.
+    /// `Date.now()` of the last push pushIfDue() or a tick started, for pushIfDue().
     last_attempt: Cell<Option<f64>>,
     /// The `setInterval` id while `start()`ed, and the callback it holds.
     timer: RefCell<Option<IntervalTimer>>,
+    /// `options.onError`, for failed interval pushes.
+    on_error: Option<js_sys::Function>,
+    /// Whether the last interval push failed: the default report is one line per failure streak.
+    failing: Cell<bool>,
 }
 
 #[derive(Clone, Copy)]
 enum Verb {
-    Put,
-    Post,
+    Push(PushMethod),
     Delete,
 }
 
 impl Shared {
+    fn pusher(&self) -> Result<&GroupPusher, JsValue> {
+        self.pusher
+            .as_ref()
+            .ok_or_else(|| JsError::new("no pushgatewayUrl was given: nothing to push to").into())
+    }
+
     fn request(self: &Rc<Self>, verb: Verb) -> Promise {
         future_to_promise(self.clone().send(verb))
     }
 
     async fn send(self: Rc<Self>, verb: Verb) -> Result<JsValue, JsValue> {
-        let client = self.client.as_ref().ok_or_else(|| {
-            JsValue::from(JsError::new(
-                "no pushgatewayUrl was given: nothing to push to",
-            ))
-        })?;
-        self.last_attempt.set(Some(js_sys::Date::now()));
-        let body = self.handle.render();
+        let pusher = self.pusher()?;
         let result = match verb {
-            Verb::Put => client.push(&body).await,
-            Verb::Post => client.push_add(&body).await,
-            Verb::Delete => client.delete().await,
+            Verb::Push(method) => pusher.push(method).await,
+            Verb::Delete => pusher.delete().await,
         };
         result
             .map(|()| JsValue::UNDEFINED)
             .map_err(|e| JsError::new(&e.to_string()).into())
     }
+
+    /// One start() tick: push, and report a failure instead of leaving a rejected promise that
+    /// Node and Deno would end the process for.
+    async fn tick(self: Rc<Self>) {
+        self.last_attempt.set(Some(js_sys::Date::now()));
+        let result = self.clone().send(Verb::Push(self.method)).await;
+        let was_failing = self.failing.replace(result.is_err());
+        match (result, &self.on_error) {
+            (Err(error), Some(on_error)) => {
+                // A throwing callback must not end the timer either.
+                let _ = on_error.call1(&JsValue::NULL, &error);
+            }
+            (Err(error), None) if !was_failing => {
+                web_sys_console("error", &format!(
+                    "observer-metrics: interval push failed (retrying every {} s; further failures are not logged until one succeeds): {}",
+                    self.interval_ms / 1000.0,
+                    error_message(&error)
+                ));
+            }
+            (Ok(_), None) if was_failing => {
+                web_sys_console("info", "observer-metrics: interval pushes succeed again");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `console[level](message)`, where the host has a console.
+fn web_sys_console(level: &str, message: &str) {
+    let console = Reflect::get(&js_sys::global(), &JsValue::from_str("console")).ok();
+    let method = console
+        .as_ref()
+        .and_then(|c| Reflect::get(c, &JsValue::from_str(level)).ok())
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let (Some(console), Some(method)) = (console, method) {
+        let _ = method.call1(&console, &JsValue::from_str(message));
+    }
+}
+
+/// The message of a JS `Error` (or the value as text).
+fn error_message(error: &JsValue) -> String {
+    Reflect::get(error, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
 }
 
 /// The observer catalogue and any other metric, rendered as Prometheus text and pushed to a
@@ -246,7 +298,8 @@ impl ObserverMetrics {
     /// Options (all optional unless pushing): `job` (required with `pushgatewayUrl`),
     /// `pushgatewayUrl`, `groupingKey` ({label: value}), `exportIntervalSecs` (60),
     /// `histogramBuckets` ([1, 5, …, 10000]), `sampleRate` (1), `method` ("put" | "post"),
-    /// `headers` ({name: value}), `timeoutMs` (5000), `prefix`, `globalLabels` ({label: value}).
+    /// `headers` ({name: value}), `timeoutMs` (5000), `prefix`, `globalLabels` ({label: value}),
+    /// `onError` (a function called with each failed interval push's Error).
     /// Bad options throw an `Error` naming the option.
     #[wasm_bindgen(constructor)]
     pub fn new(
@@ -256,16 +309,29 @@ impl ObserverMetrics {
         let recorder = ObserverRecorder::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
         let handle = recorder.handle();
         let catalogue = Catalogue::new(&handle);
-        let client = match config.push {
-            Some(push) => Some(PushClient::new(push).map_err(|e| JsError::new(&e.to_string()))?),
+        let method = config.push.as_ref().map_or(PushMethod::Put, |p| p.method);
+        let pusher = match config.push {
+            Some(push) => {
+                let client = PushClient::new(push).map_err(|e| JsError::new(&e.to_string()))?;
+                Some(GroupPusher::new(handle, client))
+            }
+            None => None,
+        };
+        let on_error = match field(&options, "onError")? {
+            Some(f) => Some(
+                f.dyn_into::<js_sys::Function>()
+                    .map_err(|_| JsError::new("options.onError must be a function"))?,
+            ),
             None => None,
         };
         let shared = Rc::new(Shared {
-            handle,
-            client,
+            pusher,
+            method,
             interval_ms: config.export_interval_secs as f64 * 1000.0,
             last_attempt: Cell::new(None),
             timer: RefCell::new(None),
+            on_error,
+            failing: Cell::new(false),
         });
         Ok(ObserverMetrics {
             recorder,
@@ -451,51 +517,58 @@ impl ObserverMetrics {
         self.recorder.render()
     }
 
-    /// PUT: replaces the group with the current totals. Resolves when the gateway accepted them.
+    /// Pushes the current totals with `options.method` (PUT, replacing the group, by default).
+    /// Resolves when the gateway accepted them. Pushes of one instance never overlap: one asked for
+    /// while another is in flight follows it with the newer totals.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn push(&self) -> Promise {
-        self.shared.request(Verb::Put)
+        self.shared.request(Verb::Push(self.shared.method))
     }
 
-    /// POST: replaces only the metric names pushed.
+    /// POST: replaces only the metric names pushed, whatever `options.method` says.
     #[wasm_bindgen(js_name = pushAdd)]
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn push_add(&self) -> Promise {
-        self.shared.request(Verb::Post)
+        self.shared.request(Verb::Push(PushMethod::Post))
     }
 
-    /// DELETE: removes the group from the gateway.
+    /// DELETE: removes the group from the gateway (in turn with the pushes).
     #[wasm_bindgen(js_name = deleteGroup)]
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn delete_group(&self) -> Promise {
         self.shared.request(Verb::Delete)
     }
 
-    /// Pushes (with PUT) only if `exportIntervalSecs` passed since the last push attempt, or none
-    /// was made; resolves `true` if it pushed, `false` if it was not due; rejects if the push
-    /// failed. For edge workers: call it at the end of a request inside `waitUntil`.
+    /// Pushes (with `options.method`) only if `exportIntervalSecs` passed since the last push it or
+    /// a `start()` tick began, or none was made; resolves `true` if it pushed, `false` if it was not
+    /// due; rejects if the push failed. It decides at once, so of two calls in the same instant
+    /// only one pushes. For edge workers: call it at the end of a request inside `waitUntil`.
     #[wasm_bindgen(js_name = pushIfDue, unchecked_return_type = "Promise<boolean>")]
     pub fn push_if_due(&self) -> Promise {
+        let now = js_sys::Date::now();
         let due = self
             .shared
             .last_attempt
             .get()
-            .is_none_or(|last| js_sys::Date::now() - last >= self.shared.interval_ms);
+            .is_none_or(|last| now - last >= self.shared.interval_ms);
         if !due {
             return Promise::resolve(&JsValue::FALSE);
         }
+        self.shared.last_attempt.set(Some(now));
         let shared = self.shared.clone();
         future_to_promise(async move {
-            shared.send(Verb::Put).await?;
+            shared.clone().send(Verb::Push(shared.method)).await?;
             Ok(JsValue::TRUE)
         })
     }
 
-    /// Pushes every `exportIntervalSecs` with the host's `setInterval` (browsers, Deno, Node);
-    /// failures are retried at the next tick. In Node the timer keeps the process alive until
-    /// `stop()`.
+    /// Pushes every `exportIntervalSecs` with the host's `setInterval` (browsers, Deno, Node),
+    /// with `options.method`. A failed push never rejects anywhere: it goes to `options.onError`
+    /// (or one `console.error` per failure streak) and the next tick carries the full totals. The
+    /// instance stays alive, pushing, until `stop()`, `free()` or `[Symbol.dispose]()`, even when
+    /// nothing else refers to it; in Node the timer keeps the process alive until then.
     pub fn start(&self) -> Result<(), JsError> {
-        if self.shared.client.is_none() {
+        if self.shared.pusher.is_none() {
             return Err(JsError::new(
                 "no pushgatewayUrl was given: nothing to push to",
             ));
@@ -504,8 +577,7 @@ impl ObserverMetrics {
         let shared = Rc::downgrade(&self.shared);
         let tick = Closure::<dyn FnMut()>::new(move || {
             if let Some(shared) = shared.upgrade() {
-                // A failed push leaves its error on the promise; the next tick carries the totals.
-                let _ = shared.request(Verb::Put);
+                wasm_bindgen_futures::spawn_local(shared.tick());
             }
         });
         let set_interval = Reflect::get(&js_sys::global(), &JsValue::from_str("setInterval"))
@@ -536,5 +608,13 @@ impl ObserverMetrics {
                 let _ = clear.call1(&JsValue::NULL, &id);
             }
         }
+    }
+}
+
+impl Drop for ObserverMetrics {
+    /// `free()`, `[Symbol.dispose]()` or the garbage collector: the timer goes first, so it never
+    /// calls into a freed instance.
+    fn drop(&mut self) {
+        self.stop();
     }
 }
