@@ -47,10 +47,6 @@ async fn final_push(
     phase: Phase,
 ) -> Result<(), PushError> {
     pusher.stop_interval_pushes();
-    if !pusher.recorder().is_enabled() {
-        // A disabled recorder pushes nothing: an empty PUT would wipe an earlier run's group.
-        return Ok(());
-    }
     let config = client.config();
     let method = phase.method(config.method);
     let deadline = config.shutdown_timeout();
@@ -191,15 +187,16 @@ impl PushExporter {
     pub async fn flush(&self) -> Result<(), PushError> {
         let client = self.pusher.client();
         let deadline = client.config().shutdown_timeout();
+        let method = Phase::Interval.method(client.config().method);
         let work = async {
             let (reply, answer) = oneshot::channel();
-            self.commands
-                .send(Command::Flush(reply))
-                .map_err(|_| ())
-                .ok();
-            answer.await.unwrap_or(Ok(()))
+            let _ = self.commands.send(Command::Flush(reply));
+            match answer.await {
+                Ok(result) => result,
+                // The interval task is gone (it can only have panicked): push from here.
+                Err(_) => self.pusher.push(method).await,
+            }
         };
-        let method = Phase::Interval.method(client.config().method);
         tokio::time::timeout(deadline, work)
             .await
             .unwrap_or_else(|_| {
@@ -304,23 +301,17 @@ async fn run(
     interval: Duration,
 ) {
     let method = Phase::Interval.method(pusher.client().config().method);
-    let enabled = pusher.recorder().is_enabled();
     let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(next), if enabled => {
+            _ = tokio::time::sleep_until(next) => {
                 // Failures are kept in `last_error`; the next interval tries again with the totals.
                 let _ = pusher.push_interval(method).await;
                 next = tokio::time::Instant::now() + interval;
             }
             command = commands.recv() => match command {
                 Some(Command::Flush(reply)) => {
-                    let result = if enabled {
-                        pusher.push_interval(method).await.map(|_| ())
-                    } else {
-                        Ok(())
-                    };
-                    let _ = reply.send(result);
+                    let _ = reply.send(pusher.push_interval(method).await.map(|_| ()));
                 }
                 None => return,
             },

@@ -200,6 +200,10 @@ impl GroupPusher {
         method: PushMethod,
         give_up: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), PushError> {
+        if !self.recorder.is_enabled() {
+            // A disabled recorder pushes nothing: an empty PUT would wipe an earlier run's group.
+            return Ok(());
+        }
         let body = self.recorder.render();
         let result = client.push_until(method, &body, give_up).await;
         match &result {
