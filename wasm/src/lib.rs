@@ -246,14 +246,14 @@ impl Shared {
                 let _ = on_error.call1(&JsValue::NULL, &error);
             }
             (Err(error), None) if !was_failing => {
-                web_sys_console("error", &format!(
+                console_log("error", &format!(
                     "observer-metrics: interval push failed (retrying every {} s; further failures are not logged until one succeeds): {}",
                     self.interval_ms / 1000.0,
                     error_message(&error)
                 ));
             }
             (Ok(_), None) if was_failing => {
-                web_sys_console("info", "observer-metrics: interval pushes succeed again");
+                console_log("info", "observer-metrics: interval pushes succeed again");
             }
             _ => {}
         }
@@ -261,7 +261,7 @@ impl Shared {
 }
 
 /// `console[level](message)`, where the host has a console.
-fn web_sys_console(level: &str, message: &str) {
+fn console_log(level: &str, message: &str) {
     let console = Reflect::get(&js_sys::global(), &JsValue::from_str("console")).ok();
     let method = console
         .as_ref()
