@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::extract::State;
 use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -44,21 +43,38 @@ impl PullConfig {
 }
 
 /// A router serving `GET /metrics` (text format 0.0.4, gzip when the scraper accepts it) and
-/// `GET /health`, to merge into an existing axum service.
+/// `GET /health`, to merge into an existing axum service. It is generic over the app's state, so
+/// it merges into a `Router<AppState>` before `.with_state(…)`. An app with a `/health` of its own
+/// merges [`metrics_router`] instead: axum panics on overlapping routes.
 ///
 /// ```
+/// #[derive(Clone)]
+/// struct AppState;
 /// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
 /// let app: axum::Router = axum::Router::new()
-///     .merge(observer_metrics::pull::create_metrics_router(recorder.handle()));
+///     .route("/", axum::routing::get(|_: axum::extract::State<AppState>| async { "app" }))
+///     .merge(observer_metrics::pull::create_metrics_router(recorder.handle()))
+///     .with_state(AppState);
 /// ```
-pub fn create_metrics_router(recorder: RecorderHandle) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/health", get(|| async { "ok\n" }))
-        .with_state(recorder)
+pub fn create_metrics_router<S>(recorder: RecorderHandle) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    metrics_router(recorder).route("/health", get(|| async { "ok\n" }))
 }
 
-async fn metrics(State(recorder): State<RecorderHandle>, headers: HeaderMap) -> Response {
+/// `GET /metrics` alone: [`create_metrics_router`] without `/health`, for an app that has its own.
+pub fn metrics_router<S>(recorder: RecorderHandle) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new().route(
+        "/metrics",
+        get(move |headers: HeaderMap| metrics(recorder.clone(), headers)),
+    )
+}
+
+async fn metrics(recorder: RecorderHandle, headers: HeaderMap) -> Response {
     let body = recorder.render();
     let wants_gzip = headers
         .get(ACCEPT_ENCODING)

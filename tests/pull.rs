@@ -116,3 +116,37 @@ async fn push_and_pull_run_together_on_one_recorder() {
         Some(43.0)
     );
 }
+
+/// The router merges into an app that has state and a `/health` of its own: it used to return
+/// `Router<()>` (E0277 before `.with_state`) and always add `/health` (an overlapping-route panic).
+#[tokio::test]
+async fn the_router_merges_into_an_app_with_state_and_its_own_health() {
+    #[derive(Clone)]
+    struct AppState {
+        name: &'static str,
+    }
+    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("merged_total").increment(2));
+    let app: axum::Router = axum::Router::new()
+        .route(
+            "/health",
+            axum::routing::get(
+                |axum::extract::State(s): axum::extract::State<AppState>| async move {
+                    format!("{} ok\n", s.name)
+                },
+            ),
+        )
+        .merge(observer_metrics::pull::metrics_router(recorder.handle()))
+        .with_state(AppState { name: "app" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let fetch = |path: &'static str| {
+        let url = format!("{url}{path}");
+        tokio::task::spawn_blocking(move || get(&url, false).into_string().unwrap())
+    };
+    assert_eq!(fetch("/health").await.unwrap(), "app ok\n");
+    let text = fetch("/metrics").await.unwrap();
+    assert_eq!(support::sample(&text, "merged_total"), Some(2.0));
+    server.abort();
+}
