@@ -236,7 +236,8 @@ impl MetricsConfig {
                 let key = key.to_string_lossy().into_owned();
                 match value.into_string() {
                     Ok(value) => Ok((key, value)),
-                    Err(raw) => Err(invalid(key, raw, "is not valid UTF-8")),
+                    // The value itself is not shown: it may be a token.
+                    Err(_) => Err(invalid(key, "…", "is not valid UTF-8")),
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -148,7 +148,8 @@ impl GroupPusher {
             .clone()
     }
 
-    /// From now on interval pushes (native: the JS host drives wasm's) are skipped and a push in flight ends after its current attempt.
+    /// From now on interval pushes are skipped, and one in flight makes no further attempt after
+    /// its current request. (Native only: on wasm the JS host drives the interval.)
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn stop_interval_pushes(&self) {
         self.stopping.store(true, Relaxed);

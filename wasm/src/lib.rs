@@ -193,8 +193,6 @@ struct Shared {
     /// Renders and pushes, one push at a time: a push asked for while one is in flight waits for
     /// it and then sends the newer totals, so the gateway never gets an older body last.
     pusher: Option<GroupPusher>,
-    /// `options.method`: what push(), pushIfDue() and the start() ticks send.
-    method: PushMethod,
     interval_ms: f64,
     /// `Date.now()` of the last push pushIfDue() or a tick started, for pushIfDue().
     last_attempt: Cell<Option<f64>>,
@@ -213,10 +211,17 @@ enum Verb {
 }
 
 impl Shared {
-    fn pusher(&self) -> Result<&GroupPusher, JsValue> {
+    fn pusher(&self) -> Result<&GroupPusher, JsError> {
         self.pusher
             .as_ref()
-            .ok_or_else(|| JsError::new("no pushgatewayUrl was given: nothing to push to").into())
+            .ok_or_else(|| JsError::new("no pushgatewayUrl was given: nothing to push to"))
+    }
+
+    /// `options.method`: what push(), pushIfDue() and the start() ticks send.
+    fn method(&self) -> PushMethod {
+        self.pusher
+            .as_ref()
+            .map_or(PushMethod::Put, |p| p.client().config().method)
     }
 
     fn request(self: &Rc<Self>, verb: Verb) -> Promise {
@@ -238,7 +243,7 @@ impl Shared {
     /// Node and Deno would end the process for.
     async fn tick(self: Rc<Self>) {
         self.last_attempt.set(Some(js_sys::Date::now()));
-        let result = self.clone().send(Verb::Push(self.method)).await;
+        let result = self.clone().send(Verb::Push(self.method())).await;
         let was_failing = self.failing.replace(result.is_err());
         match (result, &self.on_error) {
             (Err(error), Some(on_error)) => {
@@ -309,7 +314,6 @@ impl ObserverMetrics {
         let recorder = ObserverRecorder::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
         let handle = recorder.handle();
         let catalogue = Catalogue::new(&handle);
-        let method = config.push.as_ref().map_or(PushMethod::Put, |p| p.method);
         let pusher = match config.push {
             Some(push) => {
                 let client = PushClient::new(push).map_err(|e| JsError::new(&e.to_string()))?;
@@ -326,7 +330,6 @@ impl ObserverMetrics {
         };
         let shared = Rc::new(Shared {
             pusher,
-            method,
             interval_ms: config.export_interval_secs as f64 * 1000.0,
             last_attempt: Cell::new(None),
             timer: RefCell::new(None),
@@ -522,7 +525,7 @@ impl ObserverMetrics {
     /// while another is in flight follows it with the newer totals.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn push(&self) -> Promise {
-        self.shared.request(Verb::Push(self.shared.method))
+        self.shared.request(Verb::Push(self.shared.method()))
     }
 
     /// POST: replaces only the metric names pushed, whatever `options.method` says.
@@ -557,7 +560,7 @@ impl ObserverMetrics {
         self.shared.last_attempt.set(Some(now));
         let shared = self.shared.clone();
         future_to_promise(async move {
-            shared.clone().send(Verb::Push(shared.method)).await?;
+            shared.clone().send(Verb::Push(shared.method())).await?;
             Ok(JsValue::TRUE)
         })
     }
@@ -568,11 +571,7 @@ impl ObserverMetrics {
     /// instance stays alive, pushing, until `stop()`, `free()` or `[Symbol.dispose]()`, even when
     /// nothing else refers to it; in Node the timer keeps the process alive until then.
     pub fn start(&self) -> Result<(), JsError> {
-        if self.shared.pusher.is_none() {
-            return Err(JsError::new(
-                "no pushgatewayUrl was given: nothing to push to",
-            ));
-        }
+        self.shared.pusher()?;
         self.stop();
         let shared = Rc::downgrade(&self.shared);
         let tick = Closure::<dyn FnMut()>::new(move || {
