@@ -293,11 +293,13 @@ impl PushConfig {
                     "not a valid header name",
                 ));
             }
-            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            // Printable ASCII, space and tab: `fetch` refuses anything else at every request, and
+            // HTTP/1.1 gives other bytes no portable meaning.
+            if !value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
                 return Err(invalid(
                     format!("push.headers.{name}"),
-                    value,
-                    "holds a line break",
+                    "…",
+                    "must be printable ASCII (no line breaks, control characters or non-ASCII)",
                 ));
             }
         }
@@ -394,6 +396,12 @@ mod tests {
             (
                 Box::new(|c| {
                     c.headers.insert("X-Ok".into(), "a\nb".into());
+                }),
+                "push.headers.X-Ok",
+            ),
+            (
+                Box::new(|c| {
+                    c.headers.insert("X-Ok".into(), "ünï".into());
                 }),
                 "push.headers.X-Ok",
             ),

@@ -11,14 +11,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod args;
+mod options;
+
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Promise, Reflect};
 use metrics::{Key, Label, Level, Metadata, Recorder};
-use observer_metrics::push::{GroupPusher, PushClient, PushConfig, PushMethod};
-use observer_metrics::{MetricsConfig, ObserverMetrics as Catalogue, ObserverRecorder};
+use observer_metrics::push::{GroupPusher, PushClient, PushMethod};
+use observer_metrics::{ObserverMetrics as Catalogue, ObserverRecorder};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -62,127 +64,15 @@ export type JobOperation = "enqueued" | "processed" | "retry" | "deadletter";
 
 static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
-/// `options.name` if present and not `undefined`/`null`.
-fn field(options: &JsValue, name: &str) -> Result<Option<JsValue>, JsError> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(None);
-    }
-    let value = Reflect::get(options, &JsValue::from_str(name))
-        .map_err(|_| JsError::new(&format!("options.{name} could not be read")))?;
-    Ok((!value.is_undefined() && !value.is_null()).then_some(value))
-}
-
-/// `options.name` converted by `convert`, which names the expected type when it fails.
-fn typed_field<T>(
-    options: &JsValue,
-    name: &str,
-    (convert, expected): (fn(&JsValue) -> Option<T>, &str),
-) -> Result<Option<T>, JsError> {
-    field(options, name)?
-        .map(|v| {
-            convert(&v).ok_or_else(|| JsError::new(&format!("options.{name} must be {expected}")))
-        })
-        .transpose()
-}
-
-const STRING: (fn(&JsValue) -> Option<String>, &str) = (JsValue::as_string, "a string");
-const NUMBER: (fn(&JsValue) -> Option<f64>, &str) = (JsValue::as_f64, "a number");
-
-/// A plain object of strings as sorted pairs; `what` names it in errors.
-fn string_map(value: &JsValue, what: &str) -> Result<BTreeMap<String, String>, JsError> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(BTreeMap::new());
-    }
-    let object = value
-        .dyn_ref::<Object>()
-        .ok_or_else(|| JsError::new(&format!("{what} must be a plain object of strings")))?;
-    let mut map = BTreeMap::new();
-    for entry in Object::entries(object).iter() {
-        let pair = Array::from(&entry);
-        let key = pair.get(0).as_string().unwrap_or_default();
-        let value = pair
-            .get(1)
-            .as_string()
-            .ok_or_else(|| JsError::new(&format!("{what}.{key} must be a string")))?;
-        map.insert(key, value);
-    }
-    Ok(map)
-}
-
-/// The core config from the JS options object.
-fn config_from(options: &JsValue) -> Result<MetricsConfig, JsError> {
-    let mut config = MetricsConfig::default();
-    if let Some(secs) = typed_field(options, "exportIntervalSecs", NUMBER)? {
-        if !(secs >= 1.0 && secs.fract() == 0.0 && secs <= u32::MAX as f64) {
-            return Err(JsError::new(&format!(
-                "options.exportIntervalSecs must be a whole number of seconds >= 1, got {secs}"
-            )));
-        }
-        config.export_interval_secs = secs as u64;
-    }
-    if let Some(buckets) = field(options, "histogramBuckets")? {
-        let array = buckets
-            .dyn_ref::<Array>()
-            .ok_or_else(|| JsError::new("options.histogramBuckets must be an array of numbers"))?;
-        config.histogram_buckets = array
-            .iter()
-            .map(|b| {
-                b.as_f64().ok_or_else(|| {
-                    JsError::new("options.histogramBuckets must be an array of numbers")
-                })
-            })
-            .collect::<Result<_, _>>()?;
-    }
-    if let Some(rate) = typed_field(options, "sampleRate", NUMBER)? {
-        config.sample_rate = rate;
-    }
-    config.prefix = typed_field(options, "prefix", STRING)?;
-    if let Some(labels) = field(options, "globalLabels")? {
-        config.global_labels = string_map(&labels, "options.globalLabels")?;
-    }
-    let url = typed_field(options, "pushgatewayUrl", STRING)?;
-    if let Some(url) = url {
-        let job = typed_field(options, "job", STRING)?
-            .ok_or_else(|| JsError::new("options.job is required with pushgatewayUrl"))?;
-        let mut push = PushConfig::new(url, job);
-        if let Some(grouping) = field(options, "groupingKey")? {
-            push.grouping = string_map(&grouping, "options.groupingKey")?;
-        }
-        if let Some(headers) = field(options, "headers")? {
-            push.headers = string_map(&headers, "options.headers")?;
-        }
-        push.method = match typed_field(options, "method", STRING)?.as_deref() {
-            None | Some("put") => PushMethod::Put,
-            Some("post") => PushMethod::Post,
-            Some(other) => {
-                return Err(JsError::new(&format!(
-                    "options.method must be \"put\" or \"post\", got {other:?}"
-                )))
-            }
-        };
-        if let Some(ms) = typed_field(options, "timeoutMs", NUMBER)? {
-            if !(ms >= 1.0 && ms.is_finite()) {
-                return Err(JsError::new(&format!(
-                    "options.timeoutMs must be at least 1, got {ms}"
-                )));
-            }
-            push.timeout_ms = ms as u64;
-        }
-        config.push = Some(push);
-    }
-    config
-        .validate()
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    Ok(config)
-}
-
-/// The series key of `name` with `labels`, a plain object of strings (or nothing).
-fn key(name: &str, labels: &JsValue) -> Result<Key, JsError> {
-    let labels: Vec<Label> = string_map(labels, "labels")?
+/// The series key of `name` with `labels`, a plain object of strings (or nothing), as `method`'s
+/// arguments.
+fn key(method: &str, name: &JsValue, labels: &JsValue) -> Result<Key, JsValue> {
+    let name = args::string(method, "name", name)?;
+    let labels: Vec<Label> = args::string_map(method, "labels", labels)?
         .into_iter()
         .map(|(k, v)| Label::new(k, v))
         .collect();
-    Ok(Key::from_parts(name.to_owned(), labels))
+    Ok(Key::from_parts(name, labels))
 }
 
 /// A running `setInterval`: its id, and the callback it holds (dropped with it).
@@ -309,23 +199,16 @@ impl ObserverMetrics {
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_optional_param_type = "ObserverMetricsOptions")] options: JsValue,
-    ) -> Result<ObserverMetrics, JsError> {
-        let config = config_from(&options)?;
-        let recorder = ObserverRecorder::new(&config).map_err(|e| JsError::new(&e.to_string()))?;
+    ) -> Result<ObserverMetrics, JsValue> {
+        let options::Options { config, on_error } = options::read(&options)?;
+        let recorder = ObserverRecorder::new(&config).map_err(options::config_error)?;
         let handle = recorder.handle();
         let catalogue = Catalogue::new(&handle);
         let pusher = match config.push {
             Some(push) => {
-                let client = PushClient::new(push).map_err(|e| JsError::new(&e.to_string()))?;
+                let client = PushClient::new(push).map_err(options::config_error)?;
                 Some(GroupPusher::new(handle, client))
             }
-            None => None,
-        };
-        let on_error = match field(&options, "onError")? {
-            Some(f) => Some(
-                f.dyn_into::<js_sys::Function>()
-                    .map_err(|_| JsError::new("options.onError must be a function"))?,
-            ),
             None => None,
         };
         let shared = Rc::new(Shared {
@@ -345,47 +228,55 @@ impl ObserverMetrics {
     }
 
     /// Adds `value` (a whole number >= 0) to the counter `name`; `labels` is a plain object of
-    /// strings.
+    /// strings. A non-string name or labels, or a non-number value, throw a `TypeError`; a number
+    /// that is not a whole number >= 0 (NaN included) throws a `RangeError`.
     pub fn counter(
         &self,
-        name: &str,
-        value: f64,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
-    ) -> Result<(), JsError> {
+    ) -> Result<(), JsValue> {
+        let key = key("counter", &name, &labels)?;
+        let value = args::number("counter", "value", &value)?;
         if !(value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64) {
-            return Err(JsError::new(&format!(
-                "counter {name}: increments must be whole numbers >= 0, got {value}"
-            )));
+            return Err(js_sys::RangeError::new(&format!(
+                "counter {}: increments must be whole numbers >= 0, got {value}",
+                key.name()
+            ))
+            .into());
         }
         self.recorder
-            .register_counter(&key(name, &labels)?, &META)
+            .register_counter(&key, &META)
             .increment(value as u64);
         Ok(())
     }
 
-    /// Sets the gauge `name` to `value`.
+    /// Sets the gauge `name` to `value` (NaN and ±Infinity are kept, rendered `NaN`, `+Inf`,
+    /// `-Inf`). Wrong types throw a `TypeError`.
     pub fn gauge(
         &self,
-        name: &str,
-        value: f64,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
-    ) -> Result<(), JsError> {
-        self.recorder
-            .register_gauge(&key(name, &labels)?, &META)
-            .set(value);
+    ) -> Result<(), JsValue> {
+        let key = key("gauge", &name, &labels)?;
+        let value = args::number("gauge", "value", &value)?;
+        self.recorder.register_gauge(&key, &META).set(value);
         Ok(())
     }
 
-    /// Records `value` in the histogram `name`.
+    /// Records `value` in the histogram `name` (a NaN observation is dropped and counted in
+    /// `observer_metrics_dropped_total{reason="nan_observation"}`). Wrong types throw a
+    /// `TypeError`.
     pub fn histogram(
         &self,
-        name: &str,
-        value: f64,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] value: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, string>")] labels: JsValue,
-    ) -> Result<(), JsError> {
-        self.recorder
-            .register_histogram(&key(name, &labels)?, &META)
-            .record(value);
+    ) -> Result<(), JsValue> {
+        let key = key("histogram", &name, &labels)?;
+        let value = args::number("histogram", "value", &value)?;
+        self.recorder.register_histogram(&key, &META).record(value);
         Ok(())
     }
 
@@ -394,20 +285,27 @@ impl ObserverMetrics {
     #[wasm_bindgen(js_name = recordEvent)]
     pub fn record_event(
         &self,
-        #[wasm_bindgen(js_name = durationMs)] duration_ms: f64,
-        ok: Option<bool>,
-    ) {
-        let _ = ok;
+        #[wasm_bindgen(js_name = durationMs, unchecked_param_type = "number")] duration_ms: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "boolean")] ok: JsValue,
+    ) -> Result<(), JsValue> {
+        let duration_ms = args::number("recordEvent", "durationMs", &duration_ms)?;
+        args::optional_boolean("recordEvent", "ok", &ok)?;
         self.catalogue.events_processed_total.increment(1);
         self.catalogue
             .event_processing_duration_ms
             .record(duration_ms);
+        Ok(())
     }
 
     /// Sets `events_in_flight`.
     #[wasm_bindgen(js_name = setEventsInFlight)]
-    pub fn set_events_in_flight(&self, count: f64) {
+    pub fn set_events_in_flight(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] count: JsValue,
+    ) -> Result<(), JsValue> {
+        let count = args::number("setEventsInFlight", "count", &count)?;
         self.catalogue.events_in_flight.set(count);
+        Ok(())
     }
 
     /// One action execution: `"success"`, `"failure"` or `"timeout"` (a timeout is also a
@@ -415,11 +313,13 @@ impl ObserverMetrics {
     #[wasm_bindgen(js_name = recordAction)]
     pub fn record_action(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "ActionOutcome")] outcome: &str,
-        #[wasm_bindgen(js_name = durationMs)] duration_ms: f64,
-    ) -> Result<(), JsError> {
+        #[wasm_bindgen(unchecked_param_type = "ActionOutcome")] outcome: JsValue,
+        #[wasm_bindgen(js_name = durationMs, unchecked_param_type = "number")] duration_ms: JsValue,
+    ) -> Result<(), JsValue> {
+        let outcome = args::string("recordAction", "outcome", &outcome)?;
+        let duration_ms = args::number("recordAction", "durationMs", &duration_ms)?;
         let c = &self.catalogue;
-        match outcome {
+        match outcome.as_str() {
             "success" => c.action_success_total.increment(1),
             "failure" => c.action_failure_total.increment(1),
             "timeout" => {
@@ -427,9 +327,10 @@ impl ObserverMetrics {
                 c.action_timeout_total.increment(1);
             }
             other => {
-                return Err(JsError::new(&format!(
+                return Err(js_sys::RangeError::new(&format!(
                     "recordAction: outcome must be \"success\", \"failure\" or \"timeout\", got {other:?}"
-                )))
+                ))
+                .into())
             }
         }
         c.actions_executed_total.increment(1);
@@ -442,11 +343,12 @@ impl ObserverMetrics {
     #[wasm_bindgen(js_name = recordJob)]
     pub fn record_job(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "JobOperation")] operation: &str,
-    ) -> Result<(), JsError> {
+        #[wasm_bindgen(unchecked_param_type = "JobOperation")] operation: JsValue,
+    ) -> Result<(), JsValue> {
+        let operation = args::string("recordJob", "operation", &operation)?;
         let c = &self.catalogue;
         let depth = self.queue_depth.get();
-        let depth = match operation {
+        let depth = match operation.as_str() {
             "enqueued" => {
                 c.queue_jobs_enqueued_total.increment(1);
                 depth + 1.0
@@ -464,9 +366,10 @@ impl ObserverMetrics {
                 (depth - 1.0).max(0.0)
             }
             other => {
-                return Err(JsError::new(&format!(
+                return Err(js_sys::RangeError::new(&format!(
                     "recordJob: operation must be \"enqueued\", \"processed\", \"retry\" or \"deadletter\", got {other:?}"
-                )))
+                ))
+                .into())
             }
         };
         self.queue_depth.set(depth);
@@ -476,37 +379,56 @@ impl ObserverMetrics {
 
     /// A result-cache lookup (`cache_hit_rate` follows from the counters).
     #[wasm_bindgen(js_name = recordCacheLookup)]
-    pub fn record_cache_lookup(&self, hit: bool) {
+    pub fn record_cache_lookup(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "boolean")] hit: JsValue,
+    ) -> Result<(), JsValue> {
         let c = &self.catalogue;
-        if hit {
+        if args::boolean("recordCacheLookup", "hit", &hit)? {
             c.cache_hits_total.increment(1)
         } else {
             c.cache_misses_total.increment(1)
         }
+        Ok(())
     }
 
     /// Sets `cache_size_bytes`.
     #[wasm_bindgen(js_name = setCacheSize)]
-    pub fn set_cache_size(&self, bytes: f64) {
+    pub fn set_cache_size(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] bytes: JsValue,
+    ) -> Result<(), JsValue> {
+        let bytes = args::number("setCacheSize", "bytes", &bytes)?;
         self.catalogue.cache_size_bytes.set(bytes);
+        Ok(())
     }
 
     /// A dedup check (`dedup_hit_rate` follows from the counters).
     #[wasm_bindgen(js_name = recordDedupCheck)]
-    pub fn record_dedup_check(&self, duplicate: bool) {
+    pub fn record_dedup_check(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "boolean")] duplicate: JsValue,
+    ) -> Result<(), JsValue> {
+        let duplicate = args::boolean("recordDedupCheck", "duplicate", &duplicate)?;
         self.catalogue.dedup_checks_total.increment(1);
         if duplicate {
             self.catalogue.dedup_duplicates_found_total.increment(1);
         }
+        Ok(())
     }
 
     /// A saved checkpoint and how long the save took.
     #[wasm_bindgen(js_name = recordCheckpointSave)]
-    pub fn record_checkpoint_save(&self, #[wasm_bindgen(js_name = durationMs)] duration_ms: f64) {
+    pub fn record_checkpoint_save(
+        &self,
+        #[wasm_bindgen(js_name = durationMs, unchecked_param_type = "number")] duration_ms: JsValue,
+    ) -> Result<(), JsValue> {
+        let duration_ms = args::number("recordCheckpointSave", "durationMs", &duration_ms)?;
         self.catalogue.checkpoint_saves_total.increment(1);
         self.catalogue
             .checkpoint_save_duration_ms
             .record(duration_ms);
+        Ok(())
     }
 
     /// A checkpoint recovered at start.

@@ -4,7 +4,7 @@
 
 use js_sys::{Object, Reflect};
 use observer_metrics_wasm::ObserverMetrics;
-use wasm_bindgen::{JsError, JsValue};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -16,8 +16,16 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
-fn message(e: JsError) -> String {
-    js_sys::Error::from(JsValue::from(e)).message().into()
+fn message(e: JsValue) -> String {
+    e.unchecked_into::<js_sys::Error>().message().into()
+}
+
+fn s(text: &str) -> JsValue {
+    JsValue::from_str(text)
+}
+
+fn n(value: f64) -> JsValue {
+    JsValue::from_f64(value)
 }
 
 fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -27,25 +35,26 @@ fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 #[wasm_bindgen_test]
 fn records_the_catalogue_and_any_metric() {
     let m = ObserverMetrics::new(JsValue::UNDEFINED).unwrap();
-    m.record_event(3.0, Some(true));
-    m.record_action("success", 10.0).unwrap();
-    m.record_action("timeout", 20.0).unwrap();
-    m.record_job("enqueued").unwrap();
-    m.record_job("processed").unwrap();
-    m.record_job("processed").unwrap();
-    m.record_cache_lookup(true);
-    m.record_cache_lookup(false);
-    m.record_dedup_check(true);
-    m.record_checkpoint_save(2.0);
+    m.record_event(n(3.0), JsValue::TRUE).unwrap();
+    m.record_action(s("success"), n(10.0)).unwrap();
+    m.record_action(s("timeout"), n(20.0)).unwrap();
+    m.record_job(s("enqueued")).unwrap();
+    m.record_job(s("processed")).unwrap();
+    m.record_job(s("processed")).unwrap();
+    m.record_cache_lookup(JsValue::TRUE).unwrap();
+    m.record_cache_lookup(JsValue::FALSE).unwrap();
+    m.record_dedup_check(JsValue::TRUE).unwrap();
+    m.record_checkpoint_save(n(2.0)).unwrap();
     m.record_checkpoint_recovery();
     m.counter(
-        "edge_requests_total",
-        2.0,
+        s("edge_requests_total"),
+        n(2.0),
         object(&[("colo", JsValue::from_str("a/b c"))]),
     )
     .unwrap();
-    m.gauge("edge_temp", -1.5, JsValue::UNDEFINED).unwrap();
-    m.histogram("edge_ms", 7.0, JsValue::NULL).unwrap();
+    m.gauge(s("edge_temp"), n(-1.5), JsValue::UNDEFINED)
+        .unwrap();
+    m.histogram(s("edge_ms"), n(7.0), JsValue::NULL).unwrap();
     let text = m.render();
     assert_eq!(
         line(&text, "events_processed_total "),
@@ -86,7 +95,7 @@ fn options_shape_the_recorder() {
         ),
     ]))
     .unwrap();
-    m.record_action("success", 3.0).unwrap();
+    m.record_action(s("success"), n(3.0)).unwrap();
     let text = m.render();
     assert!(
         text.contains("edge_action_duration_ms_bucket{region=\"eu\",le=\"4\"} 1\n"),
@@ -107,11 +116,11 @@ fn bad_input_throws_errors_that_name_it() {
                 ("job", JsValue::from_str("j")),
                 ("pushgatewayUrl", JsValue::from_str("ftp://x")),
             ]),
-            "push.url",
+            "options.pushgatewayUrl",
         ),
         (
             object(&[("sampleRate", JsValue::from_f64(2.0))]),
-            "sample_rate",
+            "options.sampleRate",
         ),
         (
             object(&[("histogramBuckets", JsValue::from_str("1,2"))]),
@@ -131,7 +140,7 @@ fn bad_input_throws_errors_that_name_it() {
         ),
         (
             object(&[("globalLabels", object(&[("__x", JsValue::from_str("1"))]))]),
-            "global_labels.__x",
+            "options.globalLabels.__x",
         ),
     ];
     for (options, expected) in cases {
@@ -141,17 +150,18 @@ fn bad_input_throws_errors_that_name_it() {
     }
     let m = ObserverMetrics::new(JsValue::UNDEFINED).unwrap();
     assert!(
-        message(m.counter("c", -1.0, JsValue::UNDEFINED).unwrap_err()).contains("whole numbers")
+        message(m.counter(s("c"), n(-1.0), JsValue::UNDEFINED).unwrap_err())
+            .contains("whole numbers")
     );
     assert!(
-        message(m.counter("c", 1.5, JsValue::UNDEFINED).unwrap_err()).contains("whole numbers")
+        message(m.counter(s("c"), n(1.5), JsValue::UNDEFINED).unwrap_err())
+            .contains("whole numbers")
     );
-    assert!(message(m.record_action("maybe", 1.0).unwrap_err()).contains("\"success\""));
-    assert!(message(m.record_job("lost").unwrap_err()).contains("\"enqueued\""));
+    assert!(message(m.record_action(s("maybe"), n(1.0)).unwrap_err()).contains("\"success\""));
+    assert!(message(m.record_job(s("lost")).unwrap_err()).contains("\"enqueued\""));
     let bad_labels = object(&[("n", JsValue::from_f64(1.0))]);
-    assert!(
-        message(m.counter("c", 1.0, bad_labels).unwrap_err()).contains("labels.n must be a string")
-    );
+    assert!(message(m.counter(s("c"), n(1.0), bad_labels).unwrap_err())
+        .contains("labels.n must be a string"));
     // Nothing recorded by the failed calls.
     assert!(!m.render().contains("\nc "), "{}", m.render());
 }
@@ -160,7 +170,7 @@ fn bad_input_throws_errors_that_name_it() {
 async fn pushing_without_a_gateway_rejects() {
     let m = ObserverMetrics::new(JsValue::UNDEFINED).unwrap();
     let err = JsFuture::from(m.push()).await.unwrap_err();
-    let text: String = js_sys::Error::from(err).message().into();
+    let text = message(err);
     assert!(text.contains("no pushgatewayUrl"), "{text}");
     assert!(m.start().is_err());
 }
