@@ -783,3 +783,27 @@ async fn a_disabled_recorder_pushes_nothing() {
         gw.api_metrics()
     );
 }
+
+/// Credentials in the URL become a Basic header (percent-decoded) and leave the request line, as
+/// on wasm, where `fetch` refuses a URL that holds them.
+#[tokio::test]
+async fn url_credentials_travel_as_a_basic_header() {
+    let server = FaultServer::start(Fault::Statuses(vec![200]));
+    let address = server.url.trim_start_matches("http://");
+    let url = format!("http://us%40er:p%3Ass@{address}");
+    PushClient::new(PushConfig::new(&url, "j"))
+        .unwrap()
+        .push("# TYPE a counter\na 1\n")
+        .await
+        .unwrap();
+    let request = server.request_texts()[0].to_ascii_lowercase();
+    // base64("us@er:p:ss")
+    assert!(
+        request.contains("authorization: basic dxnazxi6cdpzcw=="),
+        "{request}"
+    );
+    assert!(request.starts_with("put /metrics/job/j "), "{request}");
+    let mut both = PushConfig::new(&url, "j");
+    both.bearer_token = Some(Secret::new("t"));
+    assert_eq!(both.validate().unwrap_err().field, "push.url");
+}

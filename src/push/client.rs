@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
-use super::settings::{PushConfig, PushMethod};
+use super::settings::{BasicAuth, PushConfig, PushMethod, Secret};
 use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
 
@@ -109,8 +109,10 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 pub struct PushClient {
     http: reqwest::Client,
     config: PushConfig,
-    /// Where requests go.
+    /// Where requests go: the group URL without any `user:password@`, which `fetch` refuses.
     target: String,
+    /// Basic credentials from the URL's userinfo, sent as a header instead.
+    url_auth: Option<BasicAuth>,
     /// `target` with any password as `***`: what errors, `Debug` and [`url`](Self::url) show.
     url: String,
 }
@@ -148,12 +150,13 @@ impl PushClient {
                 value: format!("{:?}", redact_url(&config.url)),
                 reason: format!("the HTTP client could not be built: {}", root_cause(&e)),
             })?;
-        let target = group_url(&config);
-        let url = redact_url(&target).into_owned();
+        let (target, url_auth) = split_userinfo(&group_url(&config));
+        let url = redact_url(&group_url(&config)).into_owned();
         Ok(PushClient {
             http,
             config,
             target,
+            url_auth,
             url,
         })
     }
@@ -243,7 +246,7 @@ impl PushClient {
             .http
             .request(method, &self.target)
             .timeout(self.config.timeout());
-        if let Some(auth) = &self.config.basic_auth {
+        if let Some(auth) = self.config.basic_auth.as_ref().or(self.url_auth.as_ref()) {
             request = request.basic_auth(&auth.username, Some(auth.password.expose()));
         }
         if let Some(token) = &self.config.bearer_token {
@@ -299,6 +302,31 @@ impl PushClient {
             body,
         })
     }
+}
+
+/// `url` without its userinfo, and the userinfo as Basic credentials (percent-decoded). Native
+/// reqwest would do this itself; `fetch` on wasm refuses such a URL outright, so both targets do it
+/// here.
+fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return (url.to_owned(), None);
+    };
+    if parsed.username().is_empty() && parsed.password().is_none() {
+        return (url.to_owned(), None);
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let auth = BasicAuth {
+        username: decode(parsed.username()),
+        password: Secret::new(decode(parsed.password().unwrap_or(""))),
+    };
+    // Cannot fail on an http(s) URL, the only kind validation lets through.
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    (parsed.into(), Some(auth))
 }
 
 impl From<PushMethod> for reqwest::Method {

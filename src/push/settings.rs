@@ -274,6 +274,15 @@ impl PushConfig {
         }
         validate_timer_ms("push.timeout_ms", self.timeout_ms, 1)?;
         validate_timer_ms("push.shutdown_timeout_ms", self.shutdown_timeout_ms, 1)?;
+        let url_credentials = reqwest::Url::parse(self.url.trim())
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+        if url_credentials && (self.basic_auth.is_some() || self.bearer_token.is_some()) {
+            return Err(invalid(
+                "push.url",
+                super::url::redact_url(&self.url),
+                "holds credentials, and basic_auth or bearer_token is set too: give them once",
+            ));
+        }
         if self.basic_auth.is_some() && self.bearer_token.is_some() {
             return Err(invalid(
                 "push.bearer_token",
@@ -295,7 +304,10 @@ impl PushConfig {
             }
             // Printable ASCII, space and tab: `fetch` refuses anything else at every request, and
             // HTTP/1.1 gives other bytes no portable meaning.
-            if !value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+            if !value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
                 return Err(invalid(
                     format!("push.headers.{name}"),
                     "…",

@@ -101,3 +101,18 @@ test("options are checked at construction, under their JS names", () => {
     );
   }
 });
+
+test("credentials in the gateway URL work (sent as a Basic header) and never show", async () => {
+  const withCredentials = gw.url.replace("http://", "http://user:hunter2@");
+  const m = new ObserverMetrics({ job: "credentials", pushgatewayUrl: withCredentials });
+  m.recordEvent(1, true);
+  await m.push();
+  assert.equal(await value(gw.url, { job: "credentials" }, "events_processed_total"), 1);
+
+  const dead = new ObserverMetrics({ job: "credentials", pushgatewayUrl: "http://user:hunter2@127.0.0.1:9", timeoutMs: 500 });
+  await assert.rejects(dead.push(), (e) => !e.message.includes("hunter2") && e.message.includes("user:***@127.0.0.1:9"));
+  assert.throws(
+    () => new ObserverMetrics({ job: "j", pushgatewayUrl: "http://user:hunter2@127.0.0.1:99999" }),
+    (e) => !e.message.includes("hunter2") && e.message.includes("options.pushgatewayUrl"),
+  );
+});
