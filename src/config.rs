@@ -223,14 +223,15 @@ impl MetricsConfig {
             Some(p) => Self::from_toml_file(p)?,
             None => Self::default(),
         };
-        base.with_process_env()
+        base.with_env(Self::process_env()?)
     }
 
-    /// [`with_env`](Self::with_env) with this process's `OBSERVER_METRICS_*` variables. Only those
-    /// are read, so another variable that is not UTF-8 (which `std::env::vars` panics on) does no
-    /// harm; one of ours that is not UTF-8 is an error naming it.
-    pub fn with_process_env(self) -> Result<Self, ConfigError> {
-        let ours = std::env::vars_os()
+    /// This process's `OBSERVER_METRICS_*` variables, for [`with_env`](Self::with_env) or
+    /// [`apply_env`](Self::apply_env). Only those are read, so another variable that is not UTF-8
+    /// (which `std::env::vars` panics on) does no harm; one of ours that is not UTF-8 is an error
+    /// naming it.
+    pub fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+        std::env::vars_os()
             .filter(|(key, _)| key.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()))
             .map(|(key, value)| {
                 let key = key.to_string_lossy().into_owned();
@@ -240,8 +241,7 @@ impl MetricsConfig {
                     Err(_) => Err(invalid(key, "…", "is not valid UTF-8")),
                 }
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.with_env(ours)
+            .collect()
     }
 
     /// Applies `OBSERVER_METRICS_<FIELD>` overrides from `vars` and validates the result.
@@ -266,7 +266,20 @@ impl MetricsConfig {
     ///
     /// Any other variable starting with `OBSERVER_METRICS_` is an error, so a typo is not silently
     /// ignored.
-    pub fn with_env<I>(mut self, vars: I) -> Result<Self, ConfigError>
+    pub fn with_env<I>(self, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let config = self.apply_env(vars)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// [`with_env`](Self::with_env) without the final [`validate`](Self::validate): each variable
+    /// is parsed and applied, but the whole is not checked, so that a later source (a command
+    /// line's flags, say) can still complete it: `OBSERVER_METRICS_PUSH_TIMEOUT_MS` with the URL
+    /// from a flag. Call `validate` once the last source is applied.
+    pub fn apply_env<I>(mut self, vars: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
     {
@@ -323,7 +336,6 @@ impl MetricsConfig {
                 _ => return Err(bad("unknown variable")),
             }
         }
-        self.validate()?;
         Ok(self)
     }
 

@@ -185,7 +185,10 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
             (config, workload)
         }
     };
-    config = config.with_process_env().map_err(|e| e.to_string())?;
+    // Validated once the flags below are applied too: an env push setting may need the flag's URL.
+    config = MetricsConfig::process_env()
+        .and_then(|vars| config.apply_env(vars))
+        .map_err(|e| e.to_string())?;
     let command = if args.mode == Mode::Serve {
         "serve"
     } else {

@@ -210,3 +210,30 @@ fn non_utf8_environment_variables() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("OBSERVER_METRICS_PREFIX"), "{stderr}");
 }
+
+/// A push setting from the environment with the URL from a flag: the whole is validated once the
+/// flags are applied, not after the environment alone (which has no URL yet).
+#[test]
+fn env_push_settings_combine_with_the_flags_url() {
+    let gw = Pushgateway::start();
+    let (code, _, stderr) = run(
+        &[
+            "simulate",
+            "--events",
+            "4",
+            "--push-gateway",
+            &gw.url,
+            "--job",
+            "mixed",
+        ],
+        &[
+            ("OBSERVER_METRICS_PUSH_TIMEOUT_MS", "2000"),
+            ("OBSERVER_METRICS_PUSH_HEADERS", "X-Team=obs"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        gw.value(&[("job", "mixed")], "events_processed_total"),
+        Some(4.0)
+    );
+}

@@ -41,18 +41,18 @@ fn prometheus_sees_the_batch_through_the_gateway_and_the_service_through_pull() 
     assert!(stderr.contains("invariants hold"), "{stderr}");
 
     let pull_port = free_port();
-    let mut service = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{pull_port}"),
-            "--rate",
-            "200",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut service = support::ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{pull_port}"),
+                "--rate",
+                "200",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
 
     let gateway_target = gw.url.trim_start_matches("http://").to_owned();
     let pull_target = format!("127.0.0.1:{pull_port}");
@@ -137,7 +137,7 @@ fn prometheus_sees_the_batch_through_the_gateway_and_the_service_through_pull() 
             >= one("action_success_total{job=\"observer-service\"}")
     );
 
-    let status = support::terminate(&mut service, Duration::from_secs(20));
+    let status = support::terminate(&mut service.0, Duration::from_secs(20));
     // A signal is how a service is meant to stop: a clean exit.
     assert_eq!(status.code(), Some(0));
 }

@@ -427,26 +427,26 @@ fn simulate_against_nothing_fails_naming_the_gateway() {
 #[test]
 fn sigterm_ends_the_batch_with_a_last_push() {
     let gw = Pushgateway::start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-        .args([
-            "simulate",
-            "--events",
-            "1000000",
-            "--rate",
-            "200",
-            "--interval",
-            "1",
-        ])
-        .args(["--push-gateway", &gw.url, "--job", "term"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = support::ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+            .args([
+                "simulate",
+                "--events",
+                "1000000",
+                "--rate",
+                "200",
+                "--interval",
+                "1",
+            ])
+            .args(["--push-gateway", &gw.url, "--job", "term"])
+            .stderr(std::process::Stdio::piped()),
+    );
     let term = [("job", "term")];
     assert!(gw.wait_for(Duration::from_secs(15), |g| g
         .value(&term, "events_processed_total")
         .unwrap_or(0.0)
         > 0.0));
-    let status = support::terminate(&mut child, Duration::from_secs(30));
+    let status = support::terminate(&mut child.0, Duration::from_secs(30));
     assert_eq!(status.code(), Some(143));
     // The last push carried the run's duration, which only the final push sets.
     assert!(gw.value(&term, "batch_last_run_duration_seconds").is_some());
@@ -598,7 +598,7 @@ fn a_killed_run_keeps_the_last_success_time() {
         .expect("run 1 pushed its success time");
     let pushed_at = gw.value(&labels, "push_time_seconds").unwrap();
 
-    let mut run2 = support::ChildGuard(
+    let mut run2 = support::ChildGuard::spawn(
         Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
             .args([
                 "simulate",
@@ -613,9 +613,7 @@ fn a_killed_run_keeps_the_last_success_time() {
                 "--interval",
                 "1",
             ])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(std::process::Stdio::null()),
     );
     assert!(
         gw.wait_for(Duration::from_secs(15), |g| g
@@ -806,4 +804,69 @@ async fn url_credentials_travel_as_a_basic_header() {
     let mut both = PushConfig::new(&url, "j");
     both.bearer_token = Some(Secret::new("t"));
     assert_eq!(both.validate().unwrap_err().field, "push.url");
+}
+
+/// SIGINT against a stalled gateway: the final push waits out its deadline and the exit code still
+/// says SIGINT (130, not 1); a second SIGINT ends the process at once, long before a 60 s deadline.
+#[cfg(unix)]
+#[test]
+fn signals_with_a_stalled_gateway() {
+    let stalled = FaultServer::start(Fault::Stall);
+    let start = |request_timeout: &str, shutdown_timeout: &str| {
+        let child = support::ChildGuard::spawn(
+            Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+                .args(["simulate", "--events", "1000000", "--rate", "100"])
+                .args(["--push-gateway", &stalled.url])
+                .env("OBSERVER_METRICS_PUSH_TIMEOUT_MS", request_timeout)
+                .env(
+                    "OBSERVER_METRICS_PUSH_SHUTDOWN_TIMEOUT_MS",
+                    shutdown_timeout,
+                )
+                .stderr(std::process::Stdio::null()),
+        );
+        // The push at start reaching the server means the run (and its signal handler) is up.
+        let seen = stalled.requests.lock().unwrap().len();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stalled.requests.lock().unwrap().len() == seen {
+            assert!(Instant::now() < deadline, "no push at start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        child
+    };
+    let sigint = |child: &support::ChildGuard| {
+        Command::new("kill")
+            .args(["-INT", &child.0.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    let exit_within = |child: &mut support::ChildGuard, limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {limit:?} after the signal"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let mut once = start("500", "1500");
+    sigint(&once);
+    assert_eq!(
+        exit_within(&mut once, Duration::from_secs(20)).code(),
+        Some(130)
+    );
+
+    let mut twice = start("60000", "60000");
+    sigint(&twice);
+    std::thread::sleep(Duration::from_secs(1));
+    sigint(&twice);
+    assert_eq!(
+        exit_within(&mut twice, Duration::from_secs(20)).code(),
+        Some(130)
+    );
 }

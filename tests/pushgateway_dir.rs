@@ -80,19 +80,19 @@ fn get(url: &str) -> Option<String> {
 #[test]
 fn run_script_starts_a_gateway_and_a_prometheus_that_honours_pushed_labels() {
     let (gw_port, prom_port) = (free_port(), free_port());
-    let mut script = Command::new("bash")
-        .arg(format!("{DIR}/run.sh"))
-        .args([
-            "--port",
-            &gw_port.to_string(),
-            "--with-prometheus",
-            "--prometheus-port",
-            &prom_port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut script = support::ChildGuard::spawn(
+        Command::new("bash")
+            .arg(format!("{DIR}/run.sh"))
+            .args([
+                "--port",
+                &gw_port.to_string(),
+                "--with-prometheus",
+                "--prometheus-port",
+                &prom_port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let gateway = format!("http://127.0.0.1:{gw_port}");
     let prometheus = format!("http://127.0.0.1:{prom_port}");
     let wait = |what: &str, check: &dyn Fn() -> bool| {
@@ -122,7 +122,7 @@ fn run_script_starts_a_gateway_and_a_prometheus_that_honours_pushed_labels() {
     let rules = get(&format!("{prometheus}/api/v1/rules")).unwrap();
     assert!(rules.contains("HighActionFailureRate"), "{rules}");
 
-    support::terminate(&mut script, Duration::from_secs(30));
+    support::terminate(&mut script.0, Duration::from_secs(30));
     wait("the gateway stopping", &|| {
         get(&format!("{gateway}/-/ready")).is_none()
     });

@@ -474,11 +474,31 @@ pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus
     }
 }
 
-/// A child process killed (and reaped) on drop, so a failing test leaves nothing running.
+/// A child process killed (and reaped) on drop, with everything it started, so a failing test
+/// leaves nothing running.
 pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns `command` in a process group of its own: a script's own children (a gateway, a
+    /// Prometheus) go with it.
+    pub fn spawn(command: &mut Command) -> ChildGuard {
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(command, 0);
+        ChildGuard(
+            command
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}")),
+        )
+    }
+}
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
