@@ -360,6 +360,48 @@ fn queue_depth_is_exact_under_racing_threads() {
     }
 }
 
+/// The in-memory stores stay bounded the way real ones are: a dedup window, an LRU cache whose
+/// size follows its evictions, and a queue that remembers only its latest finished jobs.
+#[tokio::test]
+async fn in_memory_stores_are_bounded() {
+    let dedup = MemoryDedup::with_window(3);
+    for key in ["a", "b", "c"] {
+        assert!(!dedup.is_duplicate(key).await.unwrap());
+    }
+    assert!(dedup.is_duplicate("a").await.unwrap());
+    assert!(!dedup.is_duplicate("d").await.unwrap()); // "b" leaves the window
+    assert!(!dedup.is_duplicate("b").await.unwrap());
+
+    let cache = MemoryCache::with_capacity(2);
+    let value = |v: &str| CachedResult { value: v.into() };
+    cache.put("k1", value("aaaa")).await.unwrap();
+    cache.put("k2", value("bb")).await.unwrap();
+    cache.get("k1").await.unwrap(); // k2 is now the least recently used
+    cache.put("k3", value("c")).await.unwrap();
+    assert!(cache.get("k2").await.unwrap().is_none());
+    assert!(cache.get("k1").await.unwrap().is_some());
+    assert_eq!(cache.size_bytes(), (2 + 4) + (2 + 1));
+
+    let queue = MemoryQueue::with_finished_capacity(2);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = queue.enqueue(&job(i)).await.unwrap();
+        ids.push(id);
+    }
+    for id in &ids[..4] {
+        queue.mark_success(id).await.unwrap();
+    }
+    assert_eq!(queue.depth(), 1);
+    assert_eq!(queue.state(&ids[3]), Some(JobState::Done));
+    assert_eq!(
+        queue.state(&ids[0]),
+        None,
+        "only the last 2 finished jobs are kept"
+    );
+    assert_eq!(queue.state(&ids[4]), Some(JobState::Queued { retries: 0 }));
+    queue.mark_success(&ids[3]).await.unwrap_err();
+}
+
 #[tokio::test]
 async fn test_cache_hit_metrics() {
     let (r, m) = setup();

@@ -1,10 +1,13 @@
 //! Simple in-memory implementations of the observer traits, and an action executor whose outcomes
 //! follow configured rates (the `simulate` workload).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use lru::LruCache;
 
 use super::{
     ActionConfig, ActionExecutor, ActionResult, CachedResult, CheckpointState, CheckpointStore,
@@ -32,37 +35,75 @@ pub enum JobState {
     },
 }
 
-/// An in-memory job queue. Finishing a job that is not queued is an error.
-#[derive(Debug, Default)]
+/// How many finished jobs (done or dead-lettered) a [`MemoryQueue`] remembers by default.
+pub const DEFAULT_FINISHED_JOBS: usize = 10_000;
+/// How many entries a [`MemoryCache`] holds by default.
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+/// How many recent keys a [`MemoryDedup`] remembers by default: its dedup window.
+pub const DEFAULT_DEDUP_WINDOW: usize = 10_000;
+
+fn capacity(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+/// An in-memory job queue. Finishing a job that is not queued is an error. Memory stays bounded
+/// under any load: queued jobs are held until they finish, and only the most recent finished jobs
+/// (done or dead-lettered) are remembered for [`state`](Self::state), as a real queue archives or
+/// expires them.
+#[derive(Debug)]
 pub struct MemoryQueue {
     next_id: AtomicU64,
-    jobs: Mutex<HashMap<String, (Job, JobState)>>,
+    jobs: Mutex<Jobs>,
+}
+
+#[derive(Debug)]
+struct Jobs {
+    queued: HashMap<String, (Job, u32)>,
+    finished: LruCache<String, JobState>,
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        MemoryQueue::with_finished_capacity(DEFAULT_FINISHED_JOBS)
+    }
 }
 
 impl MemoryQueue {
-    /// The state of job `id`.
+    /// A queue that remembers the last `finished` finished jobs (at least 1).
+    pub fn with_finished_capacity(finished: usize) -> Self {
+        MemoryQueue {
+            next_id: AtomicU64::new(0),
+            jobs: Mutex::new(Jobs {
+                queued: HashMap::new(),
+                finished: LruCache::new(capacity(finished)),
+            }),
+        }
+    }
+
+    /// The state of job `id`, if it is queued or among the finished jobs remembered.
     pub fn state(&self, id: &str) -> Option<JobState> {
-        lock(&self.jobs).get(id).map(|(_, s)| s.clone())
+        let mut jobs = lock(&self.jobs);
+        if let Some((_, retries)) = jobs.queued.get(id) {
+            return Some(JobState::Queued { retries: *retries });
+        }
+        jobs.finished.get(id).cloned()
     }
 
     /// Jobs still queued.
     pub fn depth(&self) -> usize {
-        lock(&self.jobs)
-            .values()
-            .filter(|(_, s)| matches!(s, JobState::Queued { .. }))
-            .count()
+        lock(&self.jobs).queued.len()
     }
 
-    fn transition(&self, id: &str, next: impl FnOnce(u32) -> JobState) -> Result<()> {
+    fn finish(&self, id: &str, state: JobState) -> Result<()> {
         let mut jobs = lock(&self.jobs);
-        match jobs.get_mut(id) {
-            Some((_, state)) => match state {
-                JobState::Queued { retries } => {
-                    *state = next(*retries);
-                    Ok(())
-                }
-                _ => Err(ObserverError::NotFound(format!("queued job {id}"))),
-            },
+        match jobs.queued.remove(id) {
+            Some(_) => {
+                jobs.finished.put(id.to_owned(), state);
+                Ok(())
+            }
+            None if jobs.finished.contains(id) => {
+                Err(ObserverError::NotFound(format!("queued job {id}")))
+            }
             None => Err(ObserverError::NotFound(format!("job {id}"))),
         }
     }
@@ -71,32 +112,56 @@ impl MemoryQueue {
 impl JobQueue for MemoryQueue {
     async fn enqueue(&self, job: &Job) -> Result<String> {
         let id = format!("job-{}", self.next_id.fetch_add(1, Relaxed));
-        lock(&self.jobs).insert(id.clone(), (job.clone(), JobState::Queued { retries: 0 }));
+        lock(&self.jobs).queued.insert(id.clone(), (job.clone(), 0));
         Ok(id)
     }
 
     async fn mark_success(&self, job_id: &str) -> Result<()> {
-        self.transition(job_id, |_| JobState::Done)
+        self.finish(job_id, JobState::Done)
     }
 
     async fn mark_retry(&self, job_id: &str, _next_retry_at: i64) -> Result<()> {
-        self.transition(job_id, |retries| JobState::Queued {
-            retries: retries + 1,
-        })
+        match lock(&self.jobs).queued.get_mut(job_id) {
+            Some((_, retries)) => {
+                *retries += 1;
+                Ok(())
+            }
+            None => Err(ObserverError::NotFound(format!("queued job {job_id}"))),
+        }
     }
 
     async fn mark_deadletter(&self, job_id: &str, reason: &str) -> Result<()> {
-        self.transition(job_id, |_| JobState::DeadLetter {
-            reason: reason.to_owned(),
-        })
+        self.finish(
+            job_id,
+            JobState::DeadLetter {
+                reason: reason.to_owned(),
+            },
+        )
     }
 }
 
-/// An in-memory result cache; its size is the bytes of its keys and values.
-#[derive(Debug, Default)]
+/// An in-memory result cache of bounded size: past its capacity the least recently used entry
+/// goes. Its size is the bytes of its keys and values.
+#[derive(Debug)]
 pub struct MemoryCache {
-    entries: Mutex<HashMap<String, CachedResult>>,
+    entries: Mutex<LruCache<String, CachedResult>>,
     bytes: AtomicU64,
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        MemoryCache::with_capacity(DEFAULT_CACHE_ENTRIES)
+    }
+}
+
+impl MemoryCache {
+    /// A cache of at most `entries` entries (at least 1).
+    pub fn with_capacity(entries: usize) -> Self {
+        MemoryCache {
+            entries: Mutex::new(LruCache::new(capacity(entries))),
+            bytes: AtomicU64::new(0),
+        }
+    }
 }
 
 impl ResultCache for MemoryCache {
@@ -105,9 +170,11 @@ impl ResultCache for MemoryCache {
     }
 
     async fn put(&self, key: &str, value: CachedResult) -> Result<()> {
-        let added = (key.len() + value.value.len()) as u64;
-        let old = lock(&self.entries).insert(key.to_owned(), value);
-        let removed = old.map_or(0, |o| (key.len() + o.value.len()) as u64);
+        let size = |k: &str, v: &CachedResult| (k.len() + v.value.len()) as u64;
+        let added = size(key, &value);
+        // `push` hands back what left: the old value of this key, or the evicted entry.
+        let left = lock(&self.entries).push(key.to_owned(), value);
+        let removed = left.map_or(0, |(k, v)| size(&k, &v));
         self.bytes.fetch_add(added, Relaxed);
         self.bytes.fetch_sub(removed, Relaxed);
         Ok(())
@@ -118,19 +185,36 @@ impl ResultCache for MemoryCache {
     }
 }
 
-/// An in-memory dedup store that remembers every key.
-#[derive(Debug, Default)]
+/// An in-memory dedup store with a window: it remembers the most recent keys it was asked about
+/// (its capacity), as a real dedup store keeps keys for a while. A duplicate arriving after that
+/// many newer keys is not caught.
+#[derive(Debug)]
 pub struct MemoryDedup {
-    seen: Mutex<HashSet<String>>,
+    seen: Mutex<LruCache<String, ()>>,
+}
+
+impl Default for MemoryDedup {
+    fn default() -> Self {
+        MemoryDedup::with_window(DEFAULT_DEDUP_WINDOW)
+    }
+}
+
+impl MemoryDedup {
+    /// A store that remembers the last `keys` keys (at least 1).
+    pub fn with_window(keys: usize) -> Self {
+        MemoryDedup {
+            seen: Mutex::new(LruCache::new(capacity(keys))),
+        }
+    }
 }
 
 impl DedupStore for MemoryDedup {
     async fn is_duplicate(&self, key: &str) -> Result<bool> {
-        Ok(!lock(&self.seen).insert(key.to_owned()))
+        Ok(lock(&self.seen).put(key.to_owned(), ()).is_some())
     }
 }
 
-/// An in-memory checkpoint store.
+/// An in-memory checkpoint store: one state per listener.
 #[derive(Debug, Default)]
 pub struct MemoryCheckpoints {
     states: Mutex<HashMap<String, CheckpointState>>,
