@@ -261,6 +261,7 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_PUSH_TIMEOUT_MS`, `_SHUTDOWN_TIMEOUT_MS` | `5000` |
     /// | `OBSERVER_METRICS_PUSH_GZIP`, `_DELETE_ON_SHUTDOWN` | `true` / `false` |
     /// | `OBSERVER_METRICS_PUSH_BEARER_TOKEN` | the token |
+    /// | `OBSERVER_METRICS_PUSH_CA_FILE` | `/etc/observer/ca.pem` |
     /// | `OBSERVER_METRICS_PUSH_BASIC_AUTH` | `user:password` |
     /// | `OBSERVER_METRICS_PUSH_RETRY_TRIES`, `_RETRY_BASE_BACKOFF_MS`, `_RETRY_MAX_BACKOFF_MS`, `_RETRY_JITTER` | `3`, `200`, `5000`, `0.5` |
     ///
@@ -383,6 +384,7 @@ fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(),
         "gzip" => push.gzip = flag(value)?,
         "delete_on_shutdown" => push.delete_on_shutdown = flag(value)?,
         "bearer_token" => push.bearer_token = Some(Secret::new(value.trim())),
+        "ca_file" => push.ca_file = Some(value.trim().to_owned()).filter(|f| !f.is_empty()),
         "basic_auth" => {
             let (username, password) = value.split_once(':').ok_or("expected user:password")?;
             let password = Secret::new(password);

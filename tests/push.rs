@@ -870,3 +870,51 @@ fn signals_with_a_stalled_gateway() {
         Some(130)
     );
 }
+
+/// An https gateway behind a private CA: refused as a TLS error by default, trusted through
+/// `push.ca_file`, and through the platform's store, which honours `SSL_CERT_FILE` as other tools
+/// do (only the bundled roots were trusted, and `SSL_CERT_FILE` was ignored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_behind_a_private_ca() {
+    let gw = Pushgateway::start();
+    let proxy = support::TlsProxy::start(&gw.url).await;
+    let ca = std::env::temp_dir().join(format!("om-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, &proxy.ca_pem).unwrap();
+    let body = "# TYPE tls_total counter\ntls_total 3\n";
+
+    let err = PushClient::new(PushConfig::new(&proxy.url, "tls"))
+        .unwrap()
+        .push(body)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PushError::Tls { .. }), "{err}");
+
+    let mut config = PushConfig::new(&proxy.url, "tls");
+    config.ca_file = Some(ca.display().to_string());
+    PushClient::new(config).unwrap().push(body).await.unwrap();
+    assert_eq!(gw.value(&[("job", "tls")], "tls_total"), Some(3.0));
+
+    let (url, ca_path) = (proxy.url.clone(), ca.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+            .args(["simulate", "--events", "3", "--push-gateway", &url])
+            .args(["--job", "tls-env"])
+            .env("SSL_CERT_FILE", &ca_path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        gw.value(&[("job", "tls-env")], "events_processed_total"),
+        Some(3.0)
+    );
+
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let mut config = PushConfig::new(&proxy.url, "tls");
+    config.ca_file = Some(ca.display().to_string());
+    assert_eq!(PushClient::new(config).unwrap_err().field, "push.ca_file");
+    std::fs::remove_file(&ca).unwrap();
+}

@@ -30,3 +30,19 @@ pub(crate) fn is_tls_error(error: &reqwest::Error) -> bool {
     }
     false
 }
+
+/// `builder` trusting the CA certificates of the PEM file at `path` too; the error is the reason.
+pub(crate) fn trust_ca_file(
+    builder: reqwest::ClientBuilder,
+    path: &str,
+) -> Result<reqwest::ClientBuilder, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("is not a PEM bundle of certificates: {e}"))?;
+    if certificates.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(certificates
+        .into_iter()
+        .fold(builder, |b, c| b.add_root_certificate(c)))
+}

@@ -30,3 +30,11 @@ pub(crate) fn is_connect_error(error: &reqwest::Error) -> bool {
 pub(crate) fn is_tls_error(_error: &reqwest::Error) -> bool {
     false
 }
+
+/// The runtime's `fetch` trusts what the runtime trusts: there is no CA file to add.
+pub(crate) fn trust_ca_file(
+    _builder: reqwest::ClientBuilder,
+    _path: &str,
+) -> Result<reqwest::ClientBuilder, String> {
+    Err("is not available on wasm32: the runtime's own trust store applies".into())
+}

@@ -142,14 +142,20 @@ impl PushClient {
             headers.insert(name, value);
         }
         // Configured headers go on the client once rather than on every request.
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .map_err(|e| ConfigError {
-                field: "push".into(),
-                value: format!("{:?}", redact_url(&config.url)),
-                reason: format!("the HTTP client could not be built: {}", root_cause(&e)),
-            })?;
+        let mut builder = reqwest::Client::builder().default_headers(headers);
+        if let Some(path) = &config.ca_file {
+            builder =
+                crate::platform::trust_ca_file(builder, path).map_err(|reason| ConfigError {
+                    field: "push.ca_file".into(),
+                    value: format!("{path:?}"),
+                    reason,
+                })?;
+        }
+        let http = builder.build().map_err(|e| ConfigError {
+            field: "push".into(),
+            value: format!("{:?}", redact_url(&config.url)),
+            reason: format!("the HTTP client could not be built: {}", root_cause(&e)),
+        })?;
         let (target, url_auth) = split_userinfo(&group_url(&config));
         let url = redact_url(&group_url(&config)).into_owned();
         Ok(PushClient {

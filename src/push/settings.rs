@@ -154,6 +154,10 @@ pub struct PushConfig {
     pub delete_on_shutdown: bool,
     /// Retries of each push.
     pub retry: RetryPolicy,
+    /// A PEM file of CA certificates trusted besides the platform's store and the bundled roots,
+    /// for a gateway behind a private CA (natively; on wasm the runtime's trust store applies and
+    /// this is refused). Read when the client is built. Default: none.
+    pub ca_file: Option<String>,
 }
 
 impl Default for PushConfig {
@@ -171,6 +175,7 @@ impl Default for PushConfig {
             gzip: false,
             delete_on_shutdown: false,
             retry: RetryPolicy::default(),
+            ca_file: None,
         }
     }
 }
@@ -190,6 +195,7 @@ impl fmt::Debug for PushConfig {
             .field("gzip", &self.gzip)
             .field("delete_on_shutdown", &self.delete_on_shutdown)
             .field("retry", &self.retry)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
