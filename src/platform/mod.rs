@@ -1,17 +1,22 @@
-//! What differs between native targets and wasm32: the clock, the timer, extra trusted CAs (a file
-//! natively; the runtime's store on wasm), and how an HTTP failure is told apart (the HTTP call
-//! itself is
-//! reqwest on both: hyper natively, the runtime's `fetch` on wasm32). Everything else is shared.
+//! What differs between native targets and wasm32, and nothing else: the clock, the timer, and the
+//! HTTP call. Natively the call is reqwest (hyper, rustls with the platform's store and an optional
+//! CA file). On wasm32 it is the runtime's own `fetch`, called directly so that a finished request
+//! is never aborted, a timeout is the only abort, and a failure keeps the cause the runtime gives
+//! (a refused connection, a blocked port, a CORS refusal). Everything else is shared.
+
+use std::time::Duration;
+
+use bytes::Bytes;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{is_connect_error, is_tls_error, sleep, trust_ca_file};
+pub(crate) use native::{sleep, HttpClient};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{is_connect_error, is_tls_error, sleep, trust_ca_file};
+pub(crate) use wasm::{sleep, HttpClient};
 
 /// A monotonic instant; `std::time::Instant` panics on wasm32-unknown-unknown, this one does not.
 pub use web_time::Instant;
@@ -22,4 +27,34 @@ pub fn unix_time_secs() -> f64 {
         .duration_since(web_time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// One HTTP request, as the push client makes it.
+pub(crate) struct HttpRequest<'a> {
+    /// `PUT`, `POST` or `DELETE`.
+    pub(crate) method: &'static str,
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a [(String, String)],
+    pub(crate) body: Option<Bytes>,
+    /// The deadline of the whole request, answer included.
+    pub(crate) timeout: Duration,
+}
+
+/// The answer: its status, and its body when the status is not a success (the gateway's reason).
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+}
+
+/// Why a request got no answer; each carries the cause as the runtime tells it.
+#[derive(Debug)]
+pub(crate) enum HttpFailure {
+    /// No connection: refused, unreachable, the name not found.
+    Connect(String),
+    /// No answer within the request's deadline.
+    Timeout,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls(String),
+    /// Anything else.
+    Other(String),
 }

@@ -1,21 +1,97 @@
-//! Native timer: tokio's.
+//! Native: tokio's timer and reqwest over hyper, with rustls trusting the bundled roots, the
+//! platform's store (which honours `SSL_CERT_FILE`) and an optional CA file.
 
 use std::time::Duration;
+
+use super::{HttpFailure, HttpRequest, HttpResponse};
 
 /// Waits `duration` on the tokio runtime.
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await
 }
 
-/// Whether a request failed before a connection was made.
-pub(crate) fn is_connect_error(error: &reqwest::Error) -> bool {
-    error.is_connect()
+/// The HTTP client of one push client.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpClient(reqwest::Client);
+
+impl HttpClient {
+    /// A client that also trusts the CA certificates of the PEM file `ca_file`. The error is the
+    /// reason, for the caller to name the setting.
+    pub(crate) fn new(ca_file: Option<&str>) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("is not a PEM bundle of certificates: {e}"))?;
+            if certificates.is_empty() {
+                return Err("holds no PEM certificate".into());
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        builder
+            .build()
+            .map(HttpClient)
+            .map_err(|e| format!("the HTTP client could not be built: {}", root_cause(&e)))
+    }
+
+    pub(crate) async fn send(&self, r: HttpRequest<'_>) -> Result<HttpResponse, HttpFailure> {
+        let method = match r.method {
+            "PUT" => reqwest::Method::PUT,
+            "POST" => reqwest::Method::POST,
+            _ => reqwest::Method::DELETE,
+        };
+        let mut request = self.0.request(method, r.url).timeout(r.timeout);
+        for (name, value) in r.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = r.body {
+            request = request.body(body);
+        }
+        let response = request.send().await.map_err(|e| classify(&e))?;
+        let status = response.status();
+        let body = if status.is_success() {
+            String::new()
+        } else {
+            match response.text().await {
+                Ok(text) => text.trim_end().to_owned(),
+                Err(e) => format!("(the response body could not be read: {})", root_cause(&e)),
+            }
+        };
+        Ok(HttpResponse {
+            status: status.as_u16(),
+            body,
+        })
+    }
+}
+
+fn classify(e: &reqwest::Error) -> HttpFailure {
+    if e.is_timeout() {
+        HttpFailure::Timeout
+    } else if is_tls_error(e) {
+        HttpFailure::Tls(root_cause(e))
+    } else if e.is_connect() {
+        HttpFailure::Connect(root_cause(e))
+    } else {
+        HttpFailure::Other(root_cause(e))
+    }
+}
+
+/// The innermost message of an error chain: "Connection refused (os error 111)" rather than
+/// "error sending request".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
 }
 
 /// Whether a request failed in the TLS layer (handshake, certificate): rustls' error somewhere in
 /// the chain. `io::Error`s (nested, as hyper and tokio-rustls wrap them) hide their payload from
 /// `source()`, so the walk looks inside them.
-pub(crate) fn is_tls_error(error: &reqwest::Error) -> bool {
+fn is_tls_error(error: &reqwest::Error) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
         if e.is::<rustls::Error>() {
@@ -29,20 +105,4 @@ pub(crate) fn is_tls_error(error: &reqwest::Error) -> bool {
         };
     }
     false
-}
-
-/// `builder` trusting the CA certificates of the PEM file at `path` too; the error is the reason.
-pub(crate) fn trust_ca_file(
-    builder: reqwest::ClientBuilder,
-    path: &str,
-) -> Result<reqwest::ClientBuilder, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("is not a PEM bundle of certificates: {e}"))?;
-    if certificates.is_empty() {
-        return Err("holds no PEM certificate".into());
-    }
-    Ok(certificates
-        .into_iter()
-        .fold(builder, |b, c| b.add_root_certificate(c)))
 }

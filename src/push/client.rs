@@ -1,17 +1,18 @@
-//! The Pushgateway client: `push` (PUT), `push_add` (POST) and `delete` of one group, over reqwest
-//! (rustls natively, `fetch` on wasm32), with a deadline on every request and retries with
-//! jittered backoff for transient failures.
+//! The Pushgateway client: `push` (PUT), `push_add` (POST) and `delete` of one group, over the
+//! platform's HTTP call (reqwest with rustls natively, `fetch` on wasm32), with a deadline on
+//! every request and retries with jittered backoff for transient failures.
 
 use std::fmt;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
 use super::settings::{BasicAuth, PushConfig, PushMethod, Secret};
 use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
-
+use crate::platform::{HttpClient, HttpFailure, HttpRequest};
 use crate::wire::{gzip, TEXT_CONTENT_TYPE};
 
 /// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
@@ -84,18 +85,6 @@ impl PushError {
     }
 }
 
-/// The innermost message of an error chain: "Connection refused (os error 111)" rather than
-/// "error sending request". Only its first line: on wasm32 a JS error's text carries its stack.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut inner = error;
-    while let Some(next) = inner.source() {
-        inner = next;
-    }
-    let text = inner.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first.strip_prefix("JsValue(").unwrap_or(first).to_owned()
-}
-
 /// A client for one group of one Pushgateway.
 ///
 /// ```no_run
@@ -107,12 +96,12 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 /// ```
 #[derive(Clone)]
 pub struct PushClient {
-    http: reqwest::Client,
+    http: HttpClient,
     config: PushConfig,
+    /// Sent with every request: the configured headers and the authorization, built once.
+    headers: Vec<(String, String)>,
     /// Where requests go: the group URL without any `user:password@`, which `fetch` refuses.
     target: String,
-    /// Basic credentials from the URL's userinfo, sent as a header instead.
-    url_auth: Option<BasicAuth>,
     /// `target` with any password as `***`: what errors, `Debug` and [`url`](Self::url) show.
     url: String,
 }
@@ -130,39 +119,33 @@ impl PushClient {
     /// Validates `config` and builds the client.
     pub fn new(config: PushConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut headers = HeaderMap::new();
-        for (name, value) in &config.headers {
-            let bad = |reason: &str| ConfigError {
-                field: format!("push.headers.{name}"),
-                value: format!("{value:?}"),
-                reason: reason.to_owned(),
-            };
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("bad name"))?;
-            let value = HeaderValue::from_str(value).map_err(|_| bad("bad value"))?;
-            headers.insert(name, value);
-        }
-        // Configured headers go on the client once rather than on every request.
-        let mut builder = reqwest::Client::builder().default_headers(headers);
-        if let Some(path) = &config.ca_file {
-            builder =
-                crate::platform::trust_ca_file(builder, path).map_err(|reason| ConfigError {
-                    field: "push.ca_file".into(),
-                    value: format!("{path:?}"),
-                    reason,
-                })?;
-        }
-        let http = builder.build().map_err(|e| ConfigError {
-            field: "push".into(),
-            value: format!("{:?}", redact_url(&config.url)),
-            reason: format!("the HTTP client could not be built: {}", root_cause(&e)),
+        let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| ConfigError {
+            field: "push.ca_file".into(),
+            value: format!("{:?}", config.ca_file.as_deref().unwrap_or_default()),
+            reason,
         })?;
         let (target, url_auth) = split_userinfo(&group_url(&config));
         let url = redact_url(&group_url(&config)).into_owned();
+        let mut headers: Vec<(String, String)> = config
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(auth) = config.basic_auth.as_ref().or(url_auth.as_ref()) {
+            let pair = format!("{}:{}", auth.username, auth.password.expose());
+            headers.push((
+                "authorization".into(),
+                format!("Basic {}", STANDARD.encode(pair)),
+            ));
+        }
+        if let Some(token) = &config.bearer_token {
+            headers.push(("authorization".into(), format!("Bearer {}", token.expose())));
+        }
         Ok(PushClient {
             http,
             config,
+            headers,
             target,
-            url_auth,
             url,
         })
     }
@@ -207,26 +190,25 @@ impl PushClient {
         } else {
             Bytes::copy_from_slice(body.as_bytes())
         };
-        self.with_retries(method.into(), Some(payload), give_up)
+        self.with_retries(method.as_str(), Some(payload), give_up)
             .await
     }
 
     /// DELETE: removes the group (the gateway answers 202 even when there was none).
     pub async fn delete(&self) -> Result<(), PushError> {
-        self.with_retries(reqwest::Method::DELETE, None, &|| false)
-            .await
+        self.with_retries("DELETE", None, &|| false).await
     }
 
     async fn with_retries(
         &self,
-        method: reqwest::Method,
+        method: &'static str,
         payload: Option<Bytes>,
         give_up: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), PushError> {
         let retry = &self.config.retry;
         let mut attempt = 0;
         loop {
-            match self.send_once(method.clone(), payload.clone()).await {
+            match self.send_once(method, payload.clone()).await {
                 Err(e) if e.is_transient() && attempt + 1 < retry.tries && !give_up() => {
                     crate::platform::sleep(retry.jittered(attempt, crate::storage::random_unit()))
                         .await;
@@ -244,68 +226,58 @@ impl PushClient {
     /// configured); cloning it only counts a reference.
     async fn send_once(
         &self,
-        method: reqwest::Method,
+        method: &'static str,
         payload: Option<Bytes>,
     ) -> Result<(), PushError> {
-        let name = method_name(&method);
-        let mut request = self
-            .http
-            .request(method, &self.target)
-            .timeout(self.config.timeout());
-        if let Some(auth) = self.config.basic_auth.as_ref().or(self.url_auth.as_ref()) {
-            request = request.basic_auth(&auth.username, Some(auth.password.expose()));
-        }
-        if let Some(token) = &self.config.bearer_token {
-            request = request.bearer_auth(token.expose());
-        }
-        if let Some(payload) = payload {
-            request = request.header(CONTENT_TYPE, TEXT_CONTENT_TYPE);
+        let mut headers = self.headers.clone();
+        if payload.is_some() {
+            headers.push(("content-type".into(), TEXT_CONTENT_TYPE.into()));
             if self.config.gzip {
-                request = request.header(CONTENT_ENCODING, "gzip");
+                headers.push(("content-encoding".into(), "gzip".into()));
             }
-            request = request.body(payload);
         }
+        let request = HttpRequest {
+            method,
+            url: &self.target,
+            headers: &headers,
+            body: payload,
+            timeout: self.config.timeout(),
+        };
         let url = || self.url.clone();
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                PushError::Timeout {
-                    method: name,
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(|failure| match failure {
+                HttpFailure::Timeout => PushError::Timeout {
+                    method,
                     url: url(),
                     timeout: self.config.timeout(),
-                }
-            } else if crate::platform::is_tls_error(&e) {
-                PushError::Tls {
-                    method: name,
+                },
+                HttpFailure::Tls(cause) => PushError::Tls {
+                    method,
                     url: url(),
-                    cause: root_cause(&e),
-                }
-            } else if crate::platform::is_connect_error(&e) {
-                PushError::Connect {
-                    method: name,
+                    cause,
+                },
+                HttpFailure::Connect(cause) => PushError::Connect {
+                    method,
                     url: url(),
-                    cause: root_cause(&e),
-                }
-            } else {
-                PushError::Other {
-                    method: name,
+                    cause,
+                },
+                HttpFailure::Other(cause) => PushError::Other {
+                    method,
                     url: url(),
-                    cause: root_cause(&e),
-                }
-            }
-        })?;
-        let status = response.status();
-        if status.is_success() {
+                    cause,
+                },
+            })?;
+        if (200..300).contains(&response.status) {
             return Ok(());
         }
-        let body = match response.text().await {
-            Ok(text) => text.trim_end().to_owned(),
-            Err(e) => format!("(the response body could not be read: {})", root_cause(&e)),
-        };
         Err(PushError::Status {
-            method: name,
+            method,
             url: url(),
-            status: status.as_u16(),
-            body,
+            status: response.status,
+            body: response.body,
         })
     }
 }
@@ -314,7 +286,7 @@ impl PushClient {
 /// reqwest would do this itself; `fetch` on wasm refuses such a URL outright, so both targets do it
 /// here.
 fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
-    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+    let Ok(mut parsed) = url::Url::parse(url) else {
         return (url.to_owned(), None);
     };
     if parsed.username().is_empty() && parsed.password().is_none() {
@@ -333,22 +305,4 @@ fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
     let _ = parsed.set_username("");
     let _ = parsed.set_password(None);
     (parsed.into(), Some(auth))
-}
-
-impl From<PushMethod> for reqwest::Method {
-    fn from(method: PushMethod) -> Self {
-        match method {
-            PushMethod::Put => reqwest::Method::PUT,
-            PushMethod::Post => reqwest::Method::POST,
-        }
-    }
-}
-
-fn method_name(method: &reqwest::Method) -> &'static str {
-    match *method {
-        reqwest::Method::PUT => "PUT",
-        reqwest::Method::POST => "POST",
-        reqwest::Method::DELETE => "DELETE",
-        _ => "request",
-    }
 }

@@ -206,7 +206,7 @@ impl fmt::Debug for PushConfig {
 pub(crate) fn validate_base_url(field: &str, url: &str) -> Result<(), ConfigError> {
     let shown = super::url::redact_url(url);
     let bad = |reason: String| invalid(field, &shown, reason);
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
+    let parsed = url::Url::parse(url.trim()).map_err(|e| {
         bad(format!(
             "not a valid URL ({e}); expected e.g. http://127.0.0.1:9091"
         ))
@@ -280,7 +280,7 @@ impl PushConfig {
         }
         validate_timer_ms("push.timeout_ms", self.timeout_ms, 1)?;
         validate_timer_ms("push.shutdown_timeout_ms", self.shutdown_timeout_ms, 1)?;
-        let url_credentials = reqwest::Url::parse(self.url.trim())
+        let url_credentials = url::Url::parse(self.url.trim())
             .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
         if url_credentials && (self.basic_auth.is_some() || self.bearer_token.is_some()) {
             return Err(invalid(

@@ -116,3 +116,28 @@ test("credentials in the gateway URL work (sent as a Basic header) and never sho
     (e) => !e.message.includes("hunter2") && e.message.includes("options.pushgatewayUrl"),
   );
 });
+
+test("failed pushes say why, as far as the runtime tells: refused, unknown host, blocked port, no answer", async () => {
+  const { createServer } = await import("node:net");
+  const { freePort } = await import("./gateway.mjs");
+  // A server that accepts and never answers: a stall a real gateway cannot make.
+  const sockets = new Set();
+  const stalled = createServer((socket) => sockets.add(socket));
+  await new Promise((r) => stalled.listen(0, "127.0.0.1", r));
+  const refused = await freePort();
+  const cases = [
+    [`http://127.0.0.1:${refused}`, /cannot connect: .*ECONNREFUSED/],
+    ["http://no-such-gateway.invalid:9091", /cannot connect: .*ENOTFOUND/],
+    ["http://127.0.0.1:9", /fetch refuses this port/],
+    [`http://127.0.0.1:${stalled.address().port}`, /no answer within 300ms/],
+  ];
+  try {
+    for (const [url, expected] of cases) {
+      const m = new ObserverMetrics({ job: "why", pushgatewayUrl: url, timeoutMs: 300 });
+      await assert.rejects(m.push(), (e) => e.message.includes(url) && expected.test(e.message), url);
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    stalled.close();
+  }
+});
