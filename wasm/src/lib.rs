@@ -487,8 +487,8 @@ impl ObserverMetrics {
         })
     }
 
-    /// Pushes every `exportIntervalSecs` with the host's `setInterval` (browsers, Deno, Node),
-    /// with `options.method`. A failed push never rejects anywhere: it goes to `options.onError`
+    /// Pushes right away and then every `exportIntervalSecs` with the host's `setInterval`
+    /// (browsers, Deno, Node), with `options.method`. A failed push never rejects anywhere: it goes to `options.onError`
     /// (or one `console.error` per failure streak) and the next tick carries the full totals. The
     /// instance stays alive, pushing, until `stop()`, `free()` or `[Symbol.dispose]()`, even when
     /// nothing else refers to it; in Node the timer keeps the process alive until then.
@@ -515,6 +515,9 @@ impl ObserverMetrics {
             )
             .map_err(|_| JsError::new("setInterval failed"))?;
         *self.shared.timer.borrow_mut() = Some((id, tick));
+        // The first push right away, as the native exporter does: a page closed within the first
+        // interval still sent what it had.
+        wasm_bindgen_futures::spawn_local(self.shared.clone().tick());
         Ok(())
     }
 
