@@ -155,6 +155,22 @@ impl Shared {
     }
 }
 
+/// Routes a panic's message to `console.error`. None is reachable from JS input (every argument
+/// and option is checked first), but `panic = "abort"` (the only choice on wasm32 with stable Rust)
+/// turns one into a bare `RuntimeError: unreachable` that cannot settle a promise, so the hook at
+/// least says what went wrong.
+fn report_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            console_log(
+                "error",
+                &format!("observer-metrics: internal error, this instance cannot go on: {info}"),
+            )
+        }))
+    });
+}
+
 /// `console[level](message)`, where the host has a console.
 fn console_log(level: &str, message: &str) {
     let console = Reflect::get(&js_sys::global(), &JsValue::from_str("console")).ok();
@@ -200,6 +216,7 @@ impl ObserverMetrics {
     pub fn new(
         #[wasm_bindgen(unchecked_optional_param_type = "ObserverMetricsOptions")] options: JsValue,
     ) -> Result<ObserverMetrics, JsValue> {
+        report_panics();
         let options::Options { config, on_error } = options::read(&options)?;
         let recorder = ObserverRecorder::new(&config).map_err(options::config_error)?;
         let handle = recorder.handle();

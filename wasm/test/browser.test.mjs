@@ -152,8 +152,11 @@ test("the README's browser snippet pushes exact values through the same origin, 
     }
     // The network log catches up with what the gateway already saw.
     const isPush = (e) => e.method === "Network.requestWillBeSent" && e.params.request.url.includes("/metrics/job/web-app");
-    while (!page.events.some((e) => e.method === "Network.loadingFinished" && page.events.some((p) => isPush(p) && p.params.requestId === e.params.requestId))) {
-      assert.ok(Date.now() < deadline, "no push finished in the network log");
+    const settled = (e) =>
+      ["Network.loadingFinished", "Network.loadingFailed"].includes(e.method) &&
+      page.events.some((p) => isPush(p) && p.params.requestId === e.params.requestId);
+    while (!page.events.some(settled)) {
+      assert.ok(Date.now() < deadline, "no push settled in the network log");
       await sleep(50);
     }
     const pushes = page.events.filter((e) => e.method === "Network.requestWillBeSent" && e.params.request.url.includes("/metrics/job/web-app"));
