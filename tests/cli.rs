@@ -237,3 +237,47 @@ fn env_push_settings_combine_with_the_flags_url() {
         Some(4.0)
     );
 }
+
+/// URLs are parsed at start as the HTTP client will parse them: a port out of range, a space in the
+/// host or a `?query` fail at start naming `push.url` (they used to fail every push, after
+/// retries), an uppercase `HTTP://` works, and an interval past the timers' range is refused.
+#[test]
+fn urls_and_intervals_are_checked_at_start() {
+    let gw = Pushgateway::start();
+    for url in [
+        "http://127.0.0.1:99999",
+        "http://gate way:9091",
+        &format!("{}/?tenant=a", gw.url),
+    ] {
+        let (code, _, stderr) = run(&["simulate", "--events", "3", "--push-gateway", url], &[]);
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("push.url"), "{url}: {stderr}");
+    }
+    let upper = gw.url.replace("http://", "HTTP://");
+    let (code, _, stderr) = run(
+        &[
+            "simulate",
+            "--events",
+            "3",
+            "--push-gateway",
+            &upper,
+            "--job",
+            "upper",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        gw.value(&[("job", "upper")], "events_processed_total"),
+        Some(3.0)
+    );
+    let (code, _, stderr) = run(
+        &["simulate", "--events", "3", "--push-gateway", &gw.url],
+        &[(
+            "OBSERVER_METRICS_EXPORT_INTERVAL_SECS",
+            "18446744073709551615",
+        )],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("export_interval_secs"), "{stderr}");
+}

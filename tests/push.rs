@@ -918,3 +918,23 @@ async fn a_gateway_behind_a_private_ca() {
     assert_eq!(PushClient::new(config).unwrap_err().field, "push.ca_file");
     std::fs::remove_file(&ca).unwrap();
 }
+
+/// `flush()` is bounded by the shutdown deadline, waiting and retries included: against a stalled
+/// gateway it took every attempt's full timeout (6.8 s with `timeout_ms = 1000`) and ended with
+/// that request timeout; now the deadline is what ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_has_a_deadline() {
+    let stalled = FaultServer::start(Fault::Stall);
+    let (recorder, mut config) = recorder_with_push(&stalled.url, 3600);
+    let push = config.push.as_mut().unwrap();
+    push.timeout_ms = 1000;
+    push.shutdown_timeout_ms = 1500;
+    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    match exporter.flush().await {
+        Err(PushError::Timeout { timeout, .. }) => {
+            assert_eq!(timeout, Duration::from_millis(1500))
+        }
+        other => panic!("expected the flush deadline, got {other:?}"),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), exporter.shutdown()).await;
+}
