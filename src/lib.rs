@@ -62,6 +62,7 @@ pub mod pull;
 pub mod push;
 mod recorder;
 mod registry;
+mod sink;
 mod storage;
 pub mod wire;
 

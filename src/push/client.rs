@@ -5,11 +5,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use bytes::Bytes;
 
-use super::settings::{BasicAuth, PushConfig, PushMethod, Secret};
+use super::settings::{PushConfig, PushMethod};
 use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
 use crate::platform::{HttpClient, HttpFailure, HttpRequest};
@@ -124,23 +122,13 @@ impl PushClient {
             value: format!("{:?}", config.ca_file.as_deref().unwrap_or_default()),
             reason,
         })?;
-        let (target, url_auth) = split_userinfo(&group_url(&config));
+        let (target, headers) = crate::sink::request_headers(
+            &group_url(&config),
+            &config.headers,
+            config.basic_auth.as_ref(),
+            config.bearer_token.as_ref(),
+        );
         let url = redact_url(&group_url(&config)).into_owned();
-        let mut headers: Vec<(String, String)> = config
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if let Some(auth) = config.basic_auth.as_ref().or(url_auth.as_ref()) {
-            let pair = format!("{}:{}", auth.username, auth.password.expose());
-            headers.push((
-                "authorization".into(),
-                format!("Basic {}", STANDARD.encode(pair)),
-            ));
-        }
-        if let Some(token) = &config.bearer_token {
-            headers.push(("authorization".into(), format!("Bearer {}", token.expose())));
-        }
         Ok(PushClient {
             http,
             config,
@@ -205,21 +193,12 @@ impl PushClient {
         payload: Option<Bytes>,
         give_up: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), PushError> {
-        let retry = &self.config.retry;
-        let mut attempt = 0;
-        loop {
-            match self.send_once(method, payload.clone()).await {
-                Err(e) if e.is_transient() && attempt + 1 < retry.tries && !give_up() => {
-                    crate::platform::sleep(retry.jittered(attempt, crate::storage::random_unit()))
-                        .await;
-                    if give_up() {
-                        return Err(e);
-                    }
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        self.config
+            .retry
+            .run(give_up, PushError::is_transient, || {
+                self.send_once(method, payload.clone())
+            })
+            .await
     }
 
     /// One request, no retry. `payload` is the body as it goes on the wire (gzipped when
@@ -280,29 +259,4 @@ impl PushClient {
             body: response.body,
         })
     }
-}
-
-/// `url` without its userinfo, and the userinfo as Basic credentials (percent-decoded). Native
-/// reqwest would do this itself; `fetch` on wasm refuses such a URL outright, so both targets do it
-/// here.
-fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return (url.to_owned(), None);
-    };
-    if parsed.username().is_empty() && parsed.password().is_none() {
-        return (url.to_owned(), None);
-    }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let auth = BasicAuth {
-        username: decode(parsed.username()),
-        password: Secret::new(decode(parsed.password().unwrap_or(""))),
-    };
-    // Cannot fail on an http(s) URL, the only kind validation lets through.
-    let _ = parsed.set_username("");
-    let _ = parsed.set_password(None);
-    (parsed.into(), Some(auth))
 }

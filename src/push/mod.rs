@@ -9,9 +9,10 @@ mod sender;
 mod settings;
 mod url;
 
+pub use crate::sink::{BasicAuth, RetryPolicy, Secret, MAX_TIMER_MS};
 pub use client::{PushClient, PushError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use exporter::{shutdown_signal, BatchOutcome, PushExporter};
 pub use sender::GroupPusher;
-pub use settings::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret, MAX_TIMER_MS};
+pub use settings::{PushConfig, PushMethod};
 pub use url::{group_url, redact_url};

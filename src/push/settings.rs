@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{invalid, ConfigError};
 use crate::naming;
+use crate::sink::{
+    validate_auth, validate_headers, validate_timer_ms, validate_url, BasicAuth, RetryPolicy,
+    Secret,
+};
 
 /// How a push replaces what the gateway holds for the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -30,91 +34,6 @@ impl PushMethod {
         }
     }
 }
-
-/// A secret (password, token): deserialised like a string, never shown by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// HTTP basic authentication for the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: String,
-    /// The password, never printed.
-    pub password: Secret,
-}
-
-/// Retries of one push: transient failures (no connection, timeout, 429, 5xx) are tried again after
-/// `base_backoff_ms * 2^n`, capped at `max_backoff_ms`, each wait shortened by up to `jitter` of
-/// itself at random so that many workers do not retry in step. A 4xx other than 429 is not retried:
-/// the same body would be refused again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Attempts per push, at least 1. Default: 3.
-    pub tries: u32,
-    /// First wait, in milliseconds. Default: 200.
-    pub base_backoff_ms: u64,
-    /// Longest wait, in milliseconds, at least `base_backoff_ms`. Default: 5000.
-    pub max_backoff_ms: u64,
-    /// Fraction of each wait taken off at random, in `[0, 1]`. Default: 0.5.
-    pub jitter: f64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            tries: 3,
-            base_backoff_ms: 200,
-            max_backoff_ms: 5000,
-            jitter: 0.5,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before attempt `attempt + 1` (0-based), before jitter.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u64.checked_shl(attempt.min(32)).unwrap_or(u64::MAX);
-        Duration::from_millis(
-            self.base_backoff_ms
-                .saturating_mul(factor)
-                .min(self.max_backoff_ms),
-        )
-    }
-
-    /// [`backoff`](Self::backoff) shortened by `jitter * unit` of itself; `unit` is a random
-    /// number in `[0, 1)`.
-    pub fn jittered(&self, attempt: u32, unit: f64) -> Duration {
-        self.backoff(attempt)
-            .mul_f64(1.0 - self.jitter * unit.clamp(0.0, 1.0))
-    }
-}
-
-/// The longest wait any timer here may be given, in milliseconds: JS hosts' `setTimeout` and
-/// `setInterval` take at most `2^31 - 1` ms (about 24.8 days) and fire at once past it, so every
-/// duration in the config is held to it on every target.
-pub const MAX_TIMER_MS: u64 = i32::MAX as u64;
 
 /// Where and how to push: the `[push]` table of the config.
 ///
@@ -200,43 +119,6 @@ impl fmt::Debug for PushConfig {
     }
 }
 
-/// Checks that `url` is an `http(s)` base URL a request can go to, as the HTTP client will parse
-/// it: a host, a port in range, no query or fragment (the group path is appended to it). `field`
-/// names it in the error, which never shows a password.
-pub(crate) fn validate_base_url(field: &str, url: &str) -> Result<(), ConfigError> {
-    let shown = super::url::redact_url(url);
-    let bad = |reason: String| invalid(field, &shown, reason);
-    let parsed = url::Url::parse(url.trim()).map_err(|e| {
-        bad(format!(
-            "not a valid URL ({e}); expected e.g. http://127.0.0.1:9091"
-        ))
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("must be an http:// or https:// URL".into()));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("has no host".into()));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad(
-            "must not have a ?query or #fragment: the group's path is appended to it".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that a duration in milliseconds is within what every target's timers take.
-pub(crate) fn validate_timer_ms(field: &str, ms: u64, least: u64) -> Result<(), ConfigError> {
-    if ms < least || ms > MAX_TIMER_MS {
-        return Err(invalid(
-            field,
-            ms,
-            format!("must be between {least} and {MAX_TIMER_MS} (about 24.8 days)"),
-        ));
-    }
-    Ok(())
-}
-
 impl PushConfig {
     /// A config for `url` and `job` with every other setting at its default.
     pub fn new(url: impl Into<String>, job: impl Into<String>) -> Self {
@@ -265,7 +147,7 @@ impl PushConfig {
 
     /// Checks every push setting; errors name the field as `push.<field>`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        validate_base_url("push.url", &self.url)?;
+        validate_url("push.url", &self.url, false)?;
         if self.job.is_empty() {
             return Err(invalid("push.job", &self.job, "must not be empty"));
         }
@@ -280,66 +162,14 @@ impl PushConfig {
         }
         validate_timer_ms("push.timeout_ms", self.timeout_ms, 1)?;
         validate_timer_ms("push.shutdown_timeout_ms", self.shutdown_timeout_ms, 1)?;
-        let url_credentials = url::Url::parse(self.url.trim())
-            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
-        if url_credentials && (self.basic_auth.is_some() || self.bearer_token.is_some()) {
-            return Err(invalid(
-                "push.url",
-                super::url::redact_url(&self.url),
-                "holds credentials, and basic_auth or bearer_token is set too: give them once",
-            ));
-        }
-        if self.basic_auth.is_some() && self.bearer_token.is_some() {
-            return Err(invalid(
-                "push.bearer_token",
-                "***",
-                "basic_auth and bearer_token cannot both be set",
-            ));
-        }
-        for (name, value) in &self.headers {
-            let valid_name = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !valid_name {
-                return Err(invalid(
-                    format!("push.headers.{name}"),
-                    name,
-                    "not a valid header name",
-                ));
-            }
-            // Printable ASCII, space and tab: `fetch` refuses anything else at every request, and
-            // HTTP/1.1 gives other bytes no portable meaning.
-            if !value
-                .bytes()
-                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-            {
-                return Err(invalid(
-                    format!("push.headers.{name}"),
-                    "…",
-                    "must be printable ASCII (no line breaks, control characters or non-ASCII)",
-                ));
-            }
-        }
-        let r = &self.retry;
-        if r.tries == 0 {
-            return Err(invalid("push.retry.tries", 0, "must be at least 1"));
-        }
-        validate_timer_ms("push.retry.max_backoff_ms", r.max_backoff_ms, 0)?;
-        if r.max_backoff_ms < r.base_backoff_ms {
-            return Err(invalid(
-                "push.retry.max_backoff_ms",
-                r.max_backoff_ms,
-                format!("must be at least base_backoff_ms ({})", r.base_backoff_ms),
-            ));
-        }
-        if !(0.0..=1.0).contains(&r.jitter) {
-            return Err(invalid(
-                "push.retry.jitter",
-                r.jitter,
-                "must be between 0 and 1",
-            ));
-        }
+        validate_auth(
+            "push",
+            &self.url,
+            self.basic_auth.is_some(),
+            self.bearer_token.is_some(),
+        )?;
+        validate_headers("push.headers", &self.headers, &[])?;
+        self.retry.validate("push.retry")?;
         Ok(())
     }
 }

@@ -1,0 +1,305 @@
+//! What every HTTP sink (the Pushgateway, remote write) shares: secrets and basic auth, the retry
+//! policy and its loop, the timers' range, and the checks of URLs, headers and credentials.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{invalid, ConfigError};
+
+/// A secret (password, token): deserialised like a string, never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// HTTP basic authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// The password, never printed.
+    pub password: Secret,
+}
+
+/// Retries of one push or write: transient failures (no connection, timeout, 429, 5xx) are tried again after
+/// `base_backoff_ms * 2^n`, capped at `max_backoff_ms`, each wait shortened by up to `jitter` of
+/// itself at random so that many workers do not retry in step. A 4xx other than 429 is not retried:
+/// the same body would be refused again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts per push, at least 1. Default: 3.
+    pub tries: u32,
+    /// First wait, in milliseconds. Default: 200.
+    pub base_backoff_ms: u64,
+    /// Longest wait, in milliseconds, at least `base_backoff_ms`. Default: 5000.
+    pub max_backoff_ms: u64,
+    /// Fraction of each wait taken off at random, in `[0, 1]`. Default: 0.5.
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            tries: 3,
+            base_backoff_ms: 200,
+            max_backoff_ms: 5000,
+            jitter: 0.5,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1` (0-based), before jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u64.checked_shl(attempt.min(32)).unwrap_or(u64::MAX);
+        Duration::from_millis(
+            self.base_backoff_ms
+                .saturating_mul(factor)
+                .min(self.max_backoff_ms),
+        )
+    }
+
+    /// [`backoff`](Self::backoff) shortened by `jitter * unit` of itself; `unit` is a random
+    /// number in `[0, 1)`.
+    pub fn jittered(&self, attempt: u32, unit: f64) -> Duration {
+        self.backoff(attempt)
+            .mul_f64(1.0 - self.jitter * unit.clamp(0.0, 1.0))
+    }
+}
+
+/// The longest wait any timer here may be given, in milliseconds: JS hosts' `setTimeout` and
+/// `setInterval` take at most `2^31 - 1` ms (about 24.8 days) and fire at once past it, so every
+/// duration in the config is held to it on every target.
+pub const MAX_TIMER_MS: u64 = i32::MAX as u64;
+
+impl RetryPolicy {
+    /// Checks the policy; errors name the field as `<prefix>.<field>`.
+    pub(crate) fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if self.tries == 0 {
+            return Err(invalid(format!("{prefix}.tries"), 0, "must be at least 1"));
+        }
+        validate_timer_ms(&format!("{prefix}.max_backoff_ms"), self.max_backoff_ms, 0)?;
+        if self.max_backoff_ms < self.base_backoff_ms {
+            return Err(invalid(
+                format!("{prefix}.max_backoff_ms"),
+                self.max_backoff_ms,
+                format!(
+                    "must be at least base_backoff_ms ({})",
+                    self.base_backoff_ms
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(invalid(
+                format!("{prefix}.jitter"),
+                self.jitter,
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good (`transient` says no), the tries are
+    /// used up, or `give_up()` (checked before each wait and after it).
+    pub(crate) async fn run<T, E, F, Fut>(
+        &self,
+        give_up: &(dyn Fn() -> bool + Sync),
+        transient: impl Fn(&E) -> bool,
+        mut attempt: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(e) if transient(&e) && tries + 1 < self.tries && !give_up() => {
+                    crate::platform::sleep(self.jittered(tries, crate::storage::random_unit()))
+                        .await;
+                    if give_up() {
+                        return Err(e);
+                    }
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// Checks that `url` is an `http(s)` URL a request can go to, as the HTTP client will parse it: a
+/// host, a port in range, no fragment, and a query only where `query` allows one (a Pushgateway's
+/// group path is appended to its URL). `field` names it in the error, which never shows a password.
+pub(crate) fn validate_url(field: &str, url: &str, query: bool) -> Result<(), ConfigError> {
+    let shown = crate::push::redact_url(url);
+    let bad = |reason: String| invalid(field, &shown, reason);
+    let parsed = url::Url::parse(url.trim()).map_err(|e| {
+        bad(format!(
+            "not a valid URL ({e}); expected e.g. http://127.0.0.1:9091"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("must be an http:// or https:// URL".into()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host".into()));
+    }
+    if (parsed.query().is_some() && !query) || parsed.fragment().is_some() {
+        return Err(bad(
+            "must not have a ?query or #fragment: the group's path is appended to it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a duration in milliseconds is within what every target's timers take.
+pub(crate) fn validate_timer_ms(field: &str, ms: u64, least: u64) -> Result<(), ConfigError> {
+    if ms < least || ms > MAX_TIMER_MS {
+        return Err(invalid(
+            field,
+            ms,
+            format!("must be between {least} and {MAX_TIMER_MS} (about 24.8 days)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Credentials come once: in the URL, as basic auth, or as a bearer token.
+pub(crate) fn validate_auth(
+    prefix: &str,
+    url: &str,
+    basic: bool,
+    bearer: bool,
+) -> Result<(), ConfigError> {
+    let in_url = url::Url::parse(url.trim())
+        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+    if in_url && (basic || bearer) {
+        return Err(invalid(
+            format!("{prefix}.url"),
+            crate::push::redact_url(url),
+            "holds credentials, and basic_auth or bearer_token is set too: give them once",
+        ));
+    }
+    if basic && bearer {
+        return Err(invalid(
+            format!("{prefix}.bearer_token"),
+            "***",
+            "basic_auth and bearer_token cannot both be set",
+        ));
+    }
+    Ok(())
+}
+
+/// Header names are HTTP tokens, values printable ASCII (`fetch` refuses anything else at every
+/// request), and none of `reserved` (case-insensitive): the protocol's own headers are not the
+/// user's to change. Values are never shown: they may be credentials.
+pub(crate) fn validate_headers(
+    field: &str,
+    headers: &BTreeMap<String, String>,
+    reserved: &[&str],
+) -> Result<(), ConfigError> {
+    for (name, value) in headers {
+        let bad = |reason: &str| invalid(format!("{field}.{name}"), "…", reason);
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid_name {
+            return Err(invalid(
+                format!("{field}.{name}"),
+                name,
+                "not a valid header name",
+            ));
+        }
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            return Err(bad(
+                "must be printable ASCII (no line breaks, control characters or non-ASCII)",
+            ));
+        }
+        if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            return Err(bad("is set by the protocol and cannot be changed"));
+        }
+    }
+    Ok(())
+}
+
+/// The URL to send to and the headers every request carries: the configured `headers`, and the
+/// authorization from basic auth, a bearer token, or the URL's own userinfo, which leaves the URL
+/// (`fetch` refuses a URL that holds credentials).
+pub(crate) fn request_headers(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    basic: Option<&BasicAuth>,
+    bearer: Option<&Secret>,
+) -> (String, Vec<(String, String)>) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let (target, url_auth) = split_userinfo(url);
+    let mut all: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(auth) = basic.or(url_auth.as_ref()) {
+        let pair = format!("{}:{}", auth.username, auth.password.expose());
+        all.push((
+            "authorization".into(),
+            format!("Basic {}", STANDARD.encode(pair)),
+        ));
+    }
+    if let Some(token) = bearer {
+        all.push(("authorization".into(), format!("Bearer {}", token.expose())));
+    }
+    (target, all)
+}
+
+/// `url` without its userinfo, and the userinfo as Basic credentials (percent-decoded). Native
+/// reqwest would do this itself; `fetch` on wasm refuses such a URL outright, so both targets do it
+/// here.
+fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return (url.to_owned(), None);
+    };
+    if parsed.username().is_empty() && parsed.password().is_none() {
+        return (url.to_owned(), None);
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let auth = BasicAuth {
+        username: decode(parsed.username()),
+        password: Secret::new(decode(parsed.password().unwrap_or(""))),
+    };
+    // Cannot fail on an http(s) URL, the only kind validation lets through.
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    (parsed.into(), Some(auth))
+}
