@@ -62,6 +62,7 @@ pub mod pull;
 pub mod push;
 mod recorder;
 mod registry;
+pub mod remote_write;
 mod sink;
 mod storage;
 pub mod wire;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::settings::{PushConfig, PushMethod};
 use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
-use crate::platform::{HttpClient, HttpFailure, HttpRequest};
+use crate::platform::{HttpClient, HttpFailure, HttpRequest, HttpResponse};
 use crate::wire::{gzip, TEXT_CONTENT_TYPE};
 
 /// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
@@ -73,6 +73,48 @@ pub enum PushError {
 }
 
 impl PushError {
+    /// The outcome of one request to `url` (as errors show it): `Ok` for a 2xx answer, otherwise
+    /// the error that says why.
+    pub(crate) fn from_answer(
+        method: &'static str,
+        url: &str,
+        timeout: Duration,
+        answer: Result<HttpResponse, HttpFailure>,
+    ) -> Result<(), PushError> {
+        let url = url.to_owned();
+        let response = answer.map_err(|failure| match failure {
+            HttpFailure::Timeout => PushError::Timeout {
+                method,
+                url: url.clone(),
+                timeout,
+            },
+            HttpFailure::Tls(cause) => PushError::Tls {
+                method,
+                url: url.clone(),
+                cause,
+            },
+            HttpFailure::Connect(cause) => PushError::Connect {
+                method,
+                url: url.clone(),
+                cause,
+            },
+            HttpFailure::Other(cause) => PushError::Other {
+                method,
+                url: url.clone(),
+                cause,
+            },
+        })?;
+        if (200..300).contains(&response.status) {
+            return Ok(());
+        }
+        Err(PushError::Status {
+            method,
+            url,
+            status: response.status,
+            body: response.body,
+        })
+    }
+
     /// Whether trying the same request again may succeed: no connection, a timeout, 429 or 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -222,41 +264,11 @@ impl PushClient {
             body: payload,
             timeout: self.config.timeout(),
         };
-        let url = || self.url.clone();
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(|failure| match failure {
-                HttpFailure::Timeout => PushError::Timeout {
-                    method,
-                    url: url(),
-                    timeout: self.config.timeout(),
-                },
-                HttpFailure::Tls(cause) => PushError::Tls {
-                    method,
-                    url: url(),
-                    cause,
-                },
-                HttpFailure::Connect(cause) => PushError::Connect {
-                    method,
-                    url: url(),
-                    cause,
-                },
-                HttpFailure::Other(cause) => PushError::Other {
-                    method,
-                    url: url(),
-                    cause,
-                },
-            })?;
-        if (200..300).contains(&response.status) {
-            return Ok(());
-        }
-        Err(PushError::Status {
+        PushError::from_answer(
             method,
-            url: url(),
-            status: response.status,
-            body: response.body,
-        })
+            &self.url,
+            self.config.timeout(),
+            self.http.send(request).await,
+        )
     }
 }

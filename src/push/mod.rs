@@ -13,6 +13,6 @@ pub use crate::sink::{BasicAuth, RetryPolicy, Secret, MAX_TIMER_MS};
 pub use client::{PushClient, PushError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use exporter::{shutdown_signal, BatchOutcome, PushExporter};
-pub use sender::GroupPusher;
+pub use sender::{GroupPusher, LAST_PUSH_GAUGE, PUSHES_COUNTER};
 pub use settings::{PushConfig, PushMethod};
 pub use url::{group_url, redact_url};

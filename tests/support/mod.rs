@@ -394,6 +394,7 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -419,31 +420,131 @@ impl Prometheus {
 
     /// The values of an instant query, with their labels.
     pub fn query(&self, expr: &str) -> Vec<(serde_json::Value, f64)> {
-        let response = ureq::get(&format!("{}/api/v1/query", self.url))
-            .query("query", expr)
-            .call()
-            .unwrap_or_else(|e| panic!("query {expr}: {e}"));
-        let body: serde_json::Value =
-            serde_json::from_str(&response.into_string().unwrap()).unwrap();
-        body["data"]["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["metric"].clone(),
-                    r["value"][1].as_str().unwrap().parse().unwrap(),
-                )
-            })
-            .collect()
+        instant_query(&self.url, expr)
     }
 
     /// The single value of `expr`, if it has exactly one.
     pub fn scalar(&self, expr: &str) -> Option<f64> {
-        match self.query(expr).as_slice() {
-            [(_, v)] => Some(*v),
-            _ => None,
+        only(self.query(expr))
+    }
+
+    /// The remote-write endpoint (`--web.enable-remote-write-receiver`).
+    pub fn write_url(&self) -> String {
+        format!("{}/api/v1/write", self.url)
+    }
+
+    /// The raw samples `(seconds, value)` a range selector such as `x{…}[1h]` returns.
+    pub fn samples(&self, selector: &str) -> Vec<(f64, f64)> {
+        raw_samples(&self.url, selector)
+    }
+}
+
+/// `GET <base>/api/v1/query?query=expr` of a Prometheus-compatible API.
+fn query_api(base: &str, expr: &str) -> serde_json::Value {
+    let response = ureq::get(&format!("{base}/api/v1/query"))
+        .query("query", expr)
+        .call()
+        .unwrap_or_else(|e| panic!("query {expr}: {e}"));
+    serde_json::from_str(&response.into_string().unwrap()).unwrap()
+}
+
+fn number(v: &serde_json::Value) -> f64 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// The values of an instant query, with their labels.
+pub fn instant_query(base: &str, expr: &str) -> Vec<(serde_json::Value, f64)> {
+    query_api(base, expr)["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["metric"].clone(), number(&r["value"][1])))
+        .collect()
+}
+
+/// The raw samples `(seconds, value)` of a range selector, all series together.
+pub fn raw_samples(base: &str, selector: &str) -> Vec<(f64, f64)> {
+    query_api(base, selector)["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["values"].as_array().unwrap().clone())
+        .map(|pair| (pair[0].as_f64().unwrap(), number(&pair[1])))
+        .collect()
+}
+
+fn only(values: Vec<(serde_json::Value, f64)>) -> Option<f64> {
+    match values.as_slice() {
+        [(_, v)] => Some(*v),
+        _ => None,
+    }
+}
+
+/// A `victoria-metrics` single node on 127.0.0.1, its data in a temporary directory, answering
+/// queries without the default latency offset; killed on drop.
+pub struct VictoriaMetrics {
+    child: ChildGuard,
+    dir: std::path::PathBuf,
+    pub url: String,
+}
+
+impl VictoriaMetrics {
+    pub fn start() -> VictoriaMetrics {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("om-vm-{}-{port}", std::process::id()));
+        let child = ChildGuard::spawn(
+            Command::new("victoria-metrics")
+                .arg(format!("-storageDataPath={}", dir.display()))
+                .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+                .arg("-search.latencyOffset=0s")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let vm = VictoriaMetrics {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{}/health", vm.url)).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "VictoriaMetrics did not become ready in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
+        vm
+    }
+
+    /// The remote-write endpoint.
+    pub fn write_url(&self) -> String {
+        format!("{}/api/v1/write", self.url)
+    }
+
+    /// Makes what was written searchable now.
+    pub fn flush(&self) {
+        ureq::get(&format!("{}/internal/force_flush", self.url))
+            .call()
+            .unwrap();
+    }
+
+    /// The values of an instant query, with their labels (after a flush).
+    pub fn query(&self, expr: &str) -> Vec<(serde_json::Value, f64)> {
+        self.flush();
+        instant_query(&self.url, expr)
+    }
+
+    /// The single value of `expr`, if it has exactly one (after a flush).
+    pub fn scalar(&self, expr: &str) -> Option<f64> {
+        only(self.query(expr))
+    }
+}
+
+impl Drop for VictoriaMetrics {
+    fn drop(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

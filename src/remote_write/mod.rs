@@ -1,0 +1,17 @@
+//! Prometheus remote write 1.0, the sink for many producers and for time-series databases that
+//! scale out (Prometheus with `--web.enable-remote-write-receiver`, VictoriaMetrics, Mimir, Thanos
+//! Receive, Cortex). A peer of the Pushgateway sink: it reads the same render of the same recorder.
+//!
+//! - [`RemoteWriteConfig`]: the `[remote_write]` table.
+//! - The encoder turns the text exposition into a protobuf `WriteRequest`, compressed with snappy's
+//!   block format.
+//! - [`RemoteWriter`]: the producer's identity (`job`, `instance`), per-series timestamps, the `0`
+//!   sample that lets `increase()` count a short-lived producer, stale markers at the end, and
+//!   sending with retries.
+
+mod encode;
+mod settings;
+mod writer;
+
+pub use settings::RemoteWriteConfig;
+pub use writer::RemoteWriter;

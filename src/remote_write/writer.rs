@@ -1,0 +1,344 @@
+//! Writing a recorder to a remote-write receiver: identity, timestamps, the first `0` sample, stale
+//! markers, batches, and sending with retries, one write at a time.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
+use metrics::{Key, Level, Metadata, Recorder};
+
+use super::encode::{lines, snappy, write_request, Kind, TimeSeries, STALE_NAN};
+use super::settings::RemoteWriteConfig;
+use crate::config::ConfigError;
+use crate::platform::{unix_time_secs, HttpClient, HttpRequest};
+use crate::push::{redact_url, PushError};
+use crate::recorder::RecorderHandle;
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+static SUCCESS: [metrics::Label; 2] = [
+    metrics::Label::from_static_parts("result", "success"),
+    metrics::Label::from_static_parts("sink", "remote_write"),
+];
+static FAILURE: [metrics::Label; 2] = [
+    metrics::Label::from_static_parts("result", "failure"),
+    metrics::Label::from_static_parts("sink", "remote_write"),
+];
+
+/// Milliseconds since the Unix epoch, by the wall clock.
+fn unix_millis() -> i64 {
+    (unix_time_secs() * 1000.0) as i64
+}
+
+/// A random instance id, `om-` and 16 hex digits: unique per recorder, process or isolate.
+fn generated_instance() -> String {
+    let mut bytes = [0u8; 8];
+    // Without an entropy source (never seen), the clock still separates producers in practice.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = (unix_time_secs().to_bits() ^ unix_millis() as u64).to_le_bytes();
+    }
+    format!("om-{:016x}", u64::from_le_bytes(bytes))
+}
+
+/// What the writer remembers between writes; held for a whole write, so writes never overlap.
+struct State {
+    /// The timestamp of the last sample written: every next one is later, whatever the clock does.
+    last_ms: i64,
+    /// When the last write was made, or when the writer started.
+    last_write_ms: i64,
+    /// Cumulative series whose `0` sample the receiver has.
+    zeroed: HashSet<Box<str>>,
+}
+
+impl State {
+    /// The timestamps of a write made at wall-clock time `wall`: its samples' time, later than
+    /// any sample written before even when the wall clock stepped back; and where a new cumulative
+    /// series' `0` goes: at the last write at the latest (it was created between that and now).
+    fn stamps(&self, wall: i64) -> (i64, i64) {
+        let now = wall.max(self.last_ms + 1);
+        (now, self.last_write_ms.min(now - 1))
+    }
+}
+
+/// Writes a recorder's series to a remote-write 1.0 receiver.
+///
+/// - Every series carries `job` and `instance`; a series' own label of either name becomes
+///   `exported_job` / `exported_instance`, as Prometheus does.
+/// - The first time a counter or histogram series is written, a `0` sample goes first, at the
+///   previous write's time (or the writer's start), so `increase()` and `rate()` count a producer
+///   that writes only once.
+/// - Timestamps are milliseconds, strictly increasing from one write to the next even when the
+///   wall clock steps back: Prometheus refuses a whole request for one sample out of order.
+/// - [`end`](Self::end) writes the final values, then a stale marker for every series, so an ended
+///   producer leaves instant queries at once; range functions (`last_over_time`) skip the marker.
+/// - 5xx, 429, no connection and timeouts are retried with the policy's backoff; any other answer
+///   is final and its body is in the error.
+pub struct RemoteWriter {
+    recorder: RecorderHandle,
+    config: RemoteWriteConfig,
+    http: HttpClient,
+    /// Where requests go, without credentials.
+    target: String,
+    /// The URL as errors show it, password as `***`.
+    url: String,
+    headers: Vec<(String, String)>,
+    instance: String,
+    state: futures_util::lock::Mutex<State>,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    last_error: Mutex<Option<PushError>>,
+    own: (metrics::Counter, metrics::Counter),
+}
+
+impl std::fmt::Debug for RemoteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWriter")
+            .field("url", &self.url)
+            .field("job", &self.config.job)
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteWriter {
+    /// Validates `config` and builds a writer of `recorder`.
+    pub fn new(recorder: RecorderHandle, config: RemoteWriteConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| ConfigError {
+            field: "remote_write.ca_file".into(),
+            value: format!("{:?}", config.ca_file.as_deref().unwrap_or_default()),
+            reason,
+        })?;
+        let (target, mut headers) = crate::sink::request_headers(
+            &config.url,
+            &config.headers,
+            config.basic_auth.as_ref(),
+            config.bearer_token.as_ref(),
+        );
+        headers.extend(
+            [
+                ("content-encoding", "snappy"),
+                ("content-type", "application/x-protobuf"),
+                ("x-prometheus-remote-write-version", "0.1.0"),
+                (
+                    "user-agent",
+                    concat!("observer-metrics/", env!("CARGO_PKG_VERSION")),
+                ),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let instance = config.instance.clone().unwrap_or_else(generated_instance);
+        let counter = |labels: &'static [metrics::Label]| {
+            recorder.register_counter(
+                &Key::from_static_parts(crate::push::PUSHES_COUNTER, labels),
+                &METADATA,
+            )
+        };
+        let own = (counter(&SUCCESS), counter(&FAILURE));
+        let now = unix_millis();
+        Ok(RemoteWriter {
+            url: redact_url(&config.url).into_owned(),
+            recorder,
+            config,
+            http,
+            target,
+            headers,
+            instance,
+            state: futures_util::lock::Mutex::new(State {
+                last_ms: now - 1,
+                last_write_ms: now - 1,
+                zeroed: HashSet::new(),
+            }),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            own,
+        })
+    }
+
+    /// The `instance` label of every series this writer writes.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The receiver's URL, with any password shown as `***`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RemoteWriteConfig {
+        &self.config
+    }
+
+    /// Writes that succeeded so far.
+    pub fn successes(&self) -> u64 {
+        self.successes.load(Relaxed)
+    }
+
+    /// Writes that failed so far, after their retries.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Relaxed)
+    }
+
+    /// The error of the last failed write, if any failed.
+    pub fn last_error(&self) -> Option<PushError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Writes the current value of every series, after the write in flight if there is one.
+    pub async fn write(&self) -> Result<(), PushError> {
+        self.write_with(false, &|| false).await
+    }
+
+    /// Writes the final value of every series, then a stale marker for each: the producer has
+    /// ended. A later `write` starts the series again.
+    pub async fn end(&self) -> Result<(), PushError> {
+        self.write_with(true, &|| false).await
+    }
+
+    /// A write that makes no further attempt once `give_up()` (the run is ending).
+    pub(crate) async fn write_with(
+        &self,
+        end: bool,
+        give_up: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), PushError> {
+        let mut state = self.state.lock().await;
+        if !self.recorder.is_enabled() {
+            return Ok(());
+        }
+        let text = self.recorder.render();
+        let (now, zero_at) = state.stamps(unix_millis());
+        let stale = f64::from_bits(STALE_NAN);
+        let mut series = Vec::new();
+        let mut keys = Vec::new();
+        for line in lines(&text) {
+            let mut labels: Vec<(String, String)> = Vec::with_capacity(line.labels.len() + 3);
+            labels.push(("__name__".into(), line.name.to_owned()));
+            for (name, value) in &line.labels {
+                let name = match *name {
+                    "job" | "instance" => format!("exported_{name}"),
+                    other => other.to_owned(),
+                };
+                labels.push((name, value.clone().into_owned()));
+            }
+            labels.push(("job".into(), self.config.job.clone()));
+            labels.push(("instance".into(), self.instance.clone()));
+            labels.retain(|(_, v)| !v.is_empty());
+            labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let mut samples = Vec::with_capacity(3);
+            let new = line.kind == Kind::Cumulative && !state.zeroed.contains(line.series);
+            if new {
+                samples.push((0.0, zero_at));
+            }
+            samples.push((line.value, now));
+            if end {
+                samples.push((stale, now + 1));
+            }
+            keys.push(new.then(|| Box::<str>::from(line.series)));
+            series.push(TimeSeries { labels, samples });
+        }
+        state.last_ms = if end { now + 1 } else { now };
+        state.last_write_ms = now;
+        let result = self
+            .send_batches(&series, &keys, &mut state.zeroed, give_up)
+            .await;
+        match &result {
+            Ok(()) => {
+                self.successes.fetch_add(1, Relaxed);
+                self.own.0.increment(1);
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Relaxed);
+                self.own.1.increment(1);
+                *self
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
+            }
+        }
+        result
+    }
+
+    /// Sends `series` in requests of at most `max_samples_per_send` samples (a series is never
+    /// split), in order; marks the new series of each accepted request as zeroed.
+    async fn send_batches(
+        &self,
+        series: &[TimeSeries],
+        keys: &[Option<Box<str>>],
+        zeroed: &mut HashSet<Box<str>>,
+        give_up: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), PushError> {
+        let limit = self.config.max_samples_per_send;
+        let mut start = 0;
+        while start < series.len() {
+            let mut end = start;
+            let mut samples = 0;
+            while end < series.len()
+                && (end == start || samples + series[end].samples.len() <= limit)
+            {
+                samples += series[end].samples.len();
+                end += 1;
+            }
+            let body = Bytes::from(snappy(&write_request(&series[start..end])));
+            self.config
+                .retry
+                .run(give_up, PushError::is_transient, || {
+                    self.send_once(body.clone())
+                })
+                .await?;
+            zeroed.extend(keys[start..end].iter().flatten().cloned());
+            start = end;
+        }
+        Ok(())
+    }
+
+    async fn send_once(&self, body: Bytes) -> Result<(), PushError> {
+        let method = "POST";
+        let request = HttpRequest {
+            method,
+            url: &self.target,
+            headers: &self.headers,
+            body: Some(body),
+            timeout: self.config.timeout(),
+        };
+        PushError::from_answer(
+            method,
+            &self.url,
+            self.config.timeout(),
+            self.http.send(request).await,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(last_ms: i64, last_write_ms: i64) -> State {
+        State {
+            last_ms,
+            last_write_ms,
+            zeroed: HashSet::new(),
+        }
+    }
+
+    #[test]
+    fn timestamps_only_go_forward_when_the_clock_steps_back() {
+        // The usual case: the wall clock.
+        assert_eq!(state(1_000, 1_000).stamps(5_000), (5_000, 1_000));
+        // The clock stepped back an hour: still after the last sample.
+        assert_eq!(
+            state(5_000, 5_000).stamps(5_000 - 3_600_000),
+            (5_001, 5_000)
+        );
+        // After an end (stale markers at last write + 1): after those too.
+        assert_eq!(state(5_001, 5_000).stamps(5_001), (5_002, 5_000));
+        // A zero is always before the value.
+        let (now, zero) = state(0, 10_000).stamps(3);
+        assert!(zero < now, "{zero} {now}");
+    }
+}

@@ -1,0 +1,232 @@
+//! Remote write, judged by real receivers started on loopback: Prometheus 2.42
+//! (`--web.enable-remote-write-receiver`) and VictoriaMetrics 1.79.5, through their PromQL answers.
+//! Faults a real receiver cannot make (5xx) come from a small local server.
+
+mod support;
+
+use observer_metrics::push::PushError;
+use observer_metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
+use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use support::{Fault, FaultServer, Prometheus, VictoriaMetrics};
+
+/// A recorder holding the whole catalogue with known values, custom series and histogram buckets.
+fn recorded() -> ObserverRecorder {
+    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let m = ObserverMetrics::new(&recorder.handle());
+    m.events_processed_total.increment(42);
+    for ms in [0.5, 3.0, 7.0, 70.0, 700.0, 7000.0] {
+        m.event_processing_duration_ms.record(ms);
+        m.action_duration_ms.record(ms * 2.0);
+        m.checkpoint_save_duration_ms.record(ms / 2.0);
+    }
+    m.events_in_flight.set(3.0);
+    m.actions_executed_total.increment(10);
+    m.action_success_total.increment(7);
+    m.action_failure_total.increment(3);
+    m.action_timeout_total.increment(1);
+    m.queue_jobs_enqueued_total.increment(9);
+    m.queue_jobs_processed_total.increment(6);
+    m.queue_retry_total.increment(2);
+    m.queue_deadletter_total.increment(1);
+    m.queue_depth.set(2.0);
+    m.cache_hits_total.increment(3);
+    m.cache_misses_total.increment(1);
+    m.cache_size_bytes.set(4096.0);
+    m.dedup_checks_total.increment(8);
+    m.dedup_duplicates_found_total.increment(2);
+    m.checkpoint_saves_total.increment(6);
+    m.checkpoint_recovery_total.increment(1);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("edge_requests_total", "route" => "/a b", "job" => "own").increment(5);
+    });
+    recorder
+}
+
+fn config(url: &str, instance: &str) -> RemoteWriteConfig {
+    let mut c = RemoteWriteConfig::new(url, "rw-test");
+    c.instance = Some(instance.into());
+    c.retry.base_backoff_ms = 10;
+    c.retry.max_backoff_ms = 50;
+    c
+}
+
+/// `name{labels}` of the render, as a PromQL selector with the producer's labels added.
+fn selector(series: &str, instance: &str) -> String {
+    let extra = format!("job=\"rw-test\",instance=\"{instance}\"");
+    match series.split_once('{') {
+        // A series' own `job` label went out as `exported_job`.
+        Some((name, labels)) => format!(
+            "{name}{{{},{extra}}}",
+            labels
+                .trim_end_matches('}')
+                .replace("job=", "exported_job=")
+        ),
+        None => format!("{series}{{{extra}}}"),
+    }
+}
+
+/// Every sample line of the render, with its value.
+fn render_samples(recorder: &ObserverRecorder) -> Vec<(String, f64)> {
+    recorder
+        .render()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+fn same(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_answers_every_catalogue_series_and_the_zero_sample_comes_first() {
+    let prometheus = Prometheus::start(&[]);
+    let recorder = recorded();
+    let writer =
+        RemoteWriter::new(recorder.handle(), config(&prometheus.write_url(), "p1")).unwrap();
+    // What is written: the render before the write (the writer then counts its own success).
+    let samples = render_samples(&recorder);
+    writer.write().await.unwrap();
+    assert!(samples.len() > 50, "{} series", samples.len());
+    let families: std::collections::HashSet<_> = samples
+        .iter()
+        .map(|(s, _)| s.split(['{', ' ']).next().unwrap().to_owned())
+        .collect();
+    for entry in observer_metrics::CATALOGUE {
+        assert!(
+            families.iter().any(|f| f.starts_with(entry.name)),
+            "{} not written",
+            entry.name
+        );
+    }
+    for (series, value) in &samples {
+        let expr = format!("last_over_time({}[1h])", selector(series, "p1"));
+        let got = prometheus.scalar(&expr);
+        assert!(
+            got.is_some_and(|g| same(g, *value)),
+            "{expr}: Prometheus has {got:?}, the render {value}"
+        );
+    }
+    // A counter written once still counts: a 0 sample came first.
+    let raw = prometheus.samples(&format!("{}[1h]", selector("events_processed_total", "p1")));
+    assert_eq!(raw.iter().map(|s| s.1).collect::<Vec<_>>(), [0.0, 42.0]);
+    assert!(raw[0].0 < raw[1].0);
+    // Writing again and again in the same millisecond is never "out of order" or "duplicate".
+    for _ in 0..5 {
+        writer.write().await.unwrap();
+    }
+    let raw = prometheus.samples(&format!("{}[1h]", selector("events_processed_total", "p1")));
+    assert_eq!(raw.len(), 7, "{raw:?}");
+    assert!(raw.windows(2).all(|w| w[0].0 < w[1].0), "{raw:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_markers_end_the_series_at_once_and_totals_stay_exact() {
+    let prometheus = Prometheus::start(&[]);
+    let recorder = recorded();
+    let writer =
+        RemoteWriter::new(recorder.handle(), config(&prometheus.write_url(), "p2")).unwrap();
+    writer.write().await.unwrap();
+    let series = selector("events_processed_total", "p2");
+    assert_eq!(prometheus.scalar(&series), Some(42.0));
+    writer.end().await.unwrap();
+    assert_eq!(
+        prometheus.query(&series),
+        vec![],
+        "the ended series is still there"
+    );
+    assert_eq!(
+        prometheus.scalar(&format!("sum(last_over_time({series}[1h]))")),
+        Some(42.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn victoria_metrics_answers_every_series() {
+    let vm = VictoriaMetrics::start();
+    let recorder = recorded();
+    let writer = RemoteWriter::new(recorder.handle(), config(&vm.write_url(), "v1")).unwrap();
+    let samples = render_samples(&recorder);
+    writer.write().await.unwrap();
+    // VictoriaMetrics makes fresh samples searchable a moment after a flush.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while vm.scalar("count({job=\"rw-test\",instance=\"v1\"})") != Some(samples.len() as f64) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "VictoriaMetrics never held every series"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for (series, value) in samples {
+        let expr = format!("last_over_time({}[1h])", selector(&series, "v1"));
+        let got = vm.scalar(&expr);
+        assert!(
+            got.is_some_and(|g| same(g, value)) || (value.is_nan() && got.is_none()),
+            "{expr}: VictoriaMetrics has {got:?}, the render {value}"
+        );
+    }
+    writer.end().await.unwrap();
+    assert_eq!(
+        vm.scalar(&format!(
+            "sum(last_over_time({}[1h]))",
+            selector("events_processed_total", "v1")
+        )),
+        Some(42.0)
+    );
+}
+
+#[tokio::test]
+async fn five_hundreds_are_retried_and_four_hundreds_are_not() {
+    let recorder = recorded();
+    let flaky = FaultServer::start(Fault::Statuses(vec![503, 500, 204]));
+    let writer = RemoteWriter::new(recorder.handle(), config(&flaky.url, "f")).unwrap();
+    writer.write().await.unwrap();
+    assert_eq!(flaky.requests.lock().unwrap().len(), 3);
+
+    let refusing = FaultServer::start(Fault::Statuses(vec![400]));
+    let writer = RemoteWriter::new(recorder.handle(), config(&refusing.url, "f")).unwrap();
+    match writer.write().await {
+        Err(PushError::Status {
+            status: 400,
+            url,
+            body,
+            ..
+        }) => {
+            assert!(
+                url.starts_with(&refusing.url) && body.contains("status 400"),
+                "{url} {body}"
+            )
+        }
+        other => panic!("expected the 400, got {other:?}"),
+    }
+    assert_eq!(refusing.requests.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_wire_is_remote_write_1_0() {
+    let recorder = recorded();
+    let server = FaultServer::start(Fault::Statuses(vec![204]));
+    let mut c = config(&server.url, "w");
+    c.max_samples_per_send = 10;
+    c.headers.insert("X-Scope-OrgID".into(), "team-a".into());
+    let writer = RemoteWriter::new(recorder.handle(), c).unwrap();
+    writer.write().await.unwrap();
+    let requests = server.request_texts();
+    // Split into requests of at most 10 samples (a zero and a value per cumulative series).
+    assert!(requests.len() > 5, "{} requests", requests.len());
+    let head = requests[0].to_ascii_lowercase();
+    for header in [
+        "post /",
+        "content-encoding: snappy",
+        "content-type: application/x-protobuf",
+        "x-prometheus-remote-write-version: 0.1.0",
+        "user-agent: observer-metrics/",
+        "x-scope-orgid: team-a",
+    ] {
+        assert!(head.contains(header), "{header} missing in {head}");
+    }
+}
