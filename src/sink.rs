@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{invalid, ConfigError};
+use crate::push::PushError;
+use crate::recorder::RecorderHandle;
 
 /// A secret (password, token): deserialised like a string, never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -302,4 +304,83 @@ fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
     let _ = parsed.set_username("");
     let _ = parsed.set_password(None);
     (parsed.into(), Some(auth))
+}
+
+/// Counter: sends by `sink` (`pushgateway`, `remote_write`) and `result` (`success`, `failure`),
+/// retries within one send counting once.
+pub const PUSHES_COUNTER: &str = "observer_metrics_pushes_total";
+/// Gauge: Unix time of the last send a sink's receiver accepted, by `sink`.
+pub const LAST_PUSH_GAUGE: &str = "observer_metrics_last_push_success_timestamp_seconds";
+
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+/// What a sink's sends came to: counts and the last error, kept for the caller and published on the
+/// recorder the sink sends, so a service that is also scraped can alert on failing sends
+/// (`increase(observer_metrics_pushes_total{result="failure"}[15m]) > 0`).
+pub(crate) struct Outcomes {
+    successes: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    last_error: std::sync::Mutex<Option<PushError>>,
+    published: (metrics::Counter, metrics::Counter, metrics::Gauge),
+}
+
+impl Outcomes {
+    /// Outcomes of the sink named `sink`, published on `recorder`.
+    pub(crate) fn register(recorder: &RecorderHandle, sink: &'static str) -> Self {
+        use metrics::{Key, Label, Recorder};
+        let sink_label = Label::from_static_parts("sink", sink);
+        let counter = |result: &'static str| {
+            let labels = vec![
+                Label::from_static_parts("result", result),
+                sink_label.clone(),
+            ];
+            recorder.register_counter(&Key::from_parts(PUSHES_COUNTER, labels), &METADATA)
+        };
+        let gauge = recorder.register_gauge(
+            &Key::from_parts(LAST_PUSH_GAUGE, vec![sink_label.clone()]),
+            &METADATA,
+        );
+        Outcomes {
+            successes: Default::default(),
+            failures: Default::default(),
+            last_error: Default::default(),
+            published: (counter("success"), counter("failure"), gauge),
+        }
+    }
+
+    /// Counts `result` in.
+    pub(crate) fn record(&self, result: &Result<(), PushError>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match result {
+            Ok(()) => {
+                self.successes.fetch_add(1, Relaxed);
+                self.published.0.increment(1);
+                self.published.2.set(crate::platform::unix_time_secs());
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Relaxed);
+                self.published.1.increment(1);
+                *self
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.clone());
+            }
+        }
+    }
+
+    pub(crate) fn successes(&self) -> u64 {
+        self.successes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn last_error(&self) -> Option<PushError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }

@@ -255,16 +255,16 @@ async fn flush_pushes_now() {
     // The exporter's own metrics, for a scrape of the same recorder.
     let text = recorder.render();
     let pushed =
-        support::sample(&text, "observer_metrics_pushes_total{result=\"success\"}").unwrap();
+        support::sample(&text, "observer_metrics_pushes_total{result=\"success\",sink=\"pushgateway\"}").unwrap();
     assert_eq!(pushed, exporter.successful_pushes() as f64);
     assert_eq!(
-        support::sample(&text, "observer_metrics_pushes_total{result=\"failure\"}"),
+        support::sample(&text, "observer_metrics_pushes_total{result=\"failure\",sink=\"pushgateway\"}"),
         Some(0.0)
     );
     assert!(
         support::sample(
             &text,
-            "observer_metrics_last_push_success_timestamp_seconds"
+            "observer_metrics_last_push_success_timestamp_seconds{sink=\"pushgateway\"}"
         )
         .unwrap()
             > 1.7e9

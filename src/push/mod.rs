@@ -10,9 +10,10 @@ mod settings;
 mod url;
 
 pub use crate::sink::{BasicAuth, RetryPolicy, Secret, MAX_TIMER_MS};
+pub use crate::sink::{LAST_PUSH_GAUGE, PUSHES_COUNTER};
 pub use client::{PushClient, PushError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use exporter::{shutdown_signal, BatchOutcome, PushExporter};
-pub use sender::{GroupPusher, LAST_PUSH_GAUGE, PUSHES_COUNTER};
+pub use sender::GroupPusher;
 pub use settings::{PushConfig, PushMethod};
 pub use url::{group_url, redact_url};

@@ -9,25 +9,14 @@
 //! could still apply that older body after the final one. So [`GroupPusher::stop_interval_pushes`]
 //! only stops retries and new interval pushes; the final push then waits its turn at the gate.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
-
-use metrics::{Key, Level, Metadata, Recorder};
+use std::sync::atomic::AtomicBool;
+#[cfg(not(target_arch = "wasm32"))]
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::client::{PushClient, PushError};
 use super::settings::PushMethod;
-use crate::platform::unix_time_secs;
 use crate::recorder::RecorderHandle;
-
-static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
-
-/// Counter: pushes by `result` (`success`, `failure`), retries within one push counting once.
-pub const PUSHES_COUNTER: &str = "observer_metrics_pushes_total";
-/// Gauge: Unix time of the last push the gateway accepted.
-pub const LAST_PUSH_GAUGE: &str = "observer_metrics_last_push_success_timestamp_seconds";
-
-static SUCCESS: [metrics::Label; 1] = [metrics::Label::from_static_parts("result", "success")];
-static FAILURE: [metrics::Label; 1] = [metrics::Label::from_static_parts("result", "failure")];
+use crate::sink::Outcomes;
 
 /// Which push of a run this is; with `method = "put"` it decides the HTTP method.
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,31 +43,9 @@ impl Phase {
     }
 }
 
-/// The pusher's own metrics, on the recorder it pushes, so a service that is also scraped can alert
-/// on pushes failing (`increase(observer_metrics_pushes_total{result="failure"}[15m]) > 0`).
-struct OwnMetrics {
-    successes: metrics::Counter,
-    failures: metrics::Counter,
-    last_success: metrics::Gauge,
-}
-
-impl OwnMetrics {
-    fn register(recorder: &RecorderHandle) -> Self {
-        let pushes = |labels: &'static [metrics::Label]| {
-            recorder.register_counter(&Key::from_static_parts(PUSHES_COUNTER, labels), &METADATA)
-        };
-        OwnMetrics {
-            successes: pushes(&SUCCESS),
-            failures: pushes(&FAILURE),
-            last_success: recorder
-                .register_gauge(&Key::from_static_name(LAST_PUSH_GAUGE), &METADATA),
-        }
-    }
-}
-
 /// Renders a recorder and pushes it to one group, one push at a time, keeping count of outcomes
-/// (also on the recorder, as `observer_metrics_pushes_total{result}` and
-/// `observer_metrics_last_push_success_timestamp_seconds`).
+/// (also on the recorder, as `observer_metrics_pushes_total{sink="pushgateway",result}` and
+/// `observer_metrics_last_push_success_timestamp_seconds{sink="pushgateway"}`).
 ///
 /// A push renders only once the previous push of this pusher was answered, so the gateway never
 /// receives an older body after a newer one. The interval [`PushExporter`](super::PushExporter)
@@ -91,10 +58,7 @@ pub struct GroupPusher {
     /// Set when the run ends: interval pushes stop, and one in flight makes no further attempt.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     stopping: AtomicBool,
-    successes: AtomicU64,
-    failures: AtomicU64,
-    last_error: Mutex<Option<PushError>>,
-    own: OwnMetrics,
+    outcomes: Outcomes,
 }
 
 impl std::fmt::Debug for GroupPusher {
@@ -109,14 +73,11 @@ impl GroupPusher {
     /// Pushes `recorder`'s renders through `client`.
     pub fn new(recorder: RecorderHandle, client: PushClient) -> Self {
         GroupPusher {
-            own: OwnMetrics::register(&recorder),
+            outcomes: Outcomes::register(&recorder, "pushgateway"),
             recorder,
             client,
             gate: futures_util::lock::Mutex::new(()),
             stopping: AtomicBool::new(false),
-            successes: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            last_error: Mutex::new(None),
         }
     }
 
@@ -132,20 +93,17 @@ impl GroupPusher {
 
     /// Pushes that succeeded so far (retries within one push count once).
     pub fn successes(&self) -> u64 {
-        self.successes.load(Relaxed)
+        self.outcomes.successes()
     }
 
     /// Pushes that failed so far, after their retries.
     pub fn failures(&self) -> u64 {
-        self.failures.load(Relaxed)
+        self.outcomes.failures()
     }
 
     /// The error of the last failed push, if any failed.
     pub fn last_error(&self) -> Option<PushError> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.outcomes.last_error()
     }
 
     /// From now on interval pushes are skipped, and one in flight makes no further attempt after
@@ -207,21 +165,7 @@ impl GroupPusher {
         }
         let body = self.recorder.render();
         let result = client.push_until(method, &body, give_up).await;
-        match &result {
-            Ok(()) => {
-                self.successes.fetch_add(1, Relaxed);
-                self.own.successes.increment(1);
-                self.own.last_success.set(unix_time_secs());
-            }
-            Err(e) => {
-                self.failures.fetch_add(1, Relaxed);
-                self.own.failures.increment(1);
-                *self
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
-            }
-        }
+        self.outcomes.record(&result);
         result
     }
 }

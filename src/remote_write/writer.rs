@@ -1,12 +1,8 @@
 //! Writing a recorder to a remote-write receiver: identity, timestamps, the first `0` sample, stale
 //! markers, batches, and sending with retries, one write at a time.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
-
 use bytes::Bytes;
-use metrics::{Key, Level, Metadata, Recorder};
+use std::collections::HashSet;
 
 use super::encode::{lines, snappy, write_request, Kind, TimeSeries, STALE_NAN};
 use super::settings::RemoteWriteConfig;
@@ -14,16 +10,7 @@ use crate::config::ConfigError;
 use crate::platform::{unix_time_secs, HttpClient, HttpRequest};
 use crate::push::{redact_url, PushError};
 use crate::recorder::RecorderHandle;
-
-static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
-static SUCCESS: [metrics::Label; 2] = [
-    metrics::Label::from_static_parts("result", "success"),
-    metrics::Label::from_static_parts("sink", "remote_write"),
-];
-static FAILURE: [metrics::Label; 2] = [
-    metrics::Label::from_static_parts("result", "failure"),
-    metrics::Label::from_static_parts("sink", "remote_write"),
-];
+use crate::sink::Outcomes;
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 fn unix_millis() -> i64 {
@@ -84,10 +71,7 @@ pub struct RemoteWriter {
     headers: Vec<(String, String)>,
     instance: String,
     state: futures_util::lock::Mutex<State>,
-    successes: AtomicU64,
-    failures: AtomicU64,
-    last_error: Mutex<Option<PushError>>,
-    own: (metrics::Counter, metrics::Counter),
+    outcomes: Outcomes,
 }
 
 impl std::fmt::Debug for RemoteWriter {
@@ -128,17 +112,9 @@ impl RemoteWriter {
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
         let instance = config.instance.clone().unwrap_or_else(generated_instance);
-        let counter = |labels: &'static [metrics::Label]| {
-            recorder.register_counter(
-                &Key::from_static_parts(crate::push::PUSHES_COUNTER, labels),
-                &METADATA,
-            )
-        };
-        let own = (counter(&SUCCESS), counter(&FAILURE));
         let now = unix_millis();
         Ok(RemoteWriter {
             url: redact_url(&config.url).into_owned(),
-            recorder,
             config,
             http,
             target,
@@ -149,10 +125,8 @@ impl RemoteWriter {
                 last_write_ms: now - 1,
                 zeroed: HashSet::new(),
             }),
-            successes: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            last_error: Mutex::new(None),
-            own,
+            outcomes: Outcomes::register(&recorder, "remote_write"),
+            recorder,
         })
     }
 
@@ -173,20 +147,17 @@ impl RemoteWriter {
 
     /// Writes that succeeded so far.
     pub fn successes(&self) -> u64 {
-        self.successes.load(Relaxed)
+        self.outcomes.successes()
     }
 
     /// Writes that failed so far, after their retries.
     pub fn failures(&self) -> u64 {
-        self.failures.load(Relaxed)
+        self.outcomes.failures()
     }
 
     /// The error of the last failed write, if any failed.
     pub fn last_error(&self) -> Option<PushError> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.outcomes.last_error()
     }
 
     /// Writes the current value of every series, after the write in flight if there is one.
@@ -246,20 +217,7 @@ impl RemoteWriter {
         let result = self
             .send_batches(&series, &keys, &mut state.zeroed, give_up)
             .await;
-        match &result {
-            Ok(()) => {
-                self.successes.fetch_add(1, Relaxed);
-                self.own.0.increment(1);
-            }
-            Err(e) => {
-                self.failures.fetch_add(1, Relaxed);
-                self.own.1.increment(1);
-                *self
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(e.clone());
-            }
-        }
+        self.outcomes.record(&result);
         result
     }
 
