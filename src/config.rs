@@ -8,7 +8,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::naming;
-use crate::push::{BasicAuth, PushConfig, PushMethod, Secret, MAX_TIMER_MS};
+use crate::push::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret, MAX_TIMER_MS};
+use crate::remote_write::RemoteWriteConfig;
 
 /// Settings of the recorder. `Default` is the plan's: enabled, buckets
 /// `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0, `export_interval_secs` 60.
@@ -55,6 +56,9 @@ pub struct MetricsConfig {
     pub prefix: Option<String>,
     /// Where to push, if anywhere: the `[push]` table. Default: none.
     pub push: Option<PushConfig>,
+    /// Where to remote-write, if anywhere: the `[remote_write]` table. Push and remote write can be
+    /// on at once; the exporter drives both on one schedule. Default: none.
+    pub remote_write: Option<RemoteWriteConfig>,
     /// The pull endpoint, if any: the `[pull]` table (native targets). Default: none.
     #[cfg(not(target_arch = "wasm32"))]
     pub pull: Option<crate::pull::PullConfig>,
@@ -71,6 +75,7 @@ impl Default for MetricsConfig {
             global_labels: BTreeMap::new(),
             prefix: None,
             push: None,
+            remote_write: None,
             #[cfg(not(target_arch = "wasm32"))]
             pull: None,
         }
@@ -169,12 +174,13 @@ impl MetricsConfig {
                 .iter()
                 .flat_map(|p| p.group_label_names())
                 .any(|g| g == name);
-            if name == "job" || grouping {
+            let identity = self.remote_write.is_some() && name == "instance";
+            if name == "job" || grouping || identity {
                 return Err(invalid(
                     field(),
                     name,
-                    "is a grouping label (job or push.grouping): the gateway sets it on every \
-                     series of the group",
+                    "is set by the sink: job and push.grouping by the gateway, instance by remote \
+                     write, on every series",
                 ));
             }
         }
@@ -189,6 +195,9 @@ impl MetricsConfig {
         }
         if let Some(push) = &self.push {
             push.validate()?;
+        }
+        if let Some(rw) = &self.remote_write {
+            rw.validate()?;
         }
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(pull) = &self.pull {
@@ -264,6 +273,7 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_PUSH_CA_FILE` | `/etc/observer/ca.pem` |
     /// | `OBSERVER_METRICS_PUSH_BASIC_AUTH` | `user:password` |
     /// | `OBSERVER_METRICS_PUSH_RETRY_TRIES`, `_RETRY_BASE_BACKOFF_MS`, `_RETRY_MAX_BACKOFF_MS`, `_RETRY_JITTER` | `3`, `200`, `5000`, `0.5` |
+    /// | `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` | the same for `[remote_write]`: `URL`, `JOB`, `INSTANCE`, `HEADERS`, `BEARER_TOKEN`, `BASIC_AUTH`, `TIMEOUT_MS`, `SHUTDOWN_TIMEOUT_MS`, `MAX_SAMPLES_PER_SEND`, `CA_FILE`, `RETRY_*` |
     ///
     /// Any other variable starting with `OBSERVER_METRICS_` is an error, so a typo is not silently
     /// ignored.
@@ -330,6 +340,13 @@ impl MetricsConfig {
                 "pull_listen" => {
                     self.pull.get_or_insert_with(Default::default).listen = value.trim().to_owned()
                 }
+                rw_field if rw_field.starts_with("remote_write_") => {
+                    let rw = self
+                        .remote_write
+                        .get_or_insert_with(RemoteWriteConfig::default);
+                    apply_remote_write_env(rw, &rw_field["remote_write_".len()..], &value)
+                        .map_err(&bad)?;
+                }
                 push_field if push_field.starts_with("push_") => {
                     let push = self.push.get_or_insert_with(PushConfig::default);
                     apply_push_env(push, &push_field["push_".len()..], &value).map_err(&bad)?;
@@ -349,29 +366,77 @@ impl MetricsConfig {
 }
 
 /// Applies one `OBSERVER_METRICS_PUSH_<FIELD>` variable; the error is the reason.
+/// The settings every HTTP sink has, borrowed for [`apply_sink_env`].
+struct SinkFields<'a> {
+    url: &'a mut String,
+    job: &'a mut String,
+    headers: &'a mut BTreeMap<String, String>,
+    timeout_ms: &'a mut u64,
+    shutdown_timeout_ms: &'a mut u64,
+    basic_auth: &'a mut Option<BasicAuth>,
+    bearer_token: &'a mut Option<Secret>,
+    ca_file: &'a mut Option<String>,
+    retry: &'a mut RetryPolicy,
+}
+
+fn millis(v: &str) -> Result<u64, &'static str> {
+    v.trim().parse::<u64>().map_err(|_| "expected milliseconds")
+}
+
+/// Applies one variable of the fields every sink has; `Ok(false)` when `field` is not one of them.
+fn apply_sink_env(s: SinkFields<'_>, field: &str, value: &str) -> Result<bool, &'static str> {
+    match field {
+        "url" => *s.url = value.trim().to_owned(),
+        "job" => *s.job = value.trim().to_owned(),
+        "headers" => pairs(value, s.headers)?,
+        "timeout_ms" => *s.timeout_ms = millis(value)?,
+        "shutdown_timeout_ms" => *s.shutdown_timeout_ms = millis(value)?,
+        "bearer_token" => *s.bearer_token = Some(Secret::new(value.trim())),
+        "ca_file" => *s.ca_file = Some(value.trim().to_owned()).filter(|f| !f.is_empty()),
+        "basic_auth" => {
+            let (username, password) = value.split_once(':').ok_or("expected user:password")?;
+            *s.basic_auth = Some(BasicAuth {
+                username: username.to_owned(),
+                password: Secret::new(password),
+            });
+        }
+        "retry_tries" => {
+            s.retry.tries = value
+                .trim()
+                .parse()
+                .map_err(|_| "expected a whole number")?
+        }
+        "retry_base_backoff_ms" => s.retry.base_backoff_ms = millis(value)?,
+        "retry_max_backoff_ms" => s.retry.max_backoff_ms = millis(value)?,
+        "retry_jitter" => s.retry.jitter = value.trim().parse().map_err(|_| "expected a number")?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Applies one `OBSERVER_METRICS_PUSH_<FIELD>` variable; the error is the reason.
 fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(), &'static str> {
+    let common = SinkFields {
+        url: &mut push.url,
+        job: &mut push.job,
+        headers: &mut push.headers,
+        timeout_ms: &mut push.timeout_ms,
+        shutdown_timeout_ms: &mut push.shutdown_timeout_ms,
+        basic_auth: &mut push.basic_auth,
+        bearer_token: &mut push.bearer_token,
+        ca_file: &mut push.ca_file,
+        retry: &mut push.retry,
+    };
+    if apply_sink_env(common, field, value)? {
+        return Ok(());
+    }
     let flag = |v: &str| {
         v.trim()
             .parse::<bool>()
             .map_err(|_| "expected true or false")
     };
-    let millis = |v: &str| v.trim().parse::<u64>().map_err(|_| "expected milliseconds");
     match field {
-        "url" => push.url = value.trim().to_owned(),
-        "job" => push.job = value.trim().to_owned(),
         "grouping" => pairs(value, &mut push.grouping)?,
-        "headers" => pairs(value, &mut push.headers)?,
-        "retry_tries" => {
-            push.retry.tries = value
-                .trim()
-                .parse()
-                .map_err(|_| "expected a whole number")?
-        }
-        "retry_base_backoff_ms" => push.retry.base_backoff_ms = millis(value)?,
-        "retry_max_backoff_ms" => push.retry.max_backoff_ms = millis(value)?,
-        "retry_jitter" => {
-            push.retry.jitter = value.trim().parse().map_err(|_| "expected a number")?
-        }
         "method" => {
             push.method = match value.trim() {
                 "put" | "PUT" => PushMethod::Put,
@@ -379,19 +444,40 @@ fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(),
                 _ => return Err("expected put or post"),
             }
         }
-        "timeout_ms" => push.timeout_ms = millis(value)?,
-        "shutdown_timeout_ms" => push.shutdown_timeout_ms = millis(value)?,
         "gzip" => push.gzip = flag(value)?,
         "delete_on_shutdown" => push.delete_on_shutdown = flag(value)?,
-        "bearer_token" => push.bearer_token = Some(Secret::new(value.trim())),
-        "ca_file" => push.ca_file = Some(value.trim().to_owned()).filter(|f| !f.is_empty()),
-        "basic_auth" => {
-            let (username, password) = value.split_once(':').ok_or("expected user:password")?;
-            let password = Secret::new(password);
-            push.basic_auth = Some(BasicAuth {
-                username: username.to_owned(),
-                password,
-            });
+        _ => return Err("unknown variable"),
+    }
+    Ok(())
+}
+
+/// Applies one `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` variable; the error is the reason.
+fn apply_remote_write_env(
+    rw: &mut RemoteWriteConfig,
+    field: &str,
+    value: &str,
+) -> Result<(), &'static str> {
+    let common = SinkFields {
+        url: &mut rw.url,
+        job: &mut rw.job,
+        headers: &mut rw.headers,
+        timeout_ms: &mut rw.timeout_ms,
+        shutdown_timeout_ms: &mut rw.shutdown_timeout_ms,
+        basic_auth: &mut rw.basic_auth,
+        bearer_token: &mut rw.bearer_token,
+        ca_file: &mut rw.ca_file,
+        retry: &mut rw.retry,
+    };
+    if apply_sink_env(common, field, value)? {
+        return Ok(());
+    }
+    match field {
+        "instance" => rw.instance = Some(value.trim().to_owned()).filter(|i| !i.is_empty()),
+        "max_samples_per_send" => {
+            rw.max_samples_per_send = value
+                .trim()
+                .parse()
+                .map_err(|_| "expected a whole number")?
         }
         _ => return Err("unknown variable"),
     }

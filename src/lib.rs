@@ -53,6 +53,8 @@
 mod catalogue;
 mod config;
 mod encoder;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod exporter;
 mod naming;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod observer;

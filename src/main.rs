@@ -14,6 +14,7 @@ use observer_metrics::observer::pipeline::ObserverPipeline;
 use observer_metrics::observer::{ActionConfig, EntityEvent};
 use observer_metrics::pull::PullConfig;
 use observer_metrics::push::{shutdown_signal, BatchOutcome, PushConfig, PushExporter};
+use observer_metrics::remote_write::RemoteWriteConfig;
 use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
 use serde::Deserialize;
 
@@ -31,7 +32,12 @@ serve     run the workload until SIGTERM/SIGINT with GET /metrics on --listen (d
 FLAGS
   --rate N              events per second (simulate: as fast as possible; serve: 100)
   --push-gateway URL    the Pushgateway, e.g. http://127.0.0.1:9091 (push.url)
-  --job NAME            the job label (push.job; default observer-metrics-<command>)
+  --remote-write URL    a remote-write receiver, e.g. http://127.0.0.1:9090/api/v1/write
+                        (remote_write.url); with or without a gateway
+  --instance ID         the remote-write instance label (remote_write.instance; default: one
+                        generated per run, so runs never overwrite each other)
+  --job NAME            the job label of both sinks (push.job, remote_write.job; default
+                        observer-metrics-<command>)
   --grouping KEY=VALUE  another grouping label, repeatable (push.grouping)
   --interval SECS       seconds between pushes (export_interval_secs)
   --duplicate-rate F    fraction of events delivered twice (0.1)
@@ -146,9 +152,9 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--config" => args.config = Some(value.into()),
-            "--events" | "--rate" | "--seed" | "--push-gateway" | "--job" | "--grouping"
-            | "--interval" | "--listen" | "--duplicate-rate" | "--failure-rate"
-            | "--error-rate" | "--timeout-rate" => {
+            "--events" | "--rate" | "--seed" | "--push-gateway" | "--remote-write"
+            | "--instance" | "--job" | "--grouping" | "--interval" | "--listen"
+            | "--duplicate-rate" | "--failure-rate" | "--error-rate" | "--timeout-rate" => {
                 args.overrides.push((flag[2..].to_owned(), value))
             }
             other => return Err(format!("unknown flag `{other}`")),
@@ -194,6 +200,7 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
     } else {
         "simulate"
     };
+    let mut job = None;
     for (flag, value) in &args.overrides {
         match flag.as_str() {
             "events" => workload.events = number(flag, value)?,
@@ -208,7 +215,19 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
             "push-gateway" => {
                 config.push.get_or_insert_with(PushConfig::default).url = value.clone()
             }
-            "job" => config.push.get_or_insert_with(PushConfig::default).job = value.clone(),
+            "remote-write" => {
+                config
+                    .remote_write
+                    .get_or_insert_with(RemoteWriteConfig::default)
+                    .url = value.clone()
+            }
+            "instance" => {
+                config
+                    .remote_write
+                    .get_or_insert_with(RemoteWriteConfig::default)
+                    .instance = Some(value.clone())
+            }
+            "job" => job = Some(value.clone()),
             "grouping" => {
                 let (k, v) = value
                     .split_once('=')
@@ -219,10 +238,17 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
             _ => unreachable!("parse() only keeps known flags"),
         }
     }
+    // `--job` names both sinks' job, whichever flag came first; without one, a default.
+    let default_job = format!("observer-metrics-{command}");
     if let Some(push) = &mut config.push {
-        if push.job.is_empty() {
-            push.job = format!("observer-metrics-{command}");
-        }
+        push.job = job
+            .clone()
+            .unwrap_or_else(|| take_or(&push.job, &default_job));
+    }
+    if let Some(rw) = &mut config.remote_write {
+        rw.job = job
+            .clone()
+            .unwrap_or_else(|| take_or(&rw.job, &default_job));
     }
     if args.mode == Mode::Serve {
         config.pull.get_or_insert_with(PullConfig::default);
@@ -231,6 +257,11 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
     config.validate().map_err(|e| e.to_string())?;
     workload.validate()?;
     Ok((config, workload))
+}
+
+/// `value`, or `default` when it is empty.
+fn take_or(value: &str, default: &str) -> String {
+    if value.is_empty() { default } else { value }.to_owned()
 }
 
 /// A small deterministic generator for the event stream, so a seed gives the same events.
@@ -492,15 +523,15 @@ async fn run(
         }
         _ => None,
     };
-    let exporter = match &config.push {
-        Some(_) => match PushExporter::start(recorder.handle(), config) {
+    let exporter = match config.push.is_some() || config.remote_write.is_some() {
+        true => match PushExporter::start(recorder.handle(), config) {
             Ok(exporter) => Some(exporter),
             Err(e) => {
                 eprintln!("observer-metrics: {e}");
                 return ExitCode::from(2);
             }
         },
-        None => None,
+        false => None,
     };
 
     let limit = (mode == Mode::Simulate).then_some(workload.events);
@@ -537,7 +568,10 @@ async fn run(
         eprintln!("observer-metrics: {summary} ({elapsed:.2?})");
         return exit_code(&mode, signal, invariants_hold);
     };
-    let url = exporter.url().to_owned();
+    let mut destinations = exporter.urls().join(" and ");
+    if let Some(writer) = exporter.remote_writer() {
+        destinations.push_str(&format!(" (instance {})", writer.instance()));
+    }
     let outcome = if signal.is_none() && invariants_hold {
         BatchOutcome::Success
     } else {
@@ -545,7 +579,7 @@ async fn run(
     };
     match exporter.finish_batch(outcome).await {
         Ok(()) => {
-            eprintln!("observer-metrics: {summary} ({elapsed:.2?}); pushed to {url}");
+            eprintln!("observer-metrics: {summary} ({elapsed:.2?}); pushed to {destinations}");
             exit_code(&mode, signal, invariants_hold)
         }
         Err(e) => {

@@ -254,11 +254,17 @@ async fn flush_pushes_now() {
     assert!(exporter.successful_pushes() >= 1);
     // The exporter's own metrics, for a scrape of the same recorder.
     let text = recorder.render();
-    let pushed =
-        support::sample(&text, "observer_metrics_pushes_total{result=\"success\",sink=\"pushgateway\"}").unwrap();
+    let pushed = support::sample(
+        &text,
+        "observer_metrics_pushes_total{result=\"success\",sink=\"pushgateway\"}",
+    )
+    .unwrap();
     assert_eq!(pushed, exporter.successful_pushes() as f64);
     assert_eq!(
-        support::sample(&text, "observer_metrics_pushes_total{result=\"failure\",sink=\"pushgateway\"}"),
+        support::sample(
+            &text,
+            "observer_metrics_pushes_total{result=\"failure\",sink=\"pushgateway\"}"
+        ),
         Some(0.0)
     );
     assert!(

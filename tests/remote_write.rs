@@ -230,3 +230,99 @@ async fn the_wire_is_remote_write_1_0() {
         assert!(head.contains(header), "{header} missing in {head}");
     }
 }
+
+/// One schedule for both sinks: the exporter pushes to the gateway and writes to Prometheus at
+/// start and at shutdown; the shutdown ends the remote series with stale markers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporter_drives_both_sinks() {
+    let gw = support::Pushgateway::start();
+    let prometheus = Prometheus::start(&[]);
+    let mut config = MetricsConfig {
+        export_interval_secs: 3600,
+        ..MetricsConfig::default()
+    };
+    config.push = Some(observer_metrics::push::PushConfig::new(&gw.url, "both"));
+    let mut rw = config_for(&prometheus.write_url(), "both", "b1");
+    rw.shutdown_timeout_ms = 10_000;
+    config.remote_write = Some(rw);
+    let recorder = ObserverRecorder::new(&config).unwrap();
+    let m = ObserverMetrics::new(&recorder.handle());
+    m.events_processed_total.increment(7);
+    let exporter = observer_metrics::push::PushExporter::start(recorder.handle(), &config).unwrap();
+    assert_eq!(exporter.remote_writer().unwrap().instance(), "b1");
+    let series = "events_processed_total{job=\"both\",instance=\"b1\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while prometheus.scalar(series) != Some(7.0)
+        || gw.value(&[("job", "both")], "events_processed_total") != Some(7.0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sends at start did not arrive"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    m.events_processed_total.increment(5);
+    exporter.shutdown().await.unwrap();
+    assert_eq!(
+        gw.value(&[("job", "both")], "events_processed_total"),
+        Some(12.0)
+    );
+    assert_eq!(
+        prometheus.query(series),
+        vec![],
+        "stale markers did not end the series"
+    );
+    assert_eq!(
+        prometheus.scalar(&format!("sum(last_over_time({series}[1h]))")),
+        Some(12.0)
+    );
+    let text = recorder.render();
+    for sink in ["pushgateway", "remote_write"] {
+        let line = format!("observer_metrics_pushes_total{{result=\"success\",sink=\"{sink}\"}}");
+        assert_eq!(support::sample(&text, &line), Some(2.0), "{text}");
+    }
+}
+
+fn config_for(url: &str, job: &str, instance: &str) -> RemoteWriteConfig {
+    let mut c = RemoteWriteConfig::new(url, job);
+    c.instance = Some(instance.into());
+    c
+}
+
+/// The CLI writes a batch to Prometheus; the exact total comes back through PromQL, and a dead
+/// receiver fails the run naming it.
+#[test]
+fn simulate_writes_a_batch_and_fails_naming_a_dead_receiver() {
+    let prometheus = Prometheus::start(&[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        .args([
+            "simulate",
+            "--events",
+            "321",
+            "--remote-write",
+            &prometheus.write_url(),
+        ])
+        .args(["--job", "cli-rw", "--instance", "run-1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("(instance run-1)"), "{stderr}");
+    assert_eq!(
+        prometheus.scalar("sum(last_over_time(events_processed_total{job=\"cli-rw\"}[1h]))"),
+        Some(321.0)
+    );
+    let dead = format!("http://127.0.0.1:{}/api/v1/write", support::free_port());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        .args(["simulate", "--events", "3", "--remote-write", &dead])
+        .env("OBSERVER_METRICS_REMOTE_WRITE_SHUTDOWN_TIMEOUT_MS", "3000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&dead) && last.contains("cannot connect"),
+        "{stderr}"
+    );
+}

@@ -71,6 +71,8 @@ pub struct RemoteWriter {
     headers: Vec<(String, String)>,
     instance: String,
     state: futures_util::lock::Mutex<State>,
+    /// Set when the run ends: interval writes stop, and one in flight makes no further attempt.
+    stopping: std::sync::atomic::AtomicBool,
     outcomes: Outcomes,
 }
 
@@ -125,6 +127,7 @@ impl RemoteWriter {
                 last_write_ms: now - 1,
                 zeroed: HashSet::new(),
             }),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             outcomes: Outcomes::register(&recorder, "remote_write"),
             recorder,
         })
@@ -162,24 +165,55 @@ impl RemoteWriter {
 
     /// Writes the current value of every series, after the write in flight if there is one.
     pub async fn write(&self) -> Result<(), PushError> {
-        self.write_with(false, &|| false).await
+        self.write_with(Write::Now, &self.http).await.map(|_| ())
     }
 
     /// Writes the final value of every series, then a stale marker for each: the producer has
     /// ended. A later `write` starts the series again.
     pub async fn end(&self) -> Result<(), PushError> {
-        self.write_with(true, &|| false).await
+        self.write_with(Write::End, &self.http).await.map(|_| ())
     }
 
-    /// A write that makes no further attempt once `give_up()` (the run is ending).
-    pub(crate) async fn write_with(
-        &self,
-        end: bool,
-        give_up: &(dyn Fn() -> bool + Sync),
-    ) -> Result<(), PushError> {
+    /// From now on interval writes are skipped, and one in flight makes no further attempt after
+    /// its current request.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn stop_interval_writes(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// An interval write; `Ok(false)` when the run has ended and nothing was written.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn write_interval(&self) -> Result<bool, PushError> {
+        self.write_with(Write::Interval, &self.http).await
+    }
+
+    /// [`end`](Self::end) through another HTTP client: a final write from another runtime brings
+    /// its own connection pool.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn end_via(&self, http: &HttpClient) -> Result<(), PushError> {
+        self.write_with(Write::End, http).await.map(|_| ())
+    }
+
+    /// A fresh HTTP client with this writer's settings.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn fresh_client(&self) -> Result<HttpClient, String> {
+        HttpClient::new(self.config.ca_file.as_deref())
+    }
+
+    async fn write_with(&self, kind: Write, http: &HttpClient) -> Result<bool, PushError> {
         let mut state = self.state.lock().await;
+        let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
+        if kind == Write::Interval && stopping() {
+            return Ok(false);
+        }
+        let give_up: &(dyn Fn() -> bool + Sync) = match kind {
+            Write::Interval => &stopping,
+            _ => &|| false,
+        };
+        let end = kind == Write::End;
         if !self.recorder.is_enabled() {
-            return Ok(());
+            return Ok(true);
         }
         let text = self.recorder.render();
         let (now, zero_at) = state.stamps(unix_millis());
@@ -215,16 +249,17 @@ impl RemoteWriter {
         state.last_ms = if end { now + 1 } else { now };
         state.last_write_ms = now;
         let result = self
-            .send_batches(&series, &keys, &mut state.zeroed, give_up)
+            .send_batches(http, &series, &keys, &mut state.zeroed, give_up)
             .await;
         self.outcomes.record(&result);
-        result
+        result.map(|()| true)
     }
 
     /// Sends `series` in requests of at most `max_samples_per_send` samples (a series is never
     /// split), in order; marks the new series of each accepted request as zeroed.
     async fn send_batches(
         &self,
+        http: &HttpClient,
         series: &[TimeSeries],
         keys: &[Option<Box<str>>],
         zeroed: &mut HashSet<Box<str>>,
@@ -245,7 +280,7 @@ impl RemoteWriter {
             self.config
                 .retry
                 .run(give_up, PushError::is_transient, || {
-                    self.send_once(body.clone())
+                    self.send_once(http, body.clone())
                 })
                 .await?;
             zeroed.extend(keys[start..end].iter().flatten().cloned());
@@ -254,7 +289,7 @@ impl RemoteWriter {
         Ok(())
     }
 
-    async fn send_once(&self, body: Bytes) -> Result<(), PushError> {
+    async fn send_once(&self, http: &HttpClient, body: Bytes) -> Result<(), PushError> {
         let method = "POST";
         let request = HttpRequest {
             method,
@@ -267,9 +302,20 @@ impl RemoteWriter {
             method,
             &self.url,
             self.config.timeout(),
-            self.http.send(request).await,
+            http.send(request).await,
         )
     }
+}
+
+/// What a write is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// On the schedule: skipped once the run ends, and gives up retrying then.
+    Interval,
+    /// Asked for now.
+    Now,
+    /// The last: stale markers follow the values.
+    End,
 }
 
 #[cfg(test)]

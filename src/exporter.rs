@@ -1,0 +1,483 @@
+//! The exporter (native, tokio): one schedule for every configured sink, the Pushgateway and
+//! remote write alike. Each sink sends right at start, then every `export_interval_secs`, one send
+//! at a time and in a task of its own, so a stalled gateway never delays remote write; `flush`
+//! sends now; `shutdown` and `finish_batch` send a last time within each sink's deadline; dropping
+//! the exporter without either still sends a last time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use metrics::{Key, Level, Metadata, Recorder};
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::{invalid, ConfigError, MetricsConfig};
+use crate::platform::{unix_time_secs, Instant};
+use crate::push::{GroupPusher, Phase, PushClient, PushError};
+use crate::recorder::RecorderHandle;
+use crate::remote_write::RemoteWriter;
+
+/// How a batch ended, for [`PushExporter::finish_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BatchOutcome {
+    /// The batch did its work: the last-success time is set and pushed.
+    Success,
+    /// The batch failed: only the run's duration is pushed, with POST, so the last-success time of
+    /// an earlier run stays in the group for staleness alerts.
+    Failure,
+}
+
+/// Gauge: Unix time of the last batch that finished successfully.
+pub const LAST_SUCCESS_GAUGE: &str = "batch_last_success_timestamp_seconds";
+/// Gauge: how long the last batch ran, in seconds.
+pub const LAST_DURATION_GAUGE: &str = "batch_last_run_duration_seconds";
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+enum Command {
+    Flush(oneshot::Sender<Result<(), PushError>>),
+}
+
+/// One configured sink, as the schedule drives it.
+#[derive(Clone)]
+enum Sink {
+    Pushgateway(Arc<GroupPusher>),
+    RemoteWrite(Arc<RemoteWriter>),
+}
+
+/// A fresh connection pool for a final send from another runtime.
+enum FreshClient {
+    Pushgateway(Box<PushClient>),
+    RemoteWrite(crate::platform::HttpClient),
+}
+
+impl Sink {
+    fn url(&self) -> &str {
+        match self {
+            Sink::Pushgateway(p) => p.client().url(),
+            Sink::RemoteWrite(w) => w.url(),
+        }
+    }
+
+    fn shutdown_timeout(&self) -> Duration {
+        match self {
+            Sink::Pushgateway(p) => p.client().config().shutdown_timeout(),
+            Sink::RemoteWrite(w) => w.config().shutdown_timeout(),
+        }
+    }
+
+    fn successes(&self) -> u64 {
+        match self {
+            Sink::Pushgateway(p) => p.successes(),
+            Sink::RemoteWrite(w) => w.successes(),
+        }
+    }
+
+    fn failures(&self) -> u64 {
+        match self {
+            Sink::Pushgateway(p) => p.failures(),
+            Sink::RemoteWrite(w) => w.failures(),
+        }
+    }
+
+    fn last_error(&self) -> Option<PushError> {
+        match self {
+            Sink::Pushgateway(p) => p.last_error(),
+            Sink::RemoteWrite(w) => w.last_error(),
+        }
+    }
+
+    /// A scheduled send (or a flush): with `method = "put"` a push is a POST until the run
+    /// completes. Skipped once the run ends.
+    async fn send_interval(&self) -> Result<(), PushError> {
+        match self {
+            Sink::Pushgateway(p) => {
+                let method = Phase::Interval.method(p.client().config().method);
+                p.push_interval(method).await.map(|_| ())
+            }
+            Sink::RemoteWrite(w) => w.write_interval().await.map(|_| ()),
+        }
+    }
+
+    /// Stops scheduled sends; one in flight is answered, never cut, and makes no further attempt.
+    fn stop(&self) {
+        match self {
+            Sink::Pushgateway(p) => p.stop_interval_pushes(),
+            Sink::RemoteWrite(w) => w.stop_interval_writes(),
+        }
+    }
+
+    fn fresh_client(&self) -> Result<FreshClient, String> {
+        match self {
+            Sink::Pushgateway(p) => PushClient::new(p.client().config().clone())
+                .map(|c| FreshClient::Pushgateway(Box::new(c)))
+                .map_err(|e| e.to_string()),
+            Sink::RemoteWrite(w) => w.fresh_client().map(FreshClient::RemoteWrite),
+        }
+    }
+
+    /// The last send of a run, within the sink's shutdown deadline: for the gateway the final push
+    /// (PUT only for a completed run, with `put`) and its DELETE when configured; for remote write
+    /// the final values and the stale markers. It waits for a send in flight rather than cutting
+    /// it, so the final body is the last one the receiver gets. `fresh` brings its own connections.
+    async fn send_last(&self, phase: Phase, fresh: Option<&FreshClient>) -> Result<(), PushError> {
+        self.stop();
+        let deadline = self.shutdown_timeout();
+        let (method, work): (&'static str, futures_util::future::BoxFuture<'_, _>) = match self {
+            Sink::Pushgateway(p) => {
+                let client = match fresh {
+                    Some(FreshClient::Pushgateway(c)) => c,
+                    _ => p.client(),
+                };
+                let config = client.config();
+                let method = phase.method(config.method);
+                let work = async move {
+                    p.push_via(client, method).await?;
+                    if config.delete_on_shutdown {
+                        p.delete_via(client).await?;
+                    }
+                    Ok(())
+                };
+                (method.as_str(), Box::pin(work))
+            }
+            Sink::RemoteWrite(w) => match fresh {
+                Some(FreshClient::RemoteWrite(http)) => ("POST", Box::pin(w.end_via(http))),
+                _ => ("POST", Box::pin(w.end())),
+            },
+        };
+        match tokio::time::timeout(deadline, work).await {
+            Ok(result) => result,
+            Err(_) => Err(PushError::Timeout {
+                method,
+                url: self.url().to_owned(),
+                timeout: deadline,
+            }),
+        }
+    }
+}
+
+/// Sends a recorder's metrics to every configured sink, a Pushgateway (`[push]`) and a remote-write
+/// receiver (`[remote_write]`), one or both, on one schedule: right at start, every
+/// `export_interval_secs`, on [`flush`](Self::flush), and once more at the end so that short-lived
+/// jobs lose nothing.
+///
+/// - Each sink sends one at a time, in a task of its own, and renders only after its previous send
+///   was answered, so an older body never lands after a newer one. A failed send is retried with
+///   jittered backoff (see [`RetryPolicy`](crate::push::RetryPolicy)) and never blocks recording,
+///   which only touches atomics. Outcomes are counted in
+///   `observer_metrics_pushes_total{sink, result}` on the same recorder.
+/// - Counters are cumulative, so after any outage the next successful send carries the full totals.
+/// - Pushgateway: with `method = "put"` (the default) interval pushes and `flush` use POST, and
+///   only the final push of a run that completed ([`shutdown`](Self::shutdown),
+///   [`finish_batch`](Self::finish_batch) with [`BatchOutcome::Success`]) uses PUT to replace the
+///   group. A run that dies half-way therefore never erases what the last good run left, such as
+///   `batch_last_success_timestamp_seconds`. With `post` every push is a POST.
+/// - Remote write: the last send writes the final values and a stale marker for every series (see
+///   [`RemoteWriter`]).
+/// - [`shutdown`](Self::shutdown) and [`finish_batch`](Self::finish_batch) stop the schedule, wait
+///   for a send in flight (never cutting a request that may be on the wire), and send a last time,
+///   each sink within its `shutdown_timeout_ms`.
+/// - Dropping the exporter without either sends a last time too, as an unfinished run, from a
+///   thread with a runtime of its own. Dropped in a plain thread or on a multi-thread runtime, the
+///   drop waits for that send (on a runtime, through `block_in_place`, so other tasks keep running).
+///   On a `current_thread` runtime it cannot wait without stalling every task, so the send runs on
+///   in the background and is lost if the process exits first: there, call `shutdown().await`.
+/// - A disabled recorder (`enabled = false`) sends nothing at all: an empty PUT would wipe an
+///   earlier run's group.
+///
+/// Needs a tokio runtime. The pull endpoint can serve the same recorder at the same time.
+pub struct PushExporter {
+    sinks: Vec<Sink>,
+    recorder: RecorderHandle,
+    /// One per sink, to its task.
+    commands: Vec<mpsc::UnboundedSender<Command>>,
+    /// The sinks' scheduled tasks, until the exporter is shut down or dropped.
+    tasks: Vec<JoinHandle<()>>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for PushExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushExporter")
+            .field(
+                "urls",
+                &self.sinks.iter().map(Sink::url).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushExporter {
+    /// Starts sending `recorder` to the sinks `config` configures (`[push]`, `[remote_write]`, or
+    /// both), every `config.export_interval_secs`.
+    ///
+    /// Fails when `config` (all of it) is invalid, when it configures no sink, when called outside
+    /// a tokio runtime, or when `recorder` was built without one of the grouping labels pushed
+    /// here: the recorder renames a series' own label that clashes with a grouping label
+    /// (`exported_<name>`) at registration, and a series the recorder did not rename would make
+    /// the gateway refuse the whole push. Build both from the same `MetricsConfig`.
+    pub fn start(recorder: RecorderHandle, config: &MetricsConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if config.push.is_none() && config.remote_write.is_none() {
+            return Err(invalid(
+                "push",
+                "none",
+                "a [push] or [remote_write] table (or OBSERVER_METRICS_PUSH_URL, \
+                 OBSERVER_METRICS_REMOTE_WRITE_URL) is needed",
+            ));
+        }
+        if let Some(push) = &config.push {
+            if let Some(name) = push
+                .group_label_names()
+                .find(|name| !recorder.renames_label(name))
+            {
+                let field = if name == "job" {
+                    "push.job".to_owned()
+                } else {
+                    format!("push.grouping.{name}")
+                };
+                return Err(invalid(
+                    field,
+                    name,
+                    "the recorder was built without this grouping label, so series labels named \
+                     like it are not renamed and the gateway would refuse the push: build the \
+                     recorder and the exporter from the same MetricsConfig",
+                ));
+            }
+        }
+        let runtime = Handle::try_current().map_err(|_| {
+            invalid(
+                "push",
+                "none",
+                "PushExporter::start must be called inside a tokio runtime",
+            )
+        })?;
+        let mut sinks = Vec::new();
+        if let Some(push) = &config.push {
+            let client = PushClient::new(push.clone())?;
+            sinks.push(Sink::Pushgateway(Arc::new(GroupPusher::new(
+                recorder.clone(),
+                client,
+            ))));
+        }
+        if let Some(rw) = &config.remote_write {
+            let writer = RemoteWriter::new(recorder.clone(), rw.clone())?;
+            sinks.push(Sink::RemoteWrite(Arc::new(writer)));
+        }
+        let interval = Duration::from_secs(config.export_interval_secs);
+        let (commands, tasks) = sinks
+            .iter()
+            .map(|sink| {
+                let (commands, receiver) = mpsc::unbounded_channel();
+                (
+                    commands,
+                    runtime.spawn(run(sink.clone(), receiver, interval)),
+                )
+            })
+            .unzip();
+        Ok(PushExporter {
+            sinks,
+            recorder,
+            commands,
+            tasks,
+            started: Instant::now(),
+        })
+    }
+
+    /// The Pushgateway group URL, or the remote-write URL when only that is configured, with any
+    /// password shown as `***`.
+    pub fn url(&self) -> &str {
+        self.sinks[0].url()
+    }
+
+    /// The URL of every sink, in the order `push`, `remote_write`, passwords as `***`.
+    pub fn urls(&self) -> Vec<&str> {
+        self.sinks.iter().map(Sink::url).collect()
+    }
+
+    /// The remote writer, when `[remote_write]` is configured: its instance, its counts.
+    pub fn remote_writer(&self) -> Option<&RemoteWriter> {
+        self.sinks.iter().find_map(|s| match s {
+            Sink::RemoteWrite(w) => Some(&**w),
+            Sink::Pushgateway(_) => None,
+        })
+    }
+
+    /// Sends that succeeded so far, every sink together (retries within one send count once).
+    pub fn successful_pushes(&self) -> u64 {
+        self.sinks.iter().map(Sink::successes).sum()
+    }
+
+    /// Sends that failed so far, after their retries, every sink together.
+    pub fn failed_pushes(&self) -> u64 {
+        self.sinks.iter().map(Sink::failures).sum()
+    }
+
+    /// The error of the last failed send of the first sink that has one.
+    pub fn last_error(&self) -> Option<PushError> {
+        self.sinks.iter().find_map(Sink::last_error)
+    }
+
+    /// Sends now to every sink, after any send in progress, and returns the first error. Each sink
+    /// is bounded, waiting included, by its `shutdown_timeout_ms`.
+    pub async fn flush(&self) -> Result<(), PushError> {
+        let flushes = self
+            .sinks
+            .iter()
+            .zip(&self.commands)
+            .map(|(sink, commands)| async move {
+                let deadline = sink.shutdown_timeout();
+                let work = async {
+                    let (reply, answer) = oneshot::channel();
+                    let _ = commands.send(Command::Flush(reply));
+                    match answer.await {
+                        Ok(result) => result,
+                        // The sink's task is gone (it can only have panicked): send from here.
+                        Err(_) => sink.send_interval().await,
+                    }
+                };
+                tokio::time::timeout(deadline, work)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(PushError::Timeout {
+                            method: "POST",
+                            url: sink.url().to_owned(),
+                            timeout: deadline,
+                        })
+                    })
+            });
+        join_all(flushes).await.into_iter().collect()
+    }
+
+    /// Stops the schedule and sends a last time to every sink (for the gateway, PUT with the
+    /// default `method`, then DELETE when `push.delete_on_shutdown` is set; for remote write, the
+    /// final values and the stale markers), each within its `shutdown_timeout_ms`. Returns the
+    /// first error.
+    pub async fn shutdown(mut self) -> Result<(), PushError> {
+        self.finish(Phase::Complete).await
+    }
+
+    /// Records the conventional batch-job gauges and shuts down: on success
+    /// `batch_last_success_timestamp_seconds` (now) and `batch_last_run_duration_seconds`, pushed
+    /// with the configured method; on failure only the duration, pushed with POST so that an
+    /// earlier run's success time stays in the group. Alert on
+    /// `time() - batch_last_success_timestamp_seconds > …`, and on its absence.
+    pub async fn finish_batch(mut self, outcome: BatchOutcome) -> Result<(), PushError> {
+        let recorder = &self.recorder;
+        let gauge =
+            |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
+        gauge(LAST_DURATION_GAUGE).set(self.started.elapsed().as_secs_f64());
+        let phase = match outcome {
+            BatchOutcome::Success => {
+                gauge(LAST_SUCCESS_GAUGE).set(unix_time_secs());
+                Phase::Complete
+            }
+            BatchOutcome::Failure => Phase::Incomplete,
+        };
+        self.finish(phase).await
+    }
+
+    async fn finish(&mut self, phase: Phase) -> Result<(), PushError> {
+        let tasks = std::mem::take(&mut self.tasks);
+        let results = join_all(self.sinks.iter().map(|s| s.send_last(phase, None))).await;
+        // Only now: a task may have had a send on the wire, which the last send waited for.
+        for task in tasks {
+            task.abort();
+        }
+        results.into_iter().collect()
+    }
+}
+
+impl Drop for PushExporter {
+    fn drop(&mut self) {
+        if self.tasks.is_empty() {
+            return;
+        }
+        // The tasks end by themselves once their send in flight (if any) is answered: their
+        // command channels close with `self`. Aborting them could cut a request on the wire.
+        self.tasks.clear();
+        for sink in &self.sinks {
+            sink.stop();
+        }
+        let sinks = self.sinks.clone();
+        let final_sends = move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let result: Result<(), String> = match runtime {
+                Ok(rt) => rt.block_on(async {
+                    // Fresh connection pools: the old ones belong to the caller's runtime, which
+                    // may be shutting down around us.
+                    let sends = sinks.iter().map(|sink| async move {
+                        let fresh = sink.fresh_client()?;
+                        sink.send_last(Phase::Incomplete, Some(&fresh))
+                            .await
+                            .map_err(|e| e.to_string())
+                    });
+                    join_all(sends).await.into_iter().collect()
+                }),
+                Err(e) => Err(format!("no runtime for the final push: {e}")),
+            };
+            if let Err(e) = result {
+                // Drop cannot return an error; this line is the only trace a lost push would leave.
+                eprintln!("observer-metrics: final push on drop failed: {e}");
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("observer-metrics-final-push".into())
+            .spawn(final_sends);
+        let Ok(thread) = thread else {
+            eprintln!("observer-metrics: final push on drop failed: no thread for it");
+            return;
+        };
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            // Blocking the only worker would stall every task, the send in flight included.
+            Ok(RuntimeFlavor::CurrentThread) => {}
+            Ok(_) => {
+                let _ = tokio::task::block_in_place(|| thread.join());
+            }
+            Err(_) => {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+async fn run(sink: Sink, mut commands: mpsc::UnboundedReceiver<Command>, interval: Duration) {
+    let mut next = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {
+                // Failures are kept in `last_error`; the next interval tries again with the totals.
+                let _ = sink.send_interval().await;
+                next = tokio::time::Instant::now() + interval;
+            }
+            command = commands.recv() => match command {
+                Some(Command::Flush(reply)) => {
+                    let _ = reply.send(sink.send_interval().await);
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+/// Resolves when the process receives SIGTERM (a Kubernetes Job being stopped) or SIGINT
+/// (Ctrl-C), with the signal's name, so a job can push a last time before it exits.
+pub async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return "SIGINT",
+                _ = terminate.recv() => return "SIGTERM",
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
+}
