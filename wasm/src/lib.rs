@@ -20,6 +20,7 @@ use std::rc::Rc;
 use js_sys::{Promise, Reflect};
 use metrics::{Key, Label, Level, Metadata, Recorder};
 use observer_metrics::push::{GroupPusher, PushClient, PushMethod};
+use observer_metrics::remote_write::RemoteWriter;
 use observer_metrics::{ObserverMetrics as Catalogue, ObserverRecorder};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -44,6 +45,12 @@ export interface ObserverMetricsOptions {
   /** How push(), pushIfDue() and start() send: "put" replaces the group, "post" only the pushed
    * names ("put"). */
   method?: "put" | "post";
+  /** A remote-write receiver, e.g. "http://127.0.0.1:9090/api/v1/write"; with or without a
+   * Pushgateway. `job` is required with it too. */
+  remoteWriteUrl?: string;
+  /** The remote-write `instance` label; by default one generated per instance, so instances never
+   * overwrite each other. */
+  instance?: string;
   /** Called with the Error of each failed start() push. Without it, the first failure of a streak
    * is logged with console.error, and the streak's end with console.info. */
   onError?: (error: Error) => void;
@@ -83,6 +90,8 @@ struct Shared {
     /// Renders and pushes, one push at a time: a push asked for while one is in flight waits for
     /// it and then sends the newer totals, so the gateway never gets an older body last.
     pusher: Option<GroupPusher>,
+    /// Writes to a remote-write receiver, one write at a time, with the same guarantees.
+    writer: Option<RemoteWriter>,
     interval_ms: f64,
     /// `Date.now()` of the last push pushIfDue() or a tick started, for pushIfDue().
     last_attempt: Cell<Option<f64>>,
@@ -98,6 +107,11 @@ struct Shared {
 enum Verb {
     Push(PushMethod),
     Delete,
+    Write,
+    /// The last send of every sink: the final push, the final write and its stale markers.
+    End,
+    /// Every configured sink: a push with `options.method` and a remote write.
+    All,
 }
 
 impl Shared {
@@ -118,11 +132,39 @@ impl Shared {
         future_to_promise(self.clone().send(verb))
     }
 
+    fn writer(&self) -> Result<&RemoteWriter, JsError> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| JsError::new("no remoteWriteUrl was given: nothing to write to"))
+    }
+
     async fn send(self: Rc<Self>, verb: Verb) -> Result<JsValue, JsValue> {
-        let pusher = self.pusher()?;
         let result = match verb {
-            Verb::Push(method) => pusher.push(method).await,
-            Verb::Delete => pusher.delete().await,
+            Verb::Push(method) => self.pusher()?.push(method).await,
+            Verb::Delete => self.pusher()?.delete().await,
+            Verb::Write => self.writer()?.write().await,
+            Verb::End | Verb::All => {
+                if self.pusher.is_none() && self.writer.is_none() {
+                    return Err(JsError::new(NO_SINK).into());
+                }
+                let end = matches!(verb, Verb::End);
+                let push = async {
+                    match &self.pusher {
+                        Some(p) => p.push(self.method()).await,
+                        None => Ok(()),
+                    }
+                };
+                let write = async {
+                    match (&self.writer, end) {
+                        (Some(w), true) => w.end().await,
+                        (Some(w), false) => w.write().await,
+                        (None, _) => Ok(()),
+                    }
+                };
+                // Both sinks at once: a stalled gateway never delays the remote write.
+                let (pushed, written) = futures_util::future::join(push, write).await;
+                pushed.and(written)
+            }
         };
         result
             .map(|()| JsValue::UNDEFINED)
@@ -133,7 +175,7 @@ impl Shared {
     /// Node and Deno would end the process for.
     async fn tick(self: Rc<Self>) {
         self.last_attempt.set(Some(js_sys::Date::now()));
-        let result = self.clone().send(Verb::Push(self.method())).await;
+        let result = self.clone().send(Verb::All).await;
         let was_failing = self.failing.replace(result.is_err());
         match (result, &self.on_error) {
             (Err(error), Some(on_error)) => {
@@ -154,6 +196,8 @@ impl Shared {
         }
     }
 }
+
+const NO_SINK: &str = "no pushgatewayUrl or remoteWriteUrl was given: nothing to send to";
 
 /// Routes a panic's message to `console.error`. None is reachable from JS input (every argument
 /// and option is checked first), but `panic = "abort"` (the only choice on wasm32 with stable Rust)
@@ -221,6 +265,10 @@ impl ObserverMetrics {
         let recorder = ObserverRecorder::new(&config).map_err(options::config_error)?;
         let handle = recorder.handle();
         let catalogue = Catalogue::new(&handle);
+        let writer = match config.remote_write {
+            Some(rw) => Some(RemoteWriter::new(handle.clone(), rw).map_err(options::config_error)?),
+            None => None,
+        };
         let pusher = match config.push {
             Some(push) => {
                 let client = PushClient::new(push).map_err(options::config_error)?;
@@ -230,6 +278,7 @@ impl ObserverMetrics {
         };
         let shared = Rc::new(Shared {
             pusher,
+            writer,
             interval_ms: config.export_interval_secs as f64 * 1000.0,
             last_attempt: Cell::new(None),
             timer: RefCell::new(None),
@@ -499,9 +548,33 @@ impl ObserverMetrics {
         self.shared.last_attempt.set(Some(now));
         let shared = self.shared.clone();
         future_to_promise(async move {
-            shared.clone().send(Verb::Push(shared.method())).await?;
+            shared.send(Verb::All).await?;
             Ok(JsValue::TRUE)
         })
+    }
+
+    /// Writes the current values to the remote-write receiver (`options.remoteWriteUrl`). Writes
+    /// of one instance never overlap; a counter or histogram series' first write starts with a 0
+    /// sample, so `increase()` counts an instance that writes once.
+    #[wasm_bindgen(js_name = remoteWrite, unchecked_return_type = "Promise<void>")]
+    pub fn remote_write(&self) -> Promise {
+        self.shared.request(Verb::Write)
+    }
+
+    /// The end of this instance: stops `start()`'s timer, then sends to every configured sink a
+    /// last time: a push with `options.method`, and a remote write of the final values followed by
+    /// a stale marker for every series, so the instance leaves instant queries at once.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn end(&self) -> Promise {
+        self.stop();
+        self.shared.request(Verb::End)
+    }
+
+    /// The `instance` label of every series written with remote write (given, or generated once
+    /// per instance); `undefined` without `remoteWriteUrl`.
+    #[wasm_bindgen(getter)]
+    pub fn instance(&self) -> Option<String> {
+        self.shared.writer.as_ref().map(|w| w.instance().to_owned())
     }
 
     /// Pushes right away and then every `exportIntervalSecs` with the host's `setInterval`
@@ -510,7 +583,9 @@ impl ObserverMetrics {
     /// instance stays alive, pushing, until `stop()`, `free()` or `[Symbol.dispose]()`, even when
     /// nothing else refers to it; in Node the timer keeps the process alive until then.
     pub fn start(&self) -> Result<(), JsError> {
-        self.shared.pusher()?;
+        if self.shared.pusher.is_none() && self.shared.writer.is_none() {
+            return Err(JsError::new(NO_SINK));
+        }
         self.stop();
         let shared = Rc::downgrade(&self.shared);
         let tick = Closure::<dyn FnMut()>::new(move || {

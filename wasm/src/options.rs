@@ -9,6 +9,7 @@
 
 use js_sys::{Array, Object, Reflect};
 use observer_metrics::push::{PushConfig, PushMethod};
+use observer_metrics::remote_write::RemoteWriteConfig;
 use observer_metrics::{ConfigError, MetricsConfig};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -17,9 +18,11 @@ use crate::args;
 const NEW: &str = "new ObserverMetrics";
 
 /// Every option, as JS spells it.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 14] = [
     "job",
     "pushgatewayUrl",
+    "remoteWriteUrl",
+    "instance",
     "groupingKey",
     "exportIntervalSecs",
     "histogramBuckets",
@@ -63,8 +66,8 @@ fn typed<T>(
 /// A core config error, with the option named as JS spells it.
 pub(crate) fn config_error(e: ConfigError) -> JsValue {
     let (rust, rest) = match e.field.split_once('.') {
-        Some(("push", rest)) => match rest.split_once('.') {
-            Some((field, key)) => (format!("push.{field}"), Some(key.to_owned())),
+        Some((sink @ ("push" | "remote_write"), rest)) => match rest.split_once('.') {
+            Some((field, key)) => (format!("{sink}.{field}"), Some(key.to_owned())),
             None => (e.field.clone(), None),
         },
         Some((field, key)) => (field.to_owned(), Some(key.to_owned())),
@@ -77,6 +80,11 @@ pub(crate) fn config_error(e: ConfigError) -> JsValue {
         "push.headers" => "headers",
         "push.method" => "method",
         "push.timeout_ms" => "timeoutMs",
+        "remote_write.url" => "remoteWriteUrl",
+        "remote_write.job" => "job",
+        "remote_write.instance" => "instance",
+        "remote_write.headers" => "headers",
+        "remote_write.timeout_ms" => "timeoutMs",
         "histogram_buckets" => "histogramBuckets",
         "sample_rate" => "sampleRate",
         "export_interval_secs" => "exportIntervalSecs",
@@ -159,53 +167,85 @@ pub(crate) fn read(options: &JsValue) -> Result<Options, JsValue> {
         None => None,
     };
 
-    let push_only = ["job", "groupingKey", "method", "headers", "timeoutMs"];
-    match typed(options, "pushgatewayUrl", args::string)? {
-        Some(url) => {
-            let job = typed(options, "job", args::string)?.ok_or_else(|| {
-                JsValue::from(js_sys::Error::new(&format!(
-                    "{NEW}: options.job is required with pushgatewayUrl"
-                )))
-            })?;
-            let mut push = PushConfig::new(url, job);
-            if let Some(grouping) = get(options, "groupingKey")? {
-                push.grouping = args::string_map(NEW, &option("groupingKey"), &grouping)?;
-            }
-            if let Some(headers) = get(options, "headers")? {
-                push.headers = args::string_map(NEW, &option("headers"), &headers)?;
-            }
-            push.method = match typed(options, "method", args::string)?.as_deref() {
-                None | Some("put") => PushMethod::Put,
-                Some("post") => PushMethod::Post,
-                Some(other) => {
-                    return Err(js_sys::Error::new(&format!(
-                        "{NEW}: options.method must be \"put\" or \"post\", got {other:?}"
-                    ))
-                    .into())
-                }
-            };
-            if let Some(ms) = typed(options, "timeoutMs", args::number)? {
-                if !(ms >= 1.0 && ms.is_finite()) {
-                    return Err(js_sys::RangeError::new(&format!(
-                        "{NEW}: options.timeoutMs must be a number of milliseconds >= 1, got {ms}"
-                    ))
-                    .into());
-                }
-                // Past u64 saturates, and validation refuses it with the timers' range.
-                push.timeout_ms = ms as u64;
-            }
-            config.push = Some(push);
+    let push_url = typed(options, "pushgatewayUrl", args::string)?;
+    let write_url = typed(options, "remoteWriteUrl", args::string)?;
+    let sink_options = ["job", "headers", "timeoutMs"];
+    let given = |name: &str| {
+        Reflect::get(options, &JsValue::from_str(name)).is_ok_and(|v| !v.is_undefined())
+    };
+    if push_url.is_none() && write_url.is_none() {
+        if let Some(name) = sink_options
+            .iter()
+            .chain(&["groupingKey", "method", "instance"])
+            .find(|n| given(n))
+        {
+            return Err(js_sys::Error::new(&format!(
+                "{NEW}: options.{name} only applies with pushgatewayUrl or remoteWriteUrl, and neither is given"
+            ))
+            .into());
         }
-        None => {
-            if let Some(name) = push_only.iter().find(|n| {
-                Reflect::get(options, &JsValue::from_str(n)).is_ok_and(|v| !v.is_undefined())
-            }) {
+        config.validate().map_err(config_error)?;
+        return Ok(Options { config, on_error });
+    }
+    let job = typed(options, "job", args::string)?.ok_or_else(|| {
+        JsValue::from(js_sys::Error::new(&format!(
+            "{NEW}: options.job is required with pushgatewayUrl or remoteWriteUrl"
+        )))
+    })?;
+    let headers = match get(options, "headers")? {
+        Some(h) => args::string_map(NEW, &option("headers"), &h)?,
+        None => Default::default(),
+    };
+    let timeout_ms = match typed(options, "timeoutMs", args::number)? {
+        Some(ms) if !(ms >= 1.0 && ms.is_finite()) => {
+            return Err(js_sys::RangeError::new(&format!(
+                "{NEW}: options.timeoutMs must be a number of milliseconds >= 1, got {ms}"
+            ))
+            .into())
+        }
+        // Past u64 saturates, and validation refuses it with the timers' range.
+        Some(ms) => Some(ms as u64),
+        None => None,
+    };
+    if let Some(url) = push_url {
+        let mut push = PushConfig::new(url, job.clone());
+        if let Some(grouping) = get(options, "groupingKey")? {
+            push.grouping = args::string_map(NEW, &option("groupingKey"), &grouping)?;
+        }
+        push.headers = headers.clone();
+        push.method = match typed(options, "method", args::string)?.as_deref() {
+            None | Some("put") => PushMethod::Put,
+            Some("post") => PushMethod::Post,
+            Some(other) => {
                 return Err(js_sys::Error::new(&format!(
-                    "{NEW}: options.{name} only applies with pushgatewayUrl, which is not given"
+                    "{NEW}: options.method must be \"put\" or \"post\", got {other:?}"
                 ))
-                .into());
+                .into())
             }
+        };
+        if let Some(ms) = timeout_ms {
+            push.timeout_ms = ms;
         }
+        config.push = Some(push);
+    } else if let Some(name) = ["groupingKey", "method"].iter().find(|n| given(n)) {
+        return Err(js_sys::Error::new(&format!(
+            "{NEW}: options.{name} only applies with pushgatewayUrl, which is not given"
+        ))
+        .into());
+    }
+    if let Some(url) = write_url {
+        let mut rw = RemoteWriteConfig::new(url, job);
+        rw.instance = typed(options, "instance", args::string)?;
+        rw.headers = headers;
+        if let Some(ms) = timeout_ms {
+            rw.timeout_ms = ms;
+        }
+        config.remote_write = Some(rw);
+    } else if given("instance") {
+        return Err(js_sys::Error::new(&format!(
+            "{NEW}: options.instance only applies with remoteWriteUrl, which is not given"
+        ))
+        .into());
     }
     config.validate().map_err(config_error)?;
     Ok(Options { config, on_error })

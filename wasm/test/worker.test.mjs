@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Miniflare } from "miniflare";
 import { startGateway, value, sleep } from "./gateway.mjs";
+import { startPrometheus } from "./receivers.mjs";
 
 const pkg = new URL("../pkg/web/", import.meta.url);
 
@@ -22,6 +23,7 @@ export default {
       job: "edge-worker",
       pushgatewayUrl: env.GATEWAY,
       groupingKey: { colo: "test/1 a" },
+      remoteWriteUrl: env.REMOTE_WRITE,
       exportIntervalSecs: 1,
     });
     const url = new URL(request.url);
@@ -36,22 +38,25 @@ export default {
 `;
 
 let gw;
+let prometheus;
 let mf;
 before(async () => {
   gw = await startGateway();
+  prometheus = await startPrometheus();
   mf = new Miniflare({
     modules: [
       { type: "ESModule", path: "worker.mjs", contents: worker },
       { type: "ESModule", path: "observer_metrics_wasm.js", contents: readFileSync(new URL("observer_metrics_wasm.js", pkg), "utf8") },
       { type: "CompiledWasm", path: "observer_metrics_wasm_bg.wasm", contents: readFileSync(new URL("observer_metrics_wasm_bg.wasm", pkg)) },
     ],
-    bindings: { GATEWAY: gw.url },
+    bindings: { GATEWAY: gw.url, REMOTE_WRITE: prometheus.writeUrl },
     compatibilityDate: "2024-09-23",
   });
 });
 after(async () => {
   await mf?.dispose();
   await gw?.stop();
+  await prometheus?.stop();
 });
 
 test("a worker's requests reach the gateway through pushIfDue in waitUntil", async () => {
@@ -78,4 +83,10 @@ test("a worker's requests reach the gateway through pushIfDue in waitUntil", asy
   assert.equal(await value(gw.url, labels, "action_timeout_total"), 4);
   assert.equal(await value(gw.url, labels, "cache_hits_total"), 13);
   assert.equal(await value(gw.url, labels, "dedup_duplicates_found_total"), 4);
+  // The same pushIfDue() wrote to Prometheus too, under the worker's generated instance.
+  const written = 'sum(last_over_time(events_processed_total{job="edge-worker"}[1h]))';
+  while ((await prometheus.scalar(written)) !== 21) {
+    assert.ok(Date.now() < deadline, "Prometheus never held the 21 requests");
+    await sleep(100);
+  }
 });
