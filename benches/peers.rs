@@ -319,6 +319,113 @@ fn two_threads_one_counter(c: &mut Criterion) {
     g.finish();
 }
 
+const RW_GROUP: &str = "remote_write_10k_counters_100_histograms";
+const TEXT_RENDER: &str = "text render (observer-metrics)";
+const RW_OURS: &str = "encode (observer-metrics)";
+const RW_PEER: &str = "encode (prometheus_remote_write)";
+const SNAPPY_OURS: &str = "snappy (observer-metrics body)";
+const SNAPPY_PEER: &str = "snappy (prometheus_remote_write body)";
+
+/// Remote write of the render benchmark's series: our encoder (from the render's text: parse,
+/// labels, protobuf) against the `prometheus_remote_write` crate (prost) building the same
+/// `WriteRequest` from the series' labels and values, our text render alongside as the yardstick;
+/// compression separately (snappy block format for both). Prints the bytes on the wire.
+fn remote_write(c: &mut Criterion) {
+    use observer_metrics::remote_write::{compress, encode_write_request};
+    use prometheus_remote_write as prw;
+    let ours = ours();
+    fill(&ours);
+    let text = ours.render();
+    // The same series for the peer, as a user of it would hold them: name, labels, value.
+    let series: Vec<(Vec<(String, String)>, f64)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+            let mut pairs = vec![("__name__".to_owned(), name.to_owned())];
+            for pair in labels
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|p| !p.is_empty())
+            {
+                let (k, v) = pair.split_once('=').unwrap();
+                pairs.push((k.to_owned(), v.trim_matches('"').to_owned()));
+            }
+            pairs.push(("job".into(), "bench".into()));
+            pairs.push(("instance".into(), "i1".into()));
+            (pairs, value.parse().unwrap())
+        })
+        .collect();
+    let peer_body = || {
+        prw::WriteRequest {
+            timeseries: series
+                .iter()
+                .map(|(labels, value)| prw::TimeSeries {
+                    labels: labels
+                        .iter()
+                        .map(|(name, value)| prw::Label {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
+                        .collect(),
+                    samples: vec![prw::Sample {
+                        value: *value,
+                        timestamp: 1_700_000_000_000,
+                    }],
+                })
+                .collect(),
+        }
+        .encode_proto3()
+    };
+    let ours_body = encode_write_request(&text, "bench", "i1", 1_700_000_000_000);
+    let theirs_body = peer_body();
+
+    let mut g = c.benchmark_group(RW_GROUP);
+    g.sample_size(20);
+    g.bench_function(TEXT_RENDER, |b| b.iter(|| black_box(ours.render())));
+    g.bench_function(RW_OURS, |b| {
+        b.iter(|| {
+            black_box(encode_write_request(
+                &text,
+                "bench",
+                "i1",
+                1_700_000_000_000,
+            ))
+        })
+    });
+    g.bench_function(RW_PEER, |b| b.iter(|| black_box(peer_body())));
+    g.bench_function(SNAPPY_OURS, |b| b.iter(|| black_box(compress(&ours_body))));
+    g.bench_function(SNAPPY_PEER, |b| {
+        b.iter(|| {
+            black_box(
+                snap::raw::Encoder::new()
+                    .compress_vec(&theirs_body)
+                    .unwrap(),
+            )
+        })
+    });
+    g.finish();
+    let wire = compress(&ours_body);
+    let theirs_wire = snap::raw::Encoder::new()
+        .compress_vec(&theirs_body)
+        .unwrap();
+    println!(
+        "\nremote write of {} series: text {} bytes; observer-metrics protobuf {} bytes, on the wire \
+         {} bytes ({:.3} of the text); prometheus_remote_write protobuf {} bytes, on the wire {} bytes",
+        series.len(),
+        text.len(),
+        ours_body.len(),
+        wire.len(),
+        wire.len() as f64 / text.len() as f64,
+        theirs_body.len(),
+        theirs_wire.len(),
+    );
+    REMOTE_WRITE_SERIES.store(series.len(), std::sync::atomic::Ordering::Relaxed);
+}
+
+static REMOTE_WRITE_SERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Reads criterion's estimates and prints `group | ours | peers… | ratio to the peer`.
 fn ratio_table() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
@@ -356,6 +463,18 @@ fn ratio_table() {
             fmt(cl)
         );
     }
+    let n = REMOTE_WRITE_SERIES.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let per_series = |ns: Option<f64>| ns.map_or("-".into(), |ns| format!("{:.1} ns", ns / n));
+    let render = read(RW_GROUP, TEXT_RENDER);
+    println!("\n| remote write, {n} series (median) | total | per series | / text render |");
+    println!("|---|---|---|---|");
+    for id in [TEXT_RENDER, RW_OURS, RW_PEER, SNAPPY_OURS, SNAPPY_PEER] {
+        let t = read(RW_GROUP, id);
+        let ratio = t
+            .zip(render)
+            .map_or("-".into(), |(t, r)| format!("{:.2}", t / r));
+        println!("| {id} | {} | {} | {ratio} |", fmt(t), per_series(t));
+    }
 }
 
 fn main() {
@@ -369,6 +488,7 @@ fn main() {
     counter_macro_with_labels(&mut c);
     register_dynamic_label(&mut c);
     render(&mut c);
+    remote_write(&mut c);
     two_threads_one_counter(&mut c);
     c.final_summary();
     ratio_table();

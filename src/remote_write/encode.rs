@@ -116,6 +116,56 @@ fn parse_labels(mut rest: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
     Some(pairs)
 }
 
+/// The labels a line is written with: `__name__`, its own (a `job` or `instance` of its own
+/// renamed `exported_job` / `exported_instance`, as Prometheus does), and the producer's `job` and
+/// `instance`; empty values left out, sorted by name as raw bytes.
+pub(crate) fn labels_of(line: &Line<'_>, job: &str, instance: &str) -> Vec<(String, String)> {
+    let mut labels: Vec<(String, String)> = Vec::with_capacity(line.labels.len() + 3);
+    labels.push(("__name__".into(), line.name.to_owned()));
+    for (name, value) in &line.labels {
+        let name = match *name {
+            "job" | "instance" => format!("exported_{name}"),
+            other => other.to_owned(),
+        };
+        labels.push((name, value.clone().into_owned()));
+    }
+    labels.push(("job".into(), job.to_owned()));
+    labels.push(("instance".into(), instance.to_owned()));
+    labels.retain(|(_, v)| !v.is_empty());
+    labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    labels
+}
+
+/// The remote-write 1.0 `WriteRequest` (protobuf, not yet compressed) of an exposition in this
+/// crate's text format (a [`render`](crate::RecorderHandle::render)): every sample line becomes a
+/// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. For sending with
+/// an HTTP client of your own; [`RemoteWriter`](super::RemoteWriter) does this and more (the first
+/// `0` sample, monotonic timestamps, stale markers, batches, retries).
+///
+/// ```
+/// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
+/// metrics::with_local_recorder(&recorder, || metrics::counter!("jobs_total").increment(3));
+/// let body = observer_metrics::remote_write::encode_write_request(
+///     &recorder.render(), "batch", "worker-1", 1_700_000_000_000);
+/// let wire = observer_metrics::remote_write::compress(&body); // Content-Encoding: snappy
+/// assert!(!wire.is_empty());
+/// ```
+pub fn encode_write_request(text: &str, job: &str, instance: &str, timestamp_ms: i64) -> Vec<u8> {
+    let series: Vec<TimeSeries> = lines(text)
+        .map(|line| TimeSeries {
+            labels: labels_of(&line, job, instance),
+            samples: vec![(line.value, timestamp_ms)],
+        })
+        .collect();
+    write_request(&series)
+}
+
+/// `body` compressed with snappy's block format, as remote write sends it (`Content-Encoding:
+/// snappy`; receivers refuse the framed format).
+pub fn compress(body: &[u8]) -> Vec<u8> {
+    snappy(body)
+}
+
 /// One series of a request: labels sorted by name as raw bytes (`__name__` among them), and its
 /// samples in time order.
 #[derive(Debug, Clone, PartialEq)]

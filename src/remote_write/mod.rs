@@ -13,5 +13,6 @@ mod encode;
 mod settings;
 mod writer;
 
+pub use encode::{compress, encode_write_request};
 pub use settings::RemoteWriteConfig;
 pub use writer::RemoteWriter;

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use std::collections::HashSet;
 
-use super::encode::{lines, snappy, write_request, Kind, TimeSeries, STALE_NAN};
+use super::encode::{labels_of, lines, snappy, write_request, Kind, TimeSeries, STALE_NAN};
 use super::settings::RemoteWriteConfig;
 use crate::config::ConfigError;
 use crate::platform::{unix_time_secs, HttpClient, HttpRequest};
@@ -221,19 +221,7 @@ impl RemoteWriter {
         let mut series = Vec::new();
         let mut keys = Vec::new();
         for line in lines(&text) {
-            let mut labels: Vec<(String, String)> = Vec::with_capacity(line.labels.len() + 3);
-            labels.push(("__name__".into(), line.name.to_owned()));
-            for (name, value) in &line.labels {
-                let name = match *name {
-                    "job" | "instance" => format!("exported_{name}"),
-                    other => other.to_owned(),
-                };
-                labels.push((name, value.clone().into_owned()));
-            }
-            labels.push(("job".into(), self.config.job.clone()));
-            labels.push(("instance".into(), self.instance.clone()));
-            labels.retain(|(_, v)| !v.is_empty());
-            labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let labels = labels_of(&line, &self.config.job, &self.instance);
             let mut samples = Vec::with_capacity(3);
             let new = line.kind == Kind::Cumulative && !state.zeroed.contains(line.series);
             if new {
