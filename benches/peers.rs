@@ -321,7 +321,8 @@ fn two_threads_one_counter(c: &mut Criterion) {
 
 const RW_GROUP: &str = "remote_write_10k_counters_100_histograms";
 const TEXT_RENDER: &str = "text render (observer-metrics)";
-const RW_OURS: &str = "encode (observer-metrics)";
+const RW_OURS: &str = "encode (observer-metrics Encoder, series known)";
+const RW_ONE_OFF: &str = "encode (observer-metrics, one-off)";
 const RW_PEER: &str = "encode (prometheus_remote_write)";
 const SNAPPY_OURS: &str = "snappy (observer-metrics body)";
 const SNAPPY_PEER: &str = "snappy (prometheus_remote_write body)";
@@ -331,7 +332,7 @@ const SNAPPY_PEER: &str = "snappy (prometheus_remote_write body)";
 /// `WriteRequest` from the series' labels and values, our text render alongside as the yardstick;
 /// compression separately (snappy block format for both). Prints the bytes on the wire.
 fn remote_write(c: &mut Criterion) {
-    use observer_metrics::remote_write::{compress, encode_write_request};
+    use observer_metrics::remote_write::{compress, encode_write_request, Encoder};
     use prometheus_remote_write as prw;
     let ours = ours();
     fill(&ours);
@@ -384,7 +385,13 @@ fn remote_write(c: &mut Criterion) {
     let mut g = c.benchmark_group(RW_GROUP);
     g.sample_size(20);
     g.bench_function(TEXT_RENDER, |b| b.iter(|| black_box(ours.render())));
+    // As a RemoteWriter runs from its second write on: every series' labels already encoded.
+    let mut encoder = Encoder::new("bench", "i1");
+    encoder.encode(&text, 1_700_000_000_000);
     g.bench_function(RW_OURS, |b| {
+        b.iter(|| black_box(encoder.encode(&text, 1_700_000_000_000)))
+    });
+    g.bench_function(RW_ONE_OFF, |b| {
         b.iter(|| {
             black_box(encode_write_request(
                 &text,
@@ -468,7 +475,14 @@ fn ratio_table() {
     let render = read(RW_GROUP, TEXT_RENDER);
     println!("\n| remote write, {n} series (median) | total | per series | / text render |");
     println!("|---|---|---|---|");
-    for id in [TEXT_RENDER, RW_OURS, RW_PEER, SNAPPY_OURS, SNAPPY_PEER] {
+    for id in [
+        TEXT_RENDER,
+        RW_OURS,
+        RW_ONE_OFF,
+        RW_PEER,
+        SNAPPY_OURS,
+        SNAPPY_PEER,
+    ] {
         let t = read(RW_GROUP, id);
         let ratio = t
             .zip(render)

@@ -25,16 +25,27 @@ pub(crate) enum Kind {
     Gauge,
 }
 
-/// One sample line of the exposition.
+/// One sample line of the exposition. Its labels are parsed only when asked for: an encoder that
+/// knows the series already has them encoded.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Line<'a> {
     /// `name{labels}`, as the line has it: the series' identity.
     pub(crate) series: &'a str,
-    pub(crate) name: &'a str,
-    /// Label pairs in the line's order, values unescaped.
-    pub(crate) labels: Vec<(&'a str, Cow<'a, str>)>,
     pub(crate) value: f64,
     pub(crate) kind: Kind,
+}
+
+/// Label pairs in a line's order, values unescaped.
+pub(crate) type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
+
+impl<'a> Line<'a> {
+    /// The metric name and the label pairs.
+    pub(crate) fn name_and_labels(&self) -> Option<(&'a str, Labels<'a>)> {
+        match self.series.split_once('{') {
+            Some((name, rest)) => Some((name, parse_labels(rest.strip_suffix('}')?)?)),
+            None => Some((self.series, Vec::new())),
+        }
+    }
 }
 
 /// The sample lines of `text`, each with its family's kind.
@@ -56,16 +67,14 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
             "NaN" => f64::NAN,
             "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().ok()?,
-        };
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}')?)?),
-            None => (series, Vec::new()),
+            // Counters and buckets are whole numbers: the integer parse is the quick one.
+            v => match v.parse::<u64>() {
+                Ok(n) => n as f64,
+                Err(_) => v.parse().ok()?,
+            },
         };
         Some(Line {
             series,
-            name,
-            labels,
             value,
             kind,
         })
@@ -73,7 +82,7 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
 }
 
 /// `a="x",b="y\"z"` as pairs, values unescaped.
-fn parse_labels(mut rest: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
+fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {
     let mut pairs = Vec::new();
     while !rest.is_empty() {
         let (name, after) = rest.split_once("=\"")?;
@@ -116,31 +125,113 @@ fn parse_labels(mut rest: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
     Some(pairs)
 }
 
-/// The labels a line is written with: `__name__`, its own (a `job` or `instance` of its own
+/// The labels a series is written with: `__name__`, its own (a `job` or `instance` of its own
 /// renamed `exported_job` / `exported_instance`, as Prometheus does), and the producer's `job` and
-/// `instance`; empty values left out, sorted by name as raw bytes.
-pub(crate) fn labels_of(line: &Line<'_>, job: &str, instance: &str) -> Vec<(String, String)> {
-    let mut labels: Vec<(String, String)> = Vec::with_capacity(line.labels.len() + 3);
-    labels.push(("__name__".into(), line.name.to_owned()));
-    for (name, value) in &line.labels {
-        let name = match *name {
-            "job" | "instance" => format!("exported_{name}"),
-            other => other.to_owned(),
+/// `instance`; empty values left out, sorted by name as raw bytes; encoded as the `labels` fields of
+/// a `TimeSeries`. `None` for a line this crate's renderer would not write.
+fn encoded_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<Box<[u8]>> {
+    let (name, own) = line.name_and_labels()?;
+    let mut labels: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(own.len() + 3);
+    labels.push((Cow::Borrowed("__name__"), name));
+    for (label, value) in &own {
+        let label = match *label {
+            "job" | "instance" => Cow::Owned(format!("exported_{label}")),
+            other => Cow::Borrowed(other),
         };
-        labels.push((name, value.clone().into_owned()));
+        labels.push((label, value));
     }
-    labels.push(("job".into(), job.to_owned()));
-    labels.push(("instance".into(), instance.to_owned()));
+    labels.push((Cow::Borrowed("job"), job));
+    labels.push((Cow::Borrowed("instance"), instance));
     labels.retain(|(_, v)| !v.is_empty());
     labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    labels
+    let mut out = Vec::new();
+    for (name, value) in &labels {
+        put_message(&mut out, 0x0a, label_len(name, value), |out| {
+            for (tag, text) in [(0x0a, &**name), (0x12, *value)] {
+                put_message(out, tag, text.len(), |out| {
+                    out.extend_from_slice(text.as_bytes())
+                });
+            }
+        });
+    }
+    Some(out.into_boxed_slice())
+}
+
+/// Encodes expositions as remote-write 1.0 `WriteRequest`s for one producer (`job`, `instance`),
+/// remembering each series' encoded labels: after a series' first write it costs a lookup and a
+/// copy. [`RemoteWriter`](super::RemoteWriter) writes through one; use one directly to send with an
+/// HTTP client of your own.
+///
+/// ```
+/// use observer_metrics::remote_write::{compress, Encoder};
+/// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
+/// metrics::with_local_recorder(&recorder, || metrics::counter!("jobs_total").increment(3));
+/// let mut encoder = Encoder::new("batch", "worker-1");
+/// let body = encoder.encode(&recorder.render(), 1_700_000_000_000);
+/// let wire = compress(&body); // POST with Content-Encoding: snappy
+/// assert!(!wire.is_empty());
+/// ```
+#[derive(Debug)]
+pub struct Encoder {
+    job: String,
+    instance: String,
+    /// By the line's `name{labels}`. Grows with the recorder's series.
+    labels: hashbrown::HashMap<Box<str>, Box<[u8]>>,
+}
+
+impl Encoder {
+    /// An encoder for the producer `job` / `instance`.
+    pub fn new(job: impl Into<String>, instance: impl Into<String>) -> Self {
+        Encoder {
+            job: job.into(),
+            instance: instance.into(),
+            labels: hashbrown::HashMap::new(),
+        }
+    }
+
+    /// The `WriteRequest` (protobuf, not yet compressed) of `text`, a render of this crate's
+    /// recorder: one series a sample line, with one sample at `timestamp_ms`.
+    pub fn encode(&mut self, text: &str, timestamp_ms: i64) -> Vec<u8> {
+        self.learn(text);
+        let series: Vec<TimeSeries<'_>> = self
+            .series(text)
+            .map(|(line, labels)| TimeSeries {
+                labels,
+                samples: Samples::one(line.value, timestamp_ms),
+            })
+            .collect();
+        write_request(&series)
+    }
+
+    /// Encodes the labels of every series of `text` not seen before.
+    pub(crate) fn learn(&mut self, text: &str) {
+        for line in lines(text) {
+            if !self.labels.contains_key(line.series) {
+                if let Some(encoded) = encoded_labels(&line, &self.job, &self.instance) {
+                    self.labels.insert(line.series.into(), encoded);
+                }
+            }
+        }
+    }
+
+    /// The lines of `text` with their encoded labels ([`learn`](Self::learn) first).
+    pub(crate) fn series<'a>(
+        &'a self,
+        text: &'a str,
+    ) -> impl Iterator<Item = (Line<'a>, &'a [u8])> + 'a {
+        lines(text).filter_map(|line| {
+            let labels = self.labels.get(line.series)?;
+            Some((line, &**labels))
+        })
+    }
 }
 
 /// The remote-write 1.0 `WriteRequest` (protobuf, not yet compressed) of an exposition in this
 /// crate's text format (a [`render`](crate::RecorderHandle::render)): every sample line becomes a
-/// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. For sending with
-/// an HTTP client of your own; [`RemoteWriter`](super::RemoteWriter) does this and more (the first
-/// `0` sample, monotonic timestamps, stale markers, batches, retries).
+/// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. For a one-off;
+/// an [`Encoder`] remembers the series' labels between writes, and
+/// [`RemoteWriter`](super::RemoteWriter) does all that and more (the first `0` sample, monotonic
+/// timestamps, stale markers, batches, retries).
 ///
 /// ```
 /// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
@@ -151,13 +242,7 @@ pub(crate) fn labels_of(line: &Line<'_>, job: &str, instance: &str) -> Vec<(Stri
 /// assert!(!wire.is_empty());
 /// ```
 pub fn encode_write_request(text: &str, job: &str, instance: &str, timestamp_ms: i64) -> Vec<u8> {
-    let series: Vec<TimeSeries> = lines(text)
-        .map(|line| TimeSeries {
-            labels: labels_of(&line, job, instance),
-            samples: vec![(line.value, timestamp_ms)],
-        })
-        .collect();
-    write_request(&series)
+    Encoder::new(job, instance).encode(text, timestamp_ms)
 }
 
 /// `body` compressed with snappy's block format, as remote write sends it (`Content-Encoding:
@@ -166,12 +251,39 @@ pub fn compress(body: &[u8]) -> Vec<u8> {
     snappy(body)
 }
 
-/// One series of a request: labels sorted by name as raw bytes (`__name__` among them), and its
-/// samples in time order.
+/// One series of a request: its labels, already encoded (`labels` fields, sorted by name as raw
+/// bytes, `__name__` among them), and its samples in time order.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TimeSeries {
-    pub(crate) labels: Vec<(String, String)>,
-    pub(crate) samples: Vec<(f64, i64)>,
+pub(crate) struct TimeSeries<'a> {
+    pub(crate) labels: &'a [u8],
+    pub(crate) samples: Samples,
+}
+
+/// A series' samples in one write: its value, with a `0` before it the first time and a stale
+/// marker after it at the end; at most three, kept inline rather than allocated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Samples {
+    items: [(f64, i64); 3],
+    len: u8,
+}
+
+impl Samples {
+    pub(crate) fn one(value: f64, timestamp_ms: i64) -> Self {
+        Samples {
+            items: [(value, timestamp_ms); 3],
+            len: 1,
+        }
+    }
+
+    /// Adds a sample after the others (the caller keeps them in time order, at most three).
+    pub(crate) fn push(&mut self, value: f64, timestamp_ms: i64) {
+        self.items[usize::from(self.len)] = (value, timestamp_ms);
+        self.len += 1;
+    }
+
+    pub(crate) fn as_slice(&self) -> &[(f64, i64)] {
+        &self.items[..usize::from(self.len)]
+    }
 }
 
 fn varint_len(mut v: u64) -> usize {
@@ -211,17 +323,11 @@ fn sample_len(timestamp: i64) -> usize {
     1 + 8 + 1 + varint_len(timestamp as u64)
 }
 
-fn series_len(series: &TimeSeries) -> usize {
-    let labels: usize = series
-        .labels
-        .iter()
-        .map(|(n, v)| {
-            let len = label_len(n, v);
-            1 + varint_len(len as u64) + len
-        })
-        .sum();
+fn series_len(series: &TimeSeries<'_>) -> usize {
+    let labels = series.labels.len();
     let samples: usize = series
         .samples
+        .as_slice()
         .iter()
         .map(|&(_, t)| {
             let len = sample_len(t);
@@ -232,27 +338,17 @@ fn series_len(series: &TimeSeries) -> usize {
 }
 
 /// The protobuf `WriteRequest` of `series`, uncompressed.
-pub(crate) fn write_request(series: &[TimeSeries]) -> Vec<u8> {
-    let total: usize = series
+pub(crate) fn write_request(series: &[TimeSeries<'_>]) -> Vec<u8> {
+    let lens: Vec<usize> = series.iter().map(series_len).collect();
+    let total: usize = lens
         .iter()
-        .map(|s| {
-            let len = series_len(s);
-            1 + varint_len(len as u64) + len
-        })
+        .map(|&len| 1 + varint_len(len as u64) + len)
         .sum();
     let mut out = Vec::with_capacity(total);
-    for s in series {
-        put_message(&mut out, 0x0a, series_len(s), |out| {
-            for (name, value) in &s.labels {
-                put_message(out, 0x0a, label_len(name, value), |out| {
-                    for (tag, text) in [(0x0a, name), (0x12, value)] {
-                        put_message(out, tag, text.len(), |out| {
-                            out.extend_from_slice(text.as_bytes())
-                        });
-                    }
-                });
-            }
-            for &(value, timestamp) in &s.samples {
+    for (s, &len) in series.iter().zip(&lens) {
+        put_message(&mut out, 0x0a, len, |out| {
+            out.extend_from_slice(s.labels);
+            for &(value, timestamp) in s.samples.as_slice() {
                 put_message(out, 0x12, sample_len(timestamp), |out| {
                     out.push(0x09);
                     out.extend_from_slice(&value.to_bits().to_le_bytes());
@@ -286,24 +382,37 @@ mod tests {
                     h_bucket{le=\"+Inf\"} 2\nh_sum 1.5\nh_count 2\n";
         let got: Vec<Line> = lines(text).collect();
         assert_eq!(got.len(), 6);
-        assert_eq!(got[0].name, "a_total");
+        let (name, labels) = got[0].name_and_labels().unwrap();
+        assert_eq!(name, "a_total");
         assert_eq!(
-            got[0].labels,
+            labels,
             vec![("x", Cow::from("1")), ("y", Cow::from("q\"\\\n"))]
         );
         assert_eq!((got[0].value, got[0].kind), (3.0, Kind::Cumulative));
         assert!(got[1].value.is_nan() && got[1].kind == Kind::Gauge);
-        assert_eq!(got[2].labels, vec![("z", Cow::from(""))]);
+        assert_eq!(
+            got[2].name_and_labels().unwrap().1,
+            vec![("z", Cow::from(""))]
+        );
         assert_eq!(got[2].value, f64::NEG_INFINITY);
-        assert_eq!(got[3].labels, vec![("le", Cow::from("+Inf"))]);
+        assert_eq!(
+            got[3].name_and_labels().unwrap().1,
+            vec![("le", Cow::from("+Inf"))]
+        );
         assert!(got[3..].iter().all(|l| l.kind == Kind::Cumulative));
     }
 
     #[test]
     fn write_request_bytes() {
+        let labels = [
+            &[0x0a, 0x0d, 0x0a, 0x08][..],
+            b"__name__",
+            &[0x12, 0x01, b'a'],
+        ]
+        .concat();
         let series = [TimeSeries {
-            labels: vec![("__name__".into(), "a".into())],
-            samples: vec![(1.0, 5)],
+            labels: &labels,
+            samples: Samples::one(1.0, 5),
         }];
         let expected: Vec<u8> = [
             &[0x0a, 0x1c][..],         // TimeSeries, 28 bytes

@@ -13,6 +13,6 @@ mod encode;
 mod settings;
 mod writer;
 
-pub use encode::{compress, encode_write_request};
+pub use encode::{compress, encode_write_request, Encoder};
 pub use settings::RemoteWriteConfig;
 pub use writer::RemoteWriter;

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use std::collections::HashSet;
 
-use super::encode::{labels_of, lines, snappy, write_request, Kind, TimeSeries, STALE_NAN};
+use super::encode::{snappy, write_request, Encoder, Kind, Samples, TimeSeries, STALE_NAN};
 use super::settings::RemoteWriteConfig;
 use crate::config::ConfigError;
 use crate::platform::{unix_time_secs, HttpClient, HttpRequest};
@@ -35,6 +35,8 @@ struct State {
     last_write_ms: i64,
     /// Cumulative series whose `0` sample the receiver has.
     zeroed: HashSet<Box<str>>,
+    /// Each series' encoded labels, with this writer's `job` and `instance`.
+    encoder: Encoder,
 }
 
 impl State {
@@ -114,6 +116,7 @@ impl RemoteWriter {
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         );
         let instance = config.instance.clone().unwrap_or_else(generated_instance);
+        let encoder = Encoder::new(config.job.clone(), instance.clone());
         let now = unix_millis();
         Ok(RemoteWriter {
             url: redact_url(&config.url).into_owned(),
@@ -126,6 +129,7 @@ impl RemoteWriter {
                 last_ms: now - 1,
                 last_write_ms: now - 1,
                 zeroed: HashSet::new(),
+                encoder,
             }),
             stopping: std::sync::atomic::AtomicBool::new(false),
             outcomes: Outcomes::register(&recorder, "remote_write"),
@@ -218,18 +222,21 @@ impl RemoteWriter {
         let text = self.recorder.render();
         let (now, zero_at) = state.stamps(unix_millis());
         let stale = f64::from_bits(STALE_NAN);
+        let state = &mut *state;
+        state.encoder.learn(&text);
         let mut series = Vec::new();
         let mut keys = Vec::new();
-        for line in lines(&text) {
-            let labels = labels_of(&line, &self.config.job, &self.instance);
-            let mut samples = Vec::with_capacity(3);
+        for (line, labels) in state.encoder.series(&text) {
             let new = line.kind == Kind::Cumulative && !state.zeroed.contains(line.series);
+            let mut samples = match new {
+                true => Samples::one(0.0, zero_at),
+                false => Samples::one(line.value, now),
+            };
             if new {
-                samples.push((0.0, zero_at));
+                samples.push(line.value, now);
             }
-            samples.push((line.value, now));
             if end {
-                samples.push((stale, now + 1));
+                samples.push(stale, now + 1);
             }
             keys.push(new.then(|| Box::<str>::from(line.series)));
             series.push(TimeSeries { labels, samples });
@@ -248,7 +255,7 @@ impl RemoteWriter {
     async fn send_batches(
         &self,
         http: &HttpClient,
-        series: &[TimeSeries],
+        series: &[TimeSeries<'_>],
         keys: &[Option<Box<str>>],
         zeroed: &mut HashSet<Box<str>>,
         give_up: &(dyn Fn() -> bool + Sync),
@@ -259,9 +266,9 @@ impl RemoteWriter {
             let mut end = start;
             let mut samples = 0;
             while end < series.len()
-                && (end == start || samples + series[end].samples.len() <= limit)
+                && (end == start || samples + series[end].samples.as_slice().len() <= limit)
             {
-                samples += series[end].samples.len();
+                samples += series[end].samples.as_slice().len();
                 end += 1;
             }
             let body = Bytes::from(snappy(&write_request(&series[start..end])));
@@ -315,6 +322,7 @@ mod tests {
             last_ms,
             last_write_ms,
             zeroed: HashSet::new(),
+            encoder: Encoder::new("j", "i"),
         }
     }
 
