@@ -12,7 +12,7 @@ have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
 [ "$have" = "$want" ] || { echo "build.sh: wasm-bindgen $want is needed (found: ${have:-none}): cargo install wasm-bindgen-cli --version $want" >&2; exit 1; }
 
 cargo build -p observer-metrics-wasm --target wasm32-unknown-unknown --profile wasm-release --quiet
-raw=target/wasm32-unknown-unknown/wasm-release/observer_metrics_wasm.wasm
+raw=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/observer_metrics_wasm.wasm
 version=$(awk -F'"' '/^version = / { print $2; exit }' wasm/Cargo.toml)
 
 for target in node web; do
