@@ -51,6 +51,8 @@
 #![deny(missing_docs)]
 
 mod catalogue;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod check;
 mod config;
 mod encoder;
 #[cfg(not(target_arch = "wasm32"))]

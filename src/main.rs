@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 const USAGE: &str = "usage: observer-metrics simulate [--events N] [FLAGS]
        observer-metrics serve [--listen ADDR] [FLAGS]
+       observer-metrics check [--push-gateway URL] [--remote-write URL --query URL] [FLAGS]
 
 simulate  run a batch of N synthetic observer events (default 1000) through the metered pipeline
           (dedup, result cache, actions with failures and timeouts, retry queue, dead letters,
@@ -28,6 +29,12 @@ simulate  run a batch of N synthetic observer events (default 1000) through the 
           push succeeded. SIGTERM/SIGINT end the batch early with a last push.
 serve     run the workload until SIGTERM/SIGINT with GET /metrics on --listen (default
           127.0.0.1:9898), pushing too when a gateway is configured.
+check     smoke-test a deployment as configured (URL, credentials, headers, TLS): push a canary
+          group to the gateway, read it back from /api/v1/metrics and compare every value,
+          delete it and confirm it is gone; with --remote-write and --query (a Prometheus-
+          compatible query API), write the canary, read it back with PromQL, end it with stale
+          markers and confirm it is gone. Prints each step with its time; exits 0 only when all
+          pass, 1 naming the failed step and its cause.
 
 FLAGS
   --rate N              events per second (simulate: as fast as possible; serve: 100)
@@ -45,6 +52,7 @@ FLAGS
   --error-rate F        fraction of actions that return an error (0.02)
   --timeout-rate F      fraction of actions that pass their deadline (0.01)
   --seed N              seed of the event stream (1)
+  --query URL           check: the query API to read remote writes back from
   --config FILE         TOML: a MetricsConfig plus a [workload] table with any of the settings
                         above (events, rate, duplicate_rate, failure_rate, error_rate,
                         timeout_rate, seed, entities, actions, action_timeout_ms, max_retries,
@@ -69,6 +77,9 @@ struct Workload {
     action_timeout_ms: u64,
     max_retries: u32,
     checkpoint_every: u64,
+    /// `check --query`: not a workload setting, carried here from the flags.
+    #[serde(skip)]
+    query: Option<String>,
 }
 
 impl Default for Workload {
@@ -86,6 +97,7 @@ impl Default for Workload {
             action_timeout_ms: 5,
             max_retries: 3,
             checkpoint_every: 100,
+            query: None,
         }
     }
 }
@@ -123,6 +135,7 @@ impl Workload {
 enum Mode {
     Simulate,
     Serve,
+    Check,
 }
 
 struct Args {
@@ -136,6 +149,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mode = match argv.next().as_deref() {
         Some("simulate") => Mode::Simulate,
         Some("serve") => Mode::Serve,
+        Some("check") => Mode::Check,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("a command is needed".into()),
@@ -153,7 +167,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--config" => args.config = Some(value.into()),
             "--events" | "--rate" | "--seed" | "--push-gateway" | "--remote-write"
-            | "--instance" | "--job" | "--grouping" | "--interval" | "--listen"
+            | "--instance" | "--job" | "--grouping" | "--query" | "--interval" | "--listen"
             | "--duplicate-rate" | "--failure-rate" | "--error-rate" | "--timeout-rate" => {
                 args.overrides.push((flag[2..].to_owned(), value))
             }
@@ -195,12 +209,13 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
     config = MetricsConfig::process_env()
         .and_then(|vars| config.apply_env(vars))
         .map_err(|e| e.to_string())?;
-    let command = if args.mode == Mode::Serve {
-        "serve"
-    } else {
-        "simulate"
+    let command = match args.mode {
+        Mode::Serve => "serve",
+        Mode::Check => "check",
+        Mode::Simulate => "simulate",
     };
     let mut job = None;
+    let mut query = None;
     for (flag, value) in &args.overrides {
         match flag.as_str() {
             "events" => workload.events = number(flag, value)?,
@@ -228,6 +243,7 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
                     .instance = Some(value.clone())
             }
             "job" => job = Some(value.clone()),
+            "query" => query = Some(value.clone()),
             "grouping" => {
                 let (k, v) = value
                     .split_once('=')
@@ -256,6 +272,15 @@ fn load(args: &Args) -> Result<(MetricsConfig, Workload), String> {
     }
     config.validate().map_err(|e| e.to_string())?;
     workload.validate()?;
+    if args.mode == Mode::Check {
+        if config.push.is_none() && config.remote_write.is_none() {
+            return Err("check needs --push-gateway, or --remote-write with --query".into());
+        }
+        if config.remote_write.is_some() && query.is_none() {
+            return Err("check --remote-write needs --query URL to read the canary back".into());
+        }
+        workload.query = query;
+    }
     Ok((config, workload))
 }
 
@@ -479,7 +504,57 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.mode == Mode::Check {
+        return runtime.block_on(check(&config, workload.query.as_deref()));
+    }
     runtime.block_on(run(args.mode, &config, &workload, recorder))
+}
+
+/// `observer-metrics check`: each configured sink checked in turn, every step printed.
+async fn check(config: &MetricsConfig, query: Option<&str>) -> ExitCode {
+    use observer_metrics::check::{check_pushgateway, check_remote_write, Report};
+    let mut reports: Vec<(String, Report)> = Vec::new();
+    if let Some(push) = &config.push {
+        reports.push((
+            format!(
+                "Pushgateway {}",
+                observer_metrics::push::redact_url(&push.url)
+            ),
+            check_pushgateway(push).await,
+        ));
+    }
+    if let (Some(rw), Some(query)) = (&config.remote_write, query) {
+        reports.push((
+            format!(
+                "remote write {} read back from {query}",
+                observer_metrics::push::redact_url(&rw.url)
+            ),
+            check_remote_write(rw, query, Duration::from_secs(30)).await,
+        ));
+    }
+    let mut passed = true;
+    for (what, report) in &reports {
+        println!("check: {what}");
+        for step in &report.steps {
+            match &step.outcome {
+                Ok(()) => println!("  ok    {} ({:.0?})", step.name, step.elapsed),
+                Err(cause) => println!("  FAIL  {} ({:.0?}): {cause}", step.name, step.elapsed),
+            }
+        }
+        passed &= report.passed();
+    }
+    if passed {
+        println!("check: all passed");
+        return ExitCode::SUCCESS;
+    }
+    if let Some((what, step, cause)) = reports.iter().find_map(|(w, r)| {
+        r.steps
+            .iter()
+            .find_map(|s| s.outcome.as_ref().err().map(|c| (w, s.name, c)))
+    }) {
+        eprintln!("observer-metrics: check failed at \"{step}\" ({what}): {cause}");
+    }
+    ExitCode::FAILURE
 }
 
 async fn run(

@@ -284,7 +284,7 @@ pub(crate) fn request_headers(
 /// `url` without its userinfo, and the userinfo as Basic credentials (percent-decoded). Native
 /// reqwest would do this itself; `fetch` on wasm refuses such a URL outright, so both targets do it
 /// here.
-fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
+pub(crate) fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return (url.to_owned(), None);
     };

@@ -31,7 +31,7 @@ pub fn unix_time_secs() -> f64 {
 
 /// One HTTP request, as the push client makes it.
 pub(crate) struct HttpRequest<'a> {
-    /// `PUT`, `POST` or `DELETE`.
+    /// `GET`, `PUT`, `POST` or `DELETE`.
     pub(crate) method: &'static str,
     pub(crate) url: &'a str,
     pub(crate) headers: &'a [(String, String)],
@@ -40,7 +40,7 @@ pub(crate) struct HttpRequest<'a> {
     pub(crate) timeout: Duration,
 }
 
-/// The answer: its status, and its body when the status is not a success (the gateway's reason).
+/// The answer: its status and its body (for an error status, the receiver's reason).
 pub(crate) struct HttpResponse {
     pub(crate) status: u16,
     pub(crate) body: String,

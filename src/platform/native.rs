@@ -38,6 +38,7 @@ impl HttpClient {
 
     pub(crate) async fn send(&self, r: HttpRequest<'_>) -> Result<HttpResponse, HttpFailure> {
         let method = match r.method {
+            "GET" => reqwest::Method::GET,
             "PUT" => reqwest::Method::PUT,
             "POST" => reqwest::Method::POST,
             _ => reqwest::Method::DELETE,
@@ -51,13 +52,9 @@ impl HttpClient {
         }
         let response = request.send().await.map_err(|e| classify(&e))?;
         let status = response.status();
-        let body = if status.is_success() {
-            String::new()
-        } else {
-            match response.text().await {
-                Ok(text) => text.trim_end().to_owned(),
-                Err(e) => format!("(the response body could not be read: {})", root_cause(&e)),
-            }
+        let body = match response.text().await {
+            Ok(text) => text.trim_end().to_owned(),
+            Err(e) => format!("(the response body could not be read: {})", root_cause(&e)),
         };
         Ok(HttpResponse {
             status: status.as_u16(),

@@ -102,12 +102,10 @@ impl HttpClient {
                     .unwrap_or_default(),
                 None => String::new(),
             };
-            let body = if (200..300).contains(&status) {
-                String::new()
-            } else {
-                text.trim_end().to_owned()
-            };
-            Ok(HttpResponse { status, body })
+            Ok(HttpResponse {
+                status,
+                body: text.trim_end().to_owned(),
+            })
         }
         .await;
         deadline.finish();

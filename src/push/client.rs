@@ -229,6 +229,24 @@ impl PushClient {
         self.with_retries("DELETE", None, &|| false).await
     }
 
+    /// GET of `path` on the gateway (`/api/v1/metrics`, say), with the configured credentials and
+    /// headers; the body of a 2xx answer.
+    pub async fn get(&self, path: &str) -> Result<String, PushError> {
+        let (base, _) = crate::sink::split_userinfo(self.config.url.trim());
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let request = HttpRequest {
+            method: "GET",
+            url: &url,
+            headers: &self.headers,
+            body: None,
+            timeout: self.config.timeout(),
+        };
+        let shown = redact_url(&url).into_owned();
+        let answer = self.http.send(request).await;
+        let body = answer.as_ref().map(|r| r.body.clone()).unwrap_or_default();
+        PushError::from_answer("GET", &shown, self.config.timeout(), answer).map(|()| body)
+    }
+
     async fn with_retries(
         &self,
         method: &'static str,
