@@ -69,6 +69,8 @@ mod registry;
 pub mod remote_write;
 mod sink;
 mod storage;
+#[cfg(all(feature = "testkit", not(target_arch = "wasm32")))]
+pub mod testkit;
 pub mod wire;
 
 pub use catalogue::{CatalogueEntry, MetricType, ObserverMetrics, CATALOGUE};
