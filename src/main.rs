@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{CommandFactory, Parser, Subcommand};
 use observer_metrics::observer::memory::{
     MemoryCache, MemoryCheckpoints, MemoryDedup, MemoryQueue, Outcomes, SimulatedExecutor,
 };
@@ -16,48 +17,144 @@ use observer_metrics::pull::PullConfig;
 use observer_metrics::push::{shutdown_signal, BatchOutcome, PushConfig, PushExporter};
 use observer_metrics::remote_write::RemoteWriteConfig;
 use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 
-const USAGE: &str = "usage: observer-metrics simulate [--events N] [FLAGS]
-       observer-metrics serve [--listen ADDR] [FLAGS]
-       observer-metrics check [--push-gateway URL] [--remote-write URL --query URL] [FLAGS]
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 the final push or write failed, or a check \
+step failed; 2 a usage or configuration error; 3 a batch invariant does not hold; 130 / 143 the \
+run was ended by SIGINT / SIGTERM.
 
-simulate  run a batch of N synthetic observer events (default 1000) through the metered pipeline
-          (dedup, result cache, actions with failures and timeouts, retry queue, dead letters,
-          checkpoints). Without a gateway it prints the exposition on stdout. With one it pushes
-          at start, every --interval seconds and at the end, and exits 0 only when that last
-          push succeeded. SIGTERM/SIGINT end the batch early with a last push.
-serve     run the workload until SIGTERM/SIGINT with GET /metrics on --listen (default
-          127.0.0.1:9898), pushing too when a gateway is configured.
-check     smoke-test a deployment as configured (URL, credentials, headers, TLS): push a canary
-          group to the gateway, read it back from /api/v1/metrics and compare every value,
-          delete it and confirm it is gone; with --remote-write and --query (a Prometheus-
-          compatible query API), write the canary, read it back with PromQL, end it with stale
-          markers and confirm it is gone. Prints each step with its time; exits 0 only when all
-          pass, 1 naming the failed step and its cause.
+Settings come from --config (TOML: a MetricsConfig plus a [workload] table with events, rate, \
+duplicate_rate, failure_rate, error_rate, timeout_rate, seed, entities, actions, \
+action_timeout_ms, max_retries, checkpoint_every), then OBSERVER_METRICS_* variables, then flags.";
 
-FLAGS
-  --rate N              events per second (simulate: as fast as possible; serve: 100)
-  --push-gateway URL    the Pushgateway, e.g. http://127.0.0.1:9091 (push.url)
-  --remote-write URL    a remote-write receiver, e.g. http://127.0.0.1:9090/api/v1/write
-                        (remote_write.url); with or without a gateway
-  --instance ID         the remote-write instance label (remote_write.instance; default: one
-                        generated per run, so runs never overwrite each other)
-  --job NAME            the job label of both sinks (push.job, remote_write.job; default
-                        observer-metrics-<command>)
-  --grouping KEY=VALUE  another grouping label, repeatable (push.grouping)
-  --interval SECS       seconds between pushes (export_interval_secs)
-  --duplicate-rate F    fraction of events delivered twice (0.1)
-  --failure-rate F      fraction of actions that report failure (0.05)
-  --error-rate F        fraction of actions that return an error (0.02)
-  --timeout-rate F      fraction of actions that pass their deadline (0.01)
-  --seed N              seed of the event stream (1)
-  --query URL           check: the query API to read remote writes back from
-  --config FILE         TOML: a MetricsConfig plus a [workload] table with any of the settings
-                        above (events, rate, duplicate_rate, failure_rate, error_rate,
-                        timeout_rate, seed, entities, actions, action_timeout_ms, max_retries,
-                        checkpoint_every). OBSERVER_METRICS_* variables override the file, flags
-                        override both.";
+/// Prometheus metrics for event observers: a synthetic observer workload through the metered
+/// pipeline, pushed to a Pushgateway, remote-written and served for scraping; and a smoke test of
+/// a deployment.
+#[derive(Parser)]
+#[command(name = "observer-metrics", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Subcommand)]
+enum CliCommand {
+    /// Run a batch of synthetic observer events through the metered pipeline (dedup, result
+    /// cache, actions with failures and timeouts, retry queue, dead letters, checkpoints). Without
+    /// a sink it prints the exposition on stdout; with one it sends at start, every --interval
+    /// seconds and at the end, and exits 0 only when that last send succeeded. SIGTERM/SIGINT end
+    /// the batch early with a last send.
+    #[command(after_help = EXIT_CODES)]
+    Simulate(Flags),
+    /// Run the workload until SIGTERM/SIGINT with GET /metrics (and /health) on --listen,
+    /// sending to the configured sinks too.
+    #[command(after_help = EXIT_CODES)]
+    Serve(Flags),
+    /// Smoke-test a deployment as configured (URL, credentials, headers, TLS): push a canary
+    /// group, read it back from the gateway's /api/v1/metrics and compare every value, delete it
+    /// and confirm it is gone; with --remote-write and --query, the same through remote write and
+    /// PromQL. Prints each step with its time; exits 0 only when every step passed.
+    #[command(after_help = EXIT_CODES)]
+    Check(Flags),
+    /// Print a completion script for SHELL on stdout.
+    Completions {
+        /// bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The flags of simulate, serve and check. Each overrides the file and the environment; the
+/// defaults shown are the ones used when neither sets the value.
+#[derive(clap::Args)]
+struct Flags {
+    /// TOML settings: a MetricsConfig plus a [workload] table.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Events to run (simulate) [default: 1000].
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+    /// Events per second [default: simulate as fast as it can, serve 100].
+    #[arg(long, value_name = "N")]
+    rate: Option<f64>,
+    /// The Pushgateway, e.g. http://127.0.0.1:9091 (push.url).
+    #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_PUSH_URL")]
+    push_gateway: Option<String>,
+    /// A remote-write receiver, e.g. http://127.0.0.1:9090/api/v1/write (remote_write.url).
+    #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_REMOTE_WRITE_URL")]
+    remote_write: Option<String>,
+    /// The remote-write instance label (remote_write.instance) [default: one generated per run].
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "OBSERVER_METRICS_REMOTE_WRITE_INSTANCE"
+    )]
+    instance: Option<String>,
+    /// The job label of both sinks (push.job, remote_write.job) [default: observer-metrics-<command>].
+    #[arg(long, value_name = "NAME")]
+    job: Option<String>,
+    /// Another grouping label of the pushed group (push.grouping); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    grouping: Vec<String>,
+    /// Seconds between sends (export_interval_secs) [default: 60].
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "OBSERVER_METRICS_EXPORT_INTERVAL_SECS"
+    )]
+    interval: Option<u64>,
+    /// Where serve listens for scrapes (pull.listen) [default: 127.0.0.1:9898].
+    #[arg(long, value_name = "ADDR", env = "OBSERVER_METRICS_PULL_LISTEN")]
+    listen: Option<String>,
+    /// Fraction of events delivered twice [default: 0.1].
+    #[arg(long, value_name = "F")]
+    duplicate_rate: Option<f64>,
+    /// Fraction of actions that report failure [default: 0.05].
+    #[arg(long, value_name = "F")]
+    failure_rate: Option<f64>,
+    /// Fraction of actions that return an error [default: 0.02].
+    #[arg(long, value_name = "F")]
+    error_rate: Option<f64>,
+    /// Fraction of actions that pass their deadline [default: 0.01].
+    #[arg(long, value_name = "F")]
+    timeout_rate: Option<f64>,
+    /// Seed of the event stream [default: 1].
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// check: the Prometheus-compatible query API to read remote writes back from.
+    #[arg(long, value_name = "URL")]
+    query: Option<String>,
+}
+
+impl Flags {
+    /// The flags given, as `(name, value)` overrides for [`load`].
+    fn overrides(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                out.push((name.to_owned(), value));
+            }
+        };
+        add("events", self.events.map(|v| v.to_string()));
+        add("rate", self.rate.map(|v| v.to_string()));
+        add("push-gateway", self.push_gateway.clone());
+        add("remote-write", self.remote_write.clone());
+        add("instance", self.instance.clone());
+        add("job", self.job.clone());
+        add("interval", self.interval.map(|v| v.to_string()));
+        add("listen", self.listen.clone());
+        add("duplicate-rate", self.duplicate_rate.map(|v| v.to_string()));
+        add("failure-rate", self.failure_rate.map(|v| v.to_string()));
+        add("error-rate", self.error_rate.map(|v| v.to_string()));
+        add("timeout-rate", self.timeout_rate.map(|v| v.to_string()));
+        add("seed", self.seed.map(|v| v.to_string()));
+        add("query", self.query.clone());
+        for pair in &self.grouping {
+            add("grouping", Some(pair.clone()));
+        }
+        out
+    }
+}
 
 /// The workload's settings: the `[workload]` table, overridden by flags.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,38 +240,6 @@ struct Args {
     config: Option<PathBuf>,
     /// Flag overrides, applied after the file and the environment.
     overrides: Vec<(String, String)>,
-}
-
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mode = match argv.next().as_deref() {
-        Some("simulate") => Mode::Simulate,
-        Some("serve") => Mode::Serve,
-        Some("check") => Mode::Check,
-        Some("-h" | "--help") => return Err(String::new()),
-        Some(other) => return Err(format!("unknown command `{other}`")),
-        None => return Err("a command is needed".into()),
-    };
-    let mut args = Args {
-        mode,
-        config: None,
-        overrides: Vec::new(),
-    };
-    while let Some(flag) = argv.next() {
-        if flag == "-h" || flag == "--help" {
-            return Err(String::new());
-        }
-        let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--config" => args.config = Some(value.into()),
-            "--events" | "--rate" | "--seed" | "--push-gateway" | "--remote-write"
-            | "--instance" | "--job" | "--grouping" | "--query" | "--interval" | "--listen"
-            | "--duplicate-rate" | "--failure-rate" | "--error-rate" | "--timeout-rate" => {
-                args.overrides.push((flag[2..].to_owned(), value))
-            }
-            other => return Err(format!("unknown flag `{other}`")),
-        }
-    }
-    Ok(args)
 }
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
@@ -289,33 +354,21 @@ fn take_or(value: &str, default: &str) -> String {
     if value.is_empty() { default } else { value }.to_owned()
 }
 
-/// A small deterministic generator for the event stream, so a seed gives the same events.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The stream of synthetic events: entities skewed towards a few hot ones (so the cache hits),
 /// and some events delivered twice (so dedup finds duplicates).
 struct Events {
-    rng: Lcg,
+    /// Seeded: a seed gives the same events with this build.
+    rng: rand::rngs::SmallRng,
     entities: u64,
     duplicate_rate: f64,
 }
 
 impl Events {
     fn event(&mut self, id: u64) -> EntityEvent {
-        let skewed = self.rng.next_f64().powi(3);
+        let skewed = self.rng.random::<f64>().powi(3);
         let entity = format!("entity-{}", (skewed * self.entities as f64) as u64);
-        let key_id = if id > 0 && self.rng.next_f64() < self.duplicate_rate {
-            (self.rng.next_f64() * id as f64) as u64
+        let key_id = if id > 0 && self.rng.random::<f64>() < self.duplicate_rate {
+            (self.rng.random::<f64>() * id as f64) as u64
         } else {
             id
         };
@@ -355,7 +408,7 @@ fn pipeline(metrics: &ObserverMetrics, w: &Workload) -> Pipeline {
 /// Runs events `0..limit` (forever when `None`), paced to `rate`; returns how many ran.
 async fn drive(p: &Pipeline, w: &Workload, limit: Option<u64>) -> u64 {
     let mut events = Events {
-        rng: Lcg(w.seed),
+        rng: rand::rngs::SmallRng::seed_from_u64(w.seed),
         entities: w.entities,
         duplicate_rate: w.duplicate_rate,
     };
@@ -468,16 +521,26 @@ fn summarise(render: &str, prefix: Option<&str>, events: u64, sampled: bool) -> 
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
+    // Usage errors exit 2 in clap's format; --help and --version exit 0.
+    let cli = Cli::parse();
+    let (mode, flags) = match cli.command {
+        CliCommand::Simulate(flags) => (Mode::Simulate, flags),
+        CliCommand::Serve(flags) => (Mode::Serve, flags),
+        CliCommand::Check(flags) => (Mode::Check, flags),
+        CliCommand::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "observer-metrics",
+                &mut std::io::stdout(),
+            );
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            eprintln!("observer-metrics: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    };
+    let args = Args {
+        mode,
+        overrides: flags.overrides(),
+        config: flags.config,
     };
     let (config, workload) = match load(&args) {
         Ok(loaded) => loaded,

@@ -281,3 +281,85 @@ fn urls_and_intervals_are_checked_at_start() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("export_interval_secs"), "{stderr}");
 }
+
+/// The command line as clap gives it: `--version`, help for every subcommand with the defaults,
+/// the environment twins and the exit codes, clap's errors (exit 2), and completion scripts.
+#[test]
+fn help_version_errors_and_completions() {
+    let (code, stdout, _) = run(&["--version"], &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout.trim(),
+        format!("observer-metrics {}", env!("CARGO_PKG_VERSION"))
+    );
+    for command in ["simulate", "serve", "check"] {
+        let (code, stdout, _) = run(&[command, "--help"], &[]);
+        assert_eq!(code, Some(0), "{command}");
+        for expected in [
+            "[default: 1000]",
+            "[env: OBSERVER_METRICS_PUSH_URL=]",
+            "Exit codes: 0 success;",
+            "130 / 143",
+        ] {
+            assert!(
+                stdout.contains(expected),
+                "{command} --help lacks {expected}:\n{stdout}"
+            );
+        }
+    }
+    let (code, stdout, stderr) = run(&["simulate", "--events", "many"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.starts_with("error: invalid value 'many' for '--events <N>'"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["simulate", "--evnets", "3"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("unexpected argument '--evnets'"),
+        "{stderr}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, _) = run(&["completions", shell], &[]);
+        assert_eq!(code, Some(0), "{shell}");
+        assert!(
+            stdout.contains("simulate") && stdout.contains("push-gateway"),
+            "{shell}: {stdout}"
+        );
+    }
+}
+
+/// A flag's environment twin stands in for the flag: the gateway URL from
+/// `OBSERVER_METRICS_PUSH_URL` alone, and the flag wins over it.
+#[test]
+fn flags_fall_back_to_their_environment_twins() {
+    let gw = Pushgateway::start();
+    let (code, _, stderr) = run(
+        &["simulate", "--events", "6", "--job", "from-env"],
+        &[("OBSERVER_METRICS_PUSH_URL", &gw.url)],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        gw.value(&[("job", "from-env")], "events_processed_total"),
+        Some(6.0)
+    );
+    let dead = format!("http://127.0.0.1:{}", support::free_port());
+    let (code, _, stderr) = run(
+        &[
+            "simulate",
+            "--events",
+            "2",
+            "--job",
+            "flag-wins",
+            "--push-gateway",
+            &gw.url,
+        ],
+        &[("OBSERVER_METRICS_PUSH_URL", &dead)],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        gw.value(&[("job", "flag-wins")], "events_processed_total"),
+        Some(2.0)
+    );
+}
