@@ -53,6 +53,45 @@ for target in node web; do
 JSON
 done
 
+# The npm package: both builds behind one exports map (require and import in Node, the workerd
+# condition for Cloudflare Workers, the web build for browsers and bundlers), with types, the
+# version from Cargo.toml, a README and the license.
+npm=wasm/pkg/npm
+rm -rf "$npm"
+mkdir -p "$npm"
+for target in node web; do
+  cp -r "wasm/pkg/$target" "$npm/$target"
+  kind=$([ "$target" = node ] && echo commonjs || echo module)
+  printf '{ "type": "%s" }\n' "$kind" >"$npm/$target/package.json"
+done
+cp wasm/npm/node.mjs wasm/npm/node.d.mts wasm/npm/workerd.mjs wasm/npm/workerd.d.ts \
+  wasm/npm/README.md wasm/npm/LICENSE-MIT "$npm/"
+cat >"$npm/package.json" <<JSON
+{
+  "name": "observer-metrics",
+  "version": "$version",
+  "description": "Prometheus metrics for event observers at the edge: the observer catalogue and any metric, pushed to a Pushgateway or remote-written to Prometheus, VictoriaMetrics, Mimir or Thanos.",
+  "license": "MIT OR Apache-2.0",
+  "keywords": ["prometheus", "metrics", "pushgateway", "remote-write", "wasm", "cloudflare-workers"],
+  "main": "./node/observer_metrics_wasm.js",
+  "types": "./web/observer_metrics_wasm.d.ts",
+  "exports": {
+    ".": {
+      "workerd": { "types": "./workerd.d.ts", "default": "./workerd.mjs" },
+      "node": {
+        "import": { "types": "./node.d.mts", "default": "./node.mjs" },
+        "require": { "types": "./node/observer_metrics_wasm.d.ts", "default": "./node/observer_metrics_wasm.js" }
+      },
+      "types": "./web/observer_metrics_wasm.d.ts",
+      "default": "./web/observer_metrics_wasm.js"
+    },
+    "./package.json": "./package.json"
+  },
+  "files": ["node", "web", "node.mjs", "node.d.mts", "workerd.mjs", "workerd.d.ts", "README.md", "LICENSE-MIT"],
+  "sideEffects": ["./workerd.mjs"]
+}
+JSON
+
 # The optimised module must still load.
 node -e 'const { ObserverMetrics } = require("./wasm/pkg/node/observer_metrics_wasm.js"); new ObserverMetrics({}).render()' \
   || { echo "build.sh: the built Node package does not load" >&2; exit 1; }

@@ -1,0 +1,1 @@
+export { ObserverMetrics, ObserverMetricsOptions, ActionOutcome, JobOperation } from "./node/observer_metrics_wasm.js";

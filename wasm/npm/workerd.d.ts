@@ -1,0 +1,1 @@
+export { ObserverMetrics, ObserverMetricsOptions, ActionOutcome, JobOperation } from "./web/observer_metrics_wasm.js";
