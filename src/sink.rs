@@ -159,18 +159,18 @@ impl RetryPolicy {
 pub(crate) fn validate_url(field: &str, url: &str, query: bool) -> Result<(), ConfigError> {
     let shown = crate::push::redact_url(url);
     let bad = |reason: String| invalid(field, &shown, reason);
-    let parsed = url::Url::parse(url.trim()).map_err(|e| {
+    let parsed = crate::platform::parse_url(url.trim()).map_err(|e| {
         bad(format!(
             "not a valid URL ({e}); expected e.g. http://127.0.0.1:9091"
         ))
     })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
+    if !matches!(parsed.scheme.as_str(), "http" | "https") {
         return Err(bad("must be an http:// or https:// URL".into()));
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
+    if parsed.host.is_empty() {
         return Err(bad("has no host".into()));
     }
-    if (parsed.query().is_some() && !query) || parsed.fragment().is_some() {
+    if (parsed.has_query && !query) || parsed.has_fragment {
         return Err(bad(
             "must not have a ?query or #fragment: the group's path is appended to it".into(),
         ));
@@ -197,8 +197,8 @@ pub(crate) fn validate_auth(
     basic: bool,
     bearer: bool,
 ) -> Result<(), ConfigError> {
-    let in_url = url::Url::parse(url.trim())
-        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some());
+    let in_url = crate::platform::parse_url(url.trim())
+        .is_ok_and(|u| !u.username.is_empty() || u.password.is_some());
     if in_url && (basic || bearer) {
         return Err(invalid(
             format!("{prefix}.url"),
@@ -285,10 +285,10 @@ pub(crate) fn request_headers(
 /// reqwest would do this itself; `fetch` on wasm refuses such a URL outright, so both targets do it
 /// here.
 pub(crate) fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
-    let Ok(mut parsed) = url::Url::parse(url) else {
+    let Ok(parsed) = crate::platform::parse_url(url) else {
         return (url.to_owned(), None);
     };
-    if parsed.username().is_empty() && parsed.password().is_none() {
+    if parsed.username.is_empty() && parsed.password.is_none() {
         return (url.to_owned(), None);
     }
     let decode = |s: &str| {
@@ -297,13 +297,10 @@ pub(crate) fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
             .into_owned()
     };
     let auth = BasicAuth {
-        username: decode(parsed.username()),
-        password: Secret::new(decode(parsed.password().unwrap_or(""))),
+        username: decode(&parsed.username),
+        password: Secret::new(decode(parsed.password.as_deref().unwrap_or(""))),
     };
-    // Cannot fail on an http(s) URL, the only kind validation lets through.
-    let _ = parsed.set_username("");
-    let _ = parsed.set_password(None);
-    (parsed.into(), Some(auth))
+    (parsed.without_userinfo, Some(auth))
 }
 
 /// Counter: sends by `sink` (`pushgateway`, `remote_write`) and `result` (`success`, `failure`),

@@ -1,5 +1,6 @@
-//! What differs between native targets and wasm32, and nothing else: the clock, the timer, and the
-//! HTTP call. Natively the call is reqwest (hyper, rustls with the platform's store and an optional
+//! What differs between native targets and wasm32, and nothing else: the clock, the timer, URL
+//! parsing (the `url` crate natively; the runtime's own `URL` on wasm, which spares the module
+//! the crate's IDNA tables), and the HTTP call. Natively the call is reqwest (hyper, rustls with the platform's store and an optional
 //! CA file). On wasm32 it is the runtime's own `fetch`, called directly so that a finished request
 //! is never aborted, a timeout is the only abort, and a failure keeps the cause the runtime gives
 //! (a refused connection, a blocked port, a CORS refusal). Everything else is shared.
@@ -11,12 +12,12 @@ use bytes::Bytes;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{sleep, HttpClient};
+pub(crate) use native::{parse_url, sleep, HttpClient};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{sleep, HttpClient};
+pub(crate) use wasm::{parse_url, sleep, HttpClient};
 
 /// A monotonic instant; `std::time::Instant` panics on wasm32-unknown-unknown, this one does not.
 pub use web_time::Instant;
@@ -57,4 +58,20 @@ pub(crate) enum HttpFailure {
     Tls(String),
     /// Anything else.
     Other(String),
+}
+
+/// A URL as the HTTP call will take it: what the checks of the config and the handling of
+/// credentials need.
+pub(crate) struct ParsedUrl {
+    /// `http`, `https`, … without the colon.
+    pub(crate) scheme: String,
+    pub(crate) host: String,
+    /// Percent-encoded, as written; empty when there is none.
+    pub(crate) username: String,
+    /// Percent-encoded, as written.
+    pub(crate) password: Option<String>,
+    pub(crate) has_query: bool,
+    pub(crate) has_fragment: bool,
+    /// The URL, normalised, without its userinfo.
+    pub(crate) without_userinfo: String,
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{HttpFailure, HttpRequest, HttpResponse};
+use super::{HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
 
 /// Waits `duration` on the tokio runtime.
 pub(crate) async fn sleep(duration: Duration) {
@@ -102,4 +102,25 @@ fn is_tls_error(error: &reqwest::Error) -> bool {
         };
     }
     false
+}
+
+/// `url` parsed as reqwest will parse it; the error is the parser's reason.
+pub(crate) fn parse_url(url: &str) -> Result<ParsedUrl, String> {
+    let mut parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let out = ParsedUrl {
+        scheme: parsed.scheme().to_owned(),
+        host: parsed.host_str().unwrap_or_default().to_owned(),
+        username: parsed.username().to_owned(),
+        password: parsed.password().map(str::to_owned),
+        has_query: parsed.query().is_some(),
+        has_fragment: parsed.fragment().is_some(),
+        without_userinfo: String::new(),
+    };
+    // Cannot fail on a URL with a host, the only kind with userinfo.
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    Ok(ParsedUrl {
+        without_userinfo: parsed.into(),
+        ..out
+    })
 }

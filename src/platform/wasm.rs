@@ -16,7 +16,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::{HttpFailure, HttpRequest, HttpResponse};
+use super::{HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
 
 /// `globalThis[name]` as a function, if the host has it.
 fn global_function(name: &str) -> Option<Function> {
@@ -238,4 +238,34 @@ fn classify(error: &JsValue, expired: bool) -> HttpFailure {
         t if t.contains("Network connection lost") => HttpFailure::Connect(text),
         _ => HttpFailure::Other(text),
     }
+}
+
+/// `url` parsed by the runtime's own `URL` (the WHATWG parser `fetch` uses too); the error is
+/// its reason.
+pub(crate) fn parse_url(url: &str) -> Result<ParsedUrl, String> {
+    let constructor = global_function("URL").ok_or("this runtime has no URL")?;
+    let args = js_sys::Array::of1(&JsValue::from_str(url));
+    let parsed = Reflect::construct(&constructor, &args).map_err(|e| message(&e))?;
+    let text = |name: &str| {
+        property(&parsed, name)
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let password = text("password");
+    let out = ParsedUrl {
+        scheme: text("protocol").trim_end_matches(':').to_owned(),
+        host: text("hostname"),
+        username: text("username"),
+        password: (!password.is_empty()).then_some(password),
+        has_query: !text("search").is_empty(),
+        has_fragment: !text("hash").is_empty(),
+        without_userinfo: String::new(),
+    };
+    for name in ["username", "password"] {
+        let _ = Reflect::set(&parsed, &JsValue::from_str(name), &JsValue::from_str(""));
+    }
+    Ok(ParsedUrl {
+        without_userinfo: text("href"),
+        ..out
+    })
 }
