@@ -1,11 +1,15 @@
 //! What both sinks put on the wire: the text format's content type and gzip.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::io::Write;
 
 /// The content type of text format 0.0.4, for pushes and scrapes alike.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// `body` compressed with gzip (fast level: exposition text compresses well at any level).
+/// `body` compressed with gzip (fast level: exposition text compresses well at any level). Native
+/// only: the wasm build leaves compression out (it weighs on the module, and a page or a worker
+/// pushes little).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn gzip(body: &str) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     // Writing into a Vec cannot fail.

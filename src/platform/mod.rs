@@ -12,12 +12,12 @@ use bytes::Bytes;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{parse_url, sleep, HttpClient};
+pub(crate) use native::{gzip, parse_url, sleep, HttpClient};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{parse_url, sleep, HttpClient};
+pub(crate) use wasm::{gzip, parse_url, sleep, HttpClient};
 
 /// A monotonic instant; `std::time::Instant` panics on wasm32-unknown-unknown, this one does not.
 pub use web_time::Instant;

@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use super::{HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
 
+/// `body` gzipped.
+pub(crate) fn gzip(body: &str) -> Option<Vec<u8>> {
+    Some(crate::wire::gzip(body))
+}
+
 /// Waits `duration` on the tokio runtime.
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await

@@ -32,6 +32,11 @@ fn property(value: &JsValue, name: &str) -> Option<JsValue> {
         .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
+/// No gzip on wasm: validation refuses `push.gzip` there, so this is never asked.
+pub(crate) fn gzip(_body: &str) -> Option<Vec<u8>> {
+    None
+}
+
 /// Waits `duration` on the JS event loop (browsers, Node, Deno and workers all have `setTimeout`).
 pub(crate) async fn sleep(duration: Duration) {
     let ms = duration.as_secs_f64() * 1000.0;

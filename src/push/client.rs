@@ -11,7 +11,7 @@ use super::settings::{PushConfig, PushMethod};
 use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
 use crate::platform::{HttpClient, HttpFailure, HttpRequest, HttpResponse};
-use crate::wire::{gzip, TEXT_CONTENT_TYPE};
+use crate::wire::TEXT_CONTENT_TYPE;
 
 /// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
 /// a gateway's refusal carries its response body verbatim.
@@ -215,10 +215,14 @@ impl PushClient {
         give_up: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), PushError> {
         // Prepared once per push, not per attempt: retries share the same (gzipped) bytes.
-        let payload = if self.config.gzip {
-            Bytes::from(gzip(body))
-        } else {
-            Bytes::copy_from_slice(body.as_bytes())
+        let payload = match self
+            .config
+            .gzip
+            .then(|| crate::platform::gzip(body))
+            .flatten()
+        {
+            Some(compressed) => Bytes::from(compressed),
+            None => Bytes::copy_from_slice(body.as_bytes()),
         };
         self.with_retries(method.as_str(), Some(payload), give_up)
             .await

@@ -67,7 +67,8 @@ pub struct PushConfig {
     pub bearer_token: Option<Secret>,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
-    /// Compress bodies with gzip (Pushgateway 1.5.0 and later). Default: false.
+    /// Compress bodies with gzip (Pushgateway 1.5.0 and later); native only, refused on wasm.
+    /// Default: false.
     pub gzip: bool,
     /// DELETE the group after the final push at shutdown. Default: false.
     pub delete_on_shutdown: bool,
@@ -148,6 +149,13 @@ impl PushConfig {
     /// Checks every push setting; errors name the field as `push.<field>`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_url("push.url", &self.url, false)?;
+        if self.gzip && crate::platform::gzip("").is_none() {
+            return Err(invalid(
+                "push.gzip",
+                true,
+                "is not available in the wasm build, which leaves compression out",
+            ));
+        }
         if self.job.is_empty() {
             return Err(invalid("push.job", &self.job, "must not be empty"));
         }
