@@ -251,6 +251,23 @@ pub async fn check_pushgateway(push: &PushConfig) -> Report {
     report
 }
 
+/// Tries `attempt` every 250 ms until it succeeds or `wait` has passed (a query API makes fresh
+/// samples searchable after a moment); its last outcome.
+async fn until<F, Fut>(wait: Duration, mut attempt: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + wait;
+    loop {
+        let outcome = attempt().await;
+        if outcome.is_ok() || Instant::now() >= deadline {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Checks a remote-write receiver and the query API in front of its storage (`query_url`, e.g.
 /// Prometheus' base URL): writes the canary series under `rw.job` and a fresh `instance`, reads
 /// them back with PromQL (waiting up to `wait` for them to become searchable) and compares every
@@ -274,8 +291,15 @@ pub async fn check_remote_write(rw: &RemoteWriteConfig, query_url: &str, wait: D
             let recorder = canary(&config)?;
             let writer =
                 RemoteWriter::new(recorder.handle(), rw.clone()).map_err(|e| e.to_string())?;
-            let query =
-                PushClient::new(PushConfig::new(query_url, "query")).map_err(|e| e.to_string())?;
+            // The query API is reached as the receiver is: same credentials, headers (a Mimir
+            // tenant), CA and deadline.
+            let mut reach = PushConfig::new(query_url, "query");
+            reach.headers = rw.headers.clone();
+            reach.basic_auth = rw.basic_auth.clone();
+            reach.bearer_token = rw.bearer_token.clone();
+            reach.ca_file = rw.ca_file.clone();
+            reach.timeout_ms = rw.timeout_ms;
+            let query = PushClient::new(reach).map_err(|e| e.to_string())?;
             setup = Some((recorder, writer, query));
             Ok(())
         })
@@ -327,15 +351,10 @@ pub async fn check_remote_write(rw: &RemoteWriteConfig, query_url: &str, wait: D
         .await;
     report
         .step("read it back with PromQL and compare", async {
-            let deadline = Instant::now() + wait;
-            loop {
-                let got = read(format!("last_over_time({selector}[10m])")).await?;
-                let outcome = compare(&got);
-                if outcome.is_ok() || Instant::now() >= deadline {
-                    return outcome;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            until(wait, || async {
+                compare(&read(format!("last_over_time({selector}[10m])")).await?)
+            })
+            .await
         })
         .await;
     report
@@ -345,17 +364,13 @@ pub async fn check_remote_write(rw: &RemoteWriteConfig, query_url: &str, wait: D
         .await;
     report
         .step("confirm an instant query no longer finds them", async {
-            let deadline = Instant::now() + wait;
-            loop {
-                let got = read(selector.clone()).await?;
-                if got.is_empty() {
-                    return Ok(());
+            until(wait, || async {
+                match read(selector.clone()).await?.len() {
+                    0 => Ok(()),
+                    n => Err(format!("{n} series still answer {selector}")),
                 }
-                if Instant::now() >= deadline {
-                    return Err(format!("{} series still answer {selector}", got.len()));
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            })
+            .await
         })
         .await;
     report
