@@ -26,8 +26,13 @@ const PEER: &str = "metrics-exporter-prometheus";
 const PROMETHEUS: &str = "prometheus";
 const CLIENT: &str = "prometheus-client";
 
+/// No cardinality limit: every series is kept, as the peers keep them.
 fn ours() -> ObserverRecorder {
-    ObserverRecorder::new(&MetricsConfig::default()).unwrap()
+    let config = MetricsConfig {
+        max_series_per_metric: 0,
+        ..MetricsConfig::default()
+    };
+    ObserverRecorder::new(&config).unwrap()
 }
 
 fn peer() -> PrometheusRecorder {
@@ -491,6 +496,114 @@ fn ratio_table() {
     }
 }
 
+const TAIL_SERIES: usize = 100_000;
+const TAIL_CALLS: usize = 200_000;
+const TAIL_GROUP: &str = "counter_tail_latency";
+
+/// The p50, p99 and p99.9 of `register_counter(key).increment(1)` on existing keys, in ns, while
+/// `busy` another thread renders all `TAIL_SERIES` series and registers fresh ones in a loop.
+fn tail_run<R: Recorder + Sync>(
+    rec: &R,
+    render: &(dyn Fn() -> usize + Sync),
+    busy: bool,
+) -> [f64; 3] {
+    let keys: Vec<Key> = (0..1_000)
+        .map(|i| Key::from_parts("tail_total", vec![Label::new("id", (i * 97).to_string())]))
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut times = Vec::with_capacity(TAIL_CALLS);
+    std::thread::scope(|s| {
+        if busy {
+            s.spawn(|| {
+                let mut fresh = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for _ in 0..100 {
+                        let key = Key::from_parts(
+                            "fresh_total",
+                            vec![Label::new("id", fresh.to_string())],
+                        );
+                        rec.register_counter(&key, &META).increment(1);
+                        fresh += 1;
+                    }
+                    black_box(render());
+                }
+            });
+            // Let the first render start.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for i in 0..TAIL_CALLS {
+            let key = &keys[i % keys.len()];
+            let start = Instant::now();
+            rec.register_counter(key, &META).increment(1);
+            times.push(start.elapsed().as_nanos() as f64);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    [at(0.5), at(0.99), at(0.999)]
+}
+
+/// Tail latency of recording while renders and registrations run: ours and the peer, each filled
+/// with `TAIL_SERIES` series, interleaved over five rounds; the median of each figure.
+fn tail_latency() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filter.is_empty() && !filter.iter().any(|f| TAIL_GROUP.contains(f.as_str())) {
+        return;
+    }
+    let fill = |rec: &dyn Recorder| {
+        for i in 0..TAIL_SERIES {
+            let key = Key::from_parts("tail_total", vec![Label::new("id", i.to_string())]);
+            rec.register_counter(&key, &META).increment(1);
+        }
+    };
+    let o = ours();
+    fill(&o);
+    let p = peer();
+    fill(&p);
+    let p_handle = p.handle();
+    let o_render = || o.render().len();
+    let p_render = || p_handle.render().len();
+    let mut runs: Vec<[[f64; 3]; 4]> = Vec::new();
+    for _ in 0..5 {
+        runs.push([
+            tail_run(&o, &o_render, false),
+            tail_run(&p, &p_render, false),
+            tail_run(&o, &o_render, true),
+            tail_run(&p, &p_render, true),
+        ]);
+    }
+    let median = |which: usize, q: usize| {
+        let mut v: Vec<f64> = runs.iter().map(|r| r[which][q]).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("\n| {TAIL_GROUP}: `register_counter(key).increment(1)` on existing keys, {TAIL_SERIES} series (median of 5 rounds) | p50 | p99 | p99.9 |");
+    println!("|---|---|---|---|");
+    let names = [
+        format!("{OURS}, idle"),
+        format!("{PEER}, idle"),
+        format!("{OURS}, while another thread renders and registers"),
+        format!("{PEER}, while another thread renders and registers"),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {:.0} ns | {:.0} ns | {:.0} ns |",
+            median(i, 0),
+            median(i, 1),
+            median(i, 2)
+        );
+    }
+    println!(
+        "\np99.9 while busy: ours / peer = {:.2}; ours busy / ours idle = {:.2}",
+        median(2, 2) / median(3, 2),
+        median(2, 2) / median(0, 2)
+    );
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -506,4 +619,5 @@ fn main() {
     two_threads_one_counter(&mut c);
     c.final_summary();
     ratio_table();
+    tail_latency();
 }

@@ -41,11 +41,21 @@ fn through_recorder<R: Recorder>(rec: &R, kind: &str) {
 
 /// Builds the scenario and returns what must stay alive while RSS is read.
 fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
-    let ids: Vec<String> = (0..SERIES).map(|i| i.to_string()).collect();
+    // Made only where an implementation keeps them as its keys, so that nobody else is charged
+    // for their freed space.
+    let ids = || (0..SERIES).map(|i| i.to_string()).collect::<Vec<String>>();
     match implementation {
         "observer-metrics" => {
-            let rec = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+            // No cardinality limit: every series is kept, as the peers keep them.
+            let config = MetricsConfig {
+                max_series_per_metric: 0,
+                ..MetricsConfig::default()
+            };
+            let rec = ObserverRecorder::new(&config).unwrap();
             through_recorder(&rec, kind);
+            // Steady state: the series registered since the last render are handed to the
+            // exposition by the first render, as any scrape or push would.
+            drop(rec.render());
             Box::new(rec)
         }
         "metrics-exporter-prometheus" => {
@@ -62,7 +72,8 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
             let v =
                 prometheus::IntCounterVec::new(prometheus::Opts::new("mem_series", "h"), &["id"])
                     .unwrap();
-            ids.iter()
+            ids()
+                .iter()
                 .for_each(|id| v.with_label_values(&[id.as_str()]).inc());
             Box::new(v)
         }
@@ -72,7 +83,7 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
                 &["id"],
             )
             .unwrap();
-            ids.iter().enumerate().for_each(|(i, id)| {
+            ids().iter().enumerate().for_each(|(i, id)| {
                 v.with_label_values(&[id.as_str()])
                     .observe(i as f64 % 700.0)
             });
@@ -80,7 +91,7 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
         }
         "prometheus-client" if kind == "counter" => {
             let f = Family::<Vec<(&'static str, String)>, PcCounter>::default();
-            ids.into_iter().for_each(|id| {
+            ids().into_iter().for_each(|id| {
                 f.get_or_create(&vec![("id", id)]).inc();
             });
             Box::new(f)
@@ -89,7 +100,8 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
             let f = Family::<Vec<(&'static str, String)>, PcHistogram>::new_with_constructor(
                 (|| PcHistogram::new(BUCKETS)) as fn() -> PcHistogram,
             );
-            ids.into_iter()
+            ids()
+                .into_iter()
                 .enumerate()
                 .for_each(|(i, id)| f.get_or_create(&vec![("id", id)]).observe(i as f64 % 700.0));
             Box::new(f)

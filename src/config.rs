@@ -43,9 +43,25 @@ pub struct MetricsConfig {
     /// Seconds between two exports (pushes), from 1 to 2,147,483 (the JS timers' range, about
     /// 24.8 days). Default: 60.
     pub export_interval_secs: u64,
-    /// Buckets for named histograms, replacing `histogram_buckets` for them. Keyed by the name as
-    /// recorded (before the prefix). Default: none.
+    /// Upper bounds of the buckets of histograms in seconds: those described with
+    /// `Unit::Seconds` and those named `*_seconds`, as third-party crates record them. Default:
+    /// `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`.
+    pub histogram_buckets_seconds: Vec<f64>,
+    /// Buckets by histogram name, replacing the defaults above. A key is a full name, a prefix
+    /// (`"http_*"`) or a suffix (`"*_bytes"`), matched against the name as recorded or as exposed;
+    /// an exact name beats a pattern, and a longer pattern a shorter one. Default: none.
     pub bucket_overrides: BTreeMap<String, Vec<f64>>,
+    /// The most series one metric may have; past it, new label sets fold into one series labelled
+    /// `otel_metric_overflow="true"`, counted in
+    /// `observer_metrics_dropped_total{reason="cardinality_limit"}`. Existing series keep
+    /// recording. `0` is no limit. Default: 10000.
+    pub max_series_per_metric: usize,
+    /// Seconds after which a series nobody touched leaves renders and memory, from 1 to
+    /// 4,294,967,295; checked at each render. A series a caller still holds a handle to is only
+    /// hidden and shows again once touched. A counter that comes back after leaving starts from 0,
+    /// which Prometheus reads as a counter reset (`rate` and `increase` handle it). Default: none
+    /// (series stay).
+    pub idle_timeout_secs: Option<u64>,
     /// Labels added to every series, such as `service` or `env`. A series' own label of the same
     /// name wins. Names must be valid label names, not `le` or `quantile` (the text format gives
     /// them a meaning), and not `job` or a push grouping label (the gateway sets those). Default:
@@ -71,7 +87,10 @@ impl Default for MetricsConfig {
             histogram_buckets: vec![1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0],
             sample_rate: 1.0,
             export_interval_secs: 60,
+            histogram_buckets_seconds: crate::buckets::SECONDS_BUCKETS.to_vec(),
             bucket_overrides: BTreeMap::new(),
+            max_series_per_metric: 10_000,
+            idle_timeout_secs: None,
             global_labels: BTreeMap::new(),
             prefix: None,
             push: None,
@@ -125,6 +144,16 @@ impl MetricsConfig {
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_buckets("histogram_buckets", &self.histogram_buckets)?;
+        validate_buckets("histogram_buckets_seconds", &self.histogram_buckets_seconds)?;
+        if let Some(idle) = self.idle_timeout_secs {
+            if idle == 0 || idle > u64::from(u32::MAX) {
+                return Err(invalid(
+                    "idle_timeout_secs",
+                    idle,
+                    format!("must be between 1 and {}", u32::MAX),
+                ));
+            }
+        }
         if !(0.0..=1.0).contains(&self.sample_rate) {
             return Err(invalid(
                 "sample_rate",
@@ -143,11 +172,12 @@ impl MetricsConfig {
             ));
         }
         for (name, buckets) in &self.bucket_overrides {
-            if name.is_empty() {
+            if crate::buckets::Matcher::parse(name).is_none() {
                 return Err(invalid(
                     "bucket_overrides",
                     name,
-                    "metric name must not be empty",
+                    "a key is a metric name, `prefix*` or `*suffix`: not empty, and `*` only at \
+                     one end",
                 ));
             }
             validate_buckets(&format!("bucket_overrides.{name}"), buckets)?;
@@ -161,12 +191,16 @@ impl MetricsConfig {
                     "label names match [a-zA-Z_][a-zA-Z0-9_]* and do not start with __",
                 ));
             }
-            if matches!(name.as_str(), "le" | "quantile") {
+            if matches!(
+                name.as_str(),
+                "le" | "quantile" | crate::index::OVERFLOW_LABEL
+            ) {
                 return Err(invalid(
                     field(),
                     name,
-                    "is reserved: the text format reads it as a bucket bound or a quantile, and a \
-                     gateway refuses the whole push",
+                    "is reserved: the text format reads le and quantile as a bucket bound or a \
+                     quantile (a gateway refuses the whole push), and otel_metric_overflow marks \
+                     the series past max_series_per_metric",
                 ));
             }
             let grouping = self
@@ -259,6 +293,9 @@ impl MetricsConfig {
     /// |---|---|
     /// | `OBSERVER_METRICS_ENABLED` | `true` / `false` |
     /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS` | `1,5,10` |
+    /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS_SECONDS` | `0.01,0.1,1` |
+    /// | `OBSERVER_METRICS_MAX_SERIES_PER_METRIC` | `10000` (`0`: no limit) |
+    /// | `OBSERVER_METRICS_IDLE_TIMEOUT_SECS` | `600` (empty: never) |
     /// | `OBSERVER_METRICS_SAMPLE_RATE` | `0.5` |
     /// | `OBSERVER_METRICS_EXPORT_INTERVAL_SECS` | `30` |
     /// | `OBSERVER_METRICS_GLOBAL_LABELS` | `service=billing,env=prod` (merged over the file's) |
@@ -318,12 +355,23 @@ impl MetricsConfig {
                         .parse()
                         .map_err(|_| bad("expected true or false"))?
                 }
-                "histogram_buckets" => {
-                    self.histogram_buckets = value
-                        .split(',')
-                        .map(|v| v.trim().parse::<f64>())
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| bad("expected numbers separated by commas"))?
+                "histogram_buckets" => self.histogram_buckets = numbers(&value).map_err(&bad)?,
+                "histogram_buckets_seconds" => {
+                    self.histogram_buckets_seconds = numbers(&value).map_err(&bad)?
+                }
+                "max_series_per_metric" => {
+                    self.max_series_per_metric = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad("expected a whole number (0: no limit)"))?
+                }
+                "idle_timeout_secs" => {
+                    let value = value.trim();
+                    self.idle_timeout_secs = if value.is_empty() {
+                        None
+                    } else {
+                        Some(value.parse().map_err(|_| bad("expected a whole number"))?)
+                    }
                 }
                 "sample_rate" => {
                     self.sample_rate = value.trim().parse().map_err(|_| bad("expected a number"))?
@@ -356,13 +404,6 @@ impl MetricsConfig {
         }
         Ok(self)
     }
-
-    /// The buckets a histogram named `name` (as recorded, before the prefix) uses.
-    pub fn buckets_for(&self, name: &str) -> &[f64] {
-        self.bucket_overrides
-            .get(name)
-            .unwrap_or(&self.histogram_buckets)
-    }
 }
 
 /// Applies one `OBSERVER_METRICS_PUSH_<FIELD>` variable; the error is the reason.
@@ -377,6 +418,15 @@ struct SinkFields<'a> {
     bearer_token: &'a mut Option<Secret>,
     ca_file: &'a mut Option<String>,
     retry: &'a mut RetryPolicy,
+}
+
+/// `1,5,10` as numbers; the error is the reason.
+fn numbers(value: &str) -> Result<Vec<f64>, &'static str> {
+    value
+        .split(',')
+        .map(|v| v.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "expected numbers separated by commas")
 }
 
 fn millis(v: &str) -> Result<u64, &'static str> {
@@ -557,14 +607,25 @@ mod tests {
         assert_eq!(c.export_interval_secs, 5);
         assert_eq!(c.prefix.as_deref(), Some("obs"));
         assert_eq!(c.global_labels["env"], "prod");
-        assert_eq!(c.buckets_for("x"), [3.0]);
-        assert_eq!(c.buckets_for("y"), [0.1, 2.0]);
+        assert_eq!(c.bucket_overrides["x"], [3.0]);
     }
 
     #[test]
     fn bad_fields_are_named() {
         let cases = [
             ("histogram_buckets = []", "`histogram_buckets`"),
+            (
+                "histogram_buckets_seconds = [2, 1]",
+                "`histogram_buckets_seconds`",
+            ),
+            ("idle_timeout_secs = 0", "`idle_timeout_secs`"),
+            ("idle_timeout_secs = 4294967296", "`idle_timeout_secs`"),
+            ("[bucket_overrides]\n\"a*b\" = [1]", "`bucket_overrides`"),
+            ("[bucket_overrides]\n\"*\" = [1]", "`bucket_overrides`"),
+            (
+                "[global_labels]\notel_metric_overflow = \"x\"",
+                "`global_labels.otel_metric_overflow`",
+            ),
             (
                 "histogram_buckets = [1, 1]",
                 "strictly increasing (1 is followed by 1)",

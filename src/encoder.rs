@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::index::{Exposition, Ratio, Series};
 use crate::naming::{push_f64, push_u64};
-use crate::registry::{Index, Origin, Ratio, Series};
 use crate::storage::{CounterCell, Named};
 
 /// Counter values a render reads once and uses everywhere, so that a derived ratio and the
@@ -12,7 +12,7 @@ use crate::storage::{CounterCell, Named};
 struct Pinned(Vec<(*const Named<CounterCell>, u64)>);
 
 impl Pinned {
-    fn collect(index: &Index) -> Self {
+    fn collect(index: &Exposition) -> Self {
         let mut pinned = Vec::new();
         for family in index.families.values() {
             if let Series::Ratio(map) = &family.series {
@@ -53,14 +53,15 @@ impl Pinned {
 
 /// Appends the exposition of `index` to `out`. Families come sorted by name and series by labels,
 /// so two renders of the same state are byte-identical. Families without series are left out, and
-/// so are the recorder's own drop counters while they are zero.
-pub(crate) fn render(index: &Index, out: &mut String) {
+/// so are the recorder's own drop counters while they are zero and series hidden for idleness.
+pub(crate) fn render(index: &Exposition, out: &mut String) {
     let pinned = Pinned::collect(index);
     for (name, family) in &index.families {
-        if family.series.len() == 0 {
+        // Stops at the first series shown: one load in the common case.
+        if !any_shown(&family.series) {
             continue;
         }
-        let internal = family.origin == Origin::Internal;
+        let internal = family.internal;
         if internal {
             if let Series::Counter(set) = &family.series {
                 if set.iter().all(|s| s.cell.get() == 0) {
@@ -82,7 +83,7 @@ pub(crate) fn render(index: &Index, out: &mut String) {
         out.push('\n');
         match &family.series {
             Series::Counter(set) => {
-                for series in set.iter() {
+                for series in set.iter().filter(|s| !s.is_hidden()) {
                     let value = pinned.get(series);
                     if internal && value == 0 {
                         continue;
@@ -91,7 +92,7 @@ pub(crate) fn render(index: &Index, out: &mut String) {
                 }
             }
             Series::Gauge(set) => {
-                for series in set.iter() {
+                for series in set.iter().filter(|s| !s.is_hidden()) {
                     sample_line(out, &series.text, |o| push_f64(o, series.cell.get()));
                 }
             }
@@ -101,8 +102,13 @@ pub(crate) fn render(index: &Index, out: &mut String) {
                 }
             }
             Series::Histogram(set) => {
-                for series in set.iter() {
-                    let (labels, cell) = (&*series.text, &series.cell);
+                for series in set.iter().filter(|s| !s.is_hidden()) {
+                    // The text is `name{labels}`: the labels go inside each line's own braces.
+                    let labels = series.text[name.len()..]
+                        .strip_prefix('{')
+                        .and_then(|l| l.strip_suffix('}'))
+                        .unwrap_or("");
+                    let cell = &series.cell;
                     let mut cumulative = 0u64;
                     for (count, le) in cell.bucket_counts().zip(cell.shape.le_labels.iter()) {
                         cumulative += count;
@@ -122,8 +128,17 @@ pub(crate) fn render(index: &Index, out: &mut String) {
                     histogram_line(out, name, "_count", labels, |o| push_u64(o, cumulative));
                 }
             }
-            Series::None => {}
         }
+    }
+}
+
+/// Whether a family has a series to show: not every one hidden for idleness, and at least one.
+fn any_shown(series: &Series) -> bool {
+    match series {
+        Series::Counter(set) => set.iter().any(|s| !s.is_hidden()),
+        Series::Gauge(set) => set.iter().any(|s| !s.is_hidden()),
+        Series::Histogram(set) => set.iter().any(|s| !s.is_hidden()),
+        Series::Ratio(map) => !map.is_empty(),
     }
 }
 

@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod buckets;
 mod catalogue;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod check;
@@ -57,6 +58,7 @@ mod config;
 mod encoder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod exporter;
+mod index;
 mod naming;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod observer;
@@ -65,7 +67,6 @@ pub mod platform;
 pub mod pull;
 pub mod push;
 mod recorder;
-mod registry;
 pub mod remote_write;
 mod sink;
 mod storage;
@@ -73,6 +74,7 @@ mod storage;
 pub mod testkit;
 pub mod wire;
 
+pub use buckets::SECONDS_BUCKETS;
 pub use catalogue::{CatalogueEntry, MetricType, ObserverMetrics, CATALOGUE};
 pub use config::{ConfigError, MetricsConfig, ENV_PREFIX};
 pub use recorder::{InstallError, ObserverRecorder, RecorderHandle};
@@ -95,11 +97,14 @@ pub enum DropReason {
     DuplicateLabel,
     /// A histogram observation was NaN.
     NanObservation,
+    /// A new label set arrived for a metric already at `max_series_per_metric`; it was recorded
+    /// into the metric's `otel_metric_overflow="true"` series.
+    CardinalityLimit,
 }
 
 impl DropReason {
     /// Every reason, in the order of the enum.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::EmptyName,
         DropReason::TypeConflict,
         DropReason::NameClash,
@@ -107,6 +112,7 @@ impl DropReason {
         DropReason::EmptyLabelName,
         DropReason::DuplicateLabel,
         DropReason::NanObservation,
+        DropReason::CardinalityLimit,
     ];
 
     /// The value of the `reason` label.
@@ -119,6 +125,7 @@ impl DropReason {
             DropReason::EmptyLabelName => "empty_label_name",
             DropReason::DuplicateLabel => "duplicate_label",
             DropReason::NanObservation => "nan_observation",
+            DropReason::CardinalityLimit => "cardinality_limit",
         }
     }
 }

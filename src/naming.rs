@@ -40,6 +40,35 @@ pub(crate) fn metric_name_cow(raw: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Owned(name))
 }
 
+/// Appends the metric name of `raw` under `prefix` (`{prefix}_{raw}`), made valid as
+/// [`metric_name`] makes it, without a temporary string. Returns false (appending nothing) when
+/// `raw` is empty.
+pub(crate) fn push_metric_name(out: &mut String, prefix: Option<&str>, raw: &str) -> bool {
+    if raw.is_empty() {
+        return false;
+    }
+    let start = out.len();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    match prefix {
+        Some(p) => {
+            out.push_str(p);
+            out.push('_');
+        }
+        None if raw.starts_with(|c: char| c.is_ascii_digit()) => out.push('_'),
+        None => {}
+    }
+    if raw.bytes().all(|b| allowed(b as char)) {
+        out.push_str(raw);
+    } else {
+        out.extend(raw.chars().map(|c| if allowed(c) { c } else { '_' }));
+    }
+    let underscores = out[start..].bytes().take_while(|&b| b == b'_').count();
+    if underscores > 1 {
+        out.drain(start..start + underscores - 1);
+    }
+    true
+}
+
 /// Names starting with `__` are reserved for Prometheus' own use: keep one leading underscore.
 fn cut_reserved_underscores(name: &mut String) {
     let underscores = name.bytes().take_while(|&b| b == b'_').count();
@@ -104,9 +133,25 @@ pub(crate) fn push_help(out: &mut String, text: &str) {
     push_escaped(out, text, false);
 }
 
+/// Whether a label value is written as it is, without escapes.
+fn needs_no_escape(value: &str) -> bool {
+    !value.bytes().any(|b| b == b'\\' || b == b'\n' || b == b'"')
+}
+
+/// `text` after `value` escaped as [`push_label_value`] writes it and the closing quote, or
+/// `None` when `text` does not start so.
+pub(crate) fn strip_label_value<'t>(text: &'t str, value: &str) -> Option<&'t str> {
+    if needs_no_escape(value) {
+        return text.strip_prefix(value)?.strip_prefix('"');
+    }
+    let mut escaped = String::with_capacity(value.len() + 4);
+    push_label_value(&mut escaped, value);
+    text.strip_prefix(escaped.as_str())?.strip_prefix('"')
+}
+
 fn push_escaped(out: &mut String, text: &str, quote: bool) {
-    let needs = |c: char| c == '\\' || c == '\n' || (quote && c == '"');
-    if !text.contains(needs) {
+    let needs = |b: u8| b == b'\\' || b == b'\n' || (quote && b == b'"');
+    if !text.bytes().any(needs) {
         out.push_str(text);
         return;
     }
@@ -206,6 +251,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn pushed_names_are_the_same_names(raw in "\\PC*", prefix in proptest::option::of("[a-z_][a-z0-9_:]{0,6}")) {
+            let prefix = prefix.filter(|p| is_valid_metric_name(p));
+            let mut out = String::from("x");
+            let pushed = push_metric_name(&mut out, prefix.as_deref(), &raw);
+            let expected = match &prefix {
+                Some(p) if !raw.is_empty() => metric_name(&format!("{p}_{raw}")),
+                _ => metric_name(&raw),
+            };
+            prop_assert_eq!(pushed, expected.is_some());
+            prop_assert_eq!(&out[1..], expected.unwrap_or_default());
+        }
+
         #[test]
         fn any_metric_name_becomes_valid(raw in "\\PC*") {
             match metric_name(&raw) {

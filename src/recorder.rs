@@ -4,11 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use metrics_util::registry::Registry;
 
 use crate::config::{ConfigError, MetricsConfig};
-use crate::registry::Families;
-use crate::storage::{CounterCell, Named, Slot};
+use crate::index::SeriesIndex;
+use crate::storage::{CounterCell, GaugeCell, HistogramCell, Named, Slot};
 
 /// A [`metrics::Recorder`] that aggregates every `counter!`, `gauge!` and `histogram!` call (and the
 /// [`ObserverMetrics`](crate::ObserverMetrics) catalogue) into lock-free cells and renders them as
@@ -39,7 +38,7 @@ pub struct RecorderHandle {
 #[derive(Debug)]
 struct Inner {
     /// `None` when the config disables recording: every handle is then a no-op.
-    registry: Option<Registry<Key, Families>>,
+    index: Option<SeriesIndex>,
     /// The size of the last render, to allocate the next one in one go.
     last_len: AtomicUsize,
 }
@@ -53,9 +52,9 @@ impl ObserverRecorder {
     /// Validates `config` and builds an empty recorder.
     pub fn new(config: &MetricsConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let registry = config.enabled.then(|| Registry::new(Families::new(config)));
+        let index = config.enabled.then(|| SeriesIndex::new(config));
         let inner = Arc::new(Inner {
-            registry,
+            index,
             last_len: AtomicUsize::new(0),
         });
         Ok(ObserverRecorder {
@@ -92,16 +91,16 @@ impl RecorderHandle {
 
     /// Appends the rendering to `out`, for callers that reuse a buffer.
     pub fn render_into(&self, out: &mut String) {
-        if let Some(registry) = &self.inner.registry {
+        if let Some(index) = &self.inner.index {
             let start = out.len();
-            crate::encoder::render(&registry.storage().read_sorted(), out);
+            index.render(out);
             self.inner.last_len.store(out.len() - start, Relaxed);
         }
     }
 
     /// Whether this recorder records at all (`MetricsConfig::enabled`).
     pub fn is_enabled(&self) -> bool {
-        self.inner.registry.is_some()
+        self.inner.index.is_some()
     }
 
     /// Whether a series' own label `name` is renamed `exported_<name>` because it is `job` or a
@@ -110,14 +109,14 @@ impl RecorderHandle {
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn renames_label(&self, name: &str) -> bool {
         self.inner
-            .registry
+            .index
             .as_ref()
-            .is_none_or(|r| r.storage().renames_label(name))
+            .is_none_or(|i| i.renames_label(name))
     }
 
     pub(crate) fn counter_slot(&self, key: &Key) -> Slot<Named<CounterCell>> {
-        match &self.inner.registry {
-            Some(r) => r.get_or_create_counter(key, Clone::clone),
+        match &self.inner.index {
+            Some(index) => index.series(key),
             None => Slot(None),
         }
     }
@@ -129,16 +128,16 @@ impl RecorderHandle {
         denominator: &[&Slot<Named<CounterCell>>],
     ) -> bool {
         self.inner
-            .registry
+            .index
             .as_ref()
-            .is_some_and(|r| r.storage().register_ratio(name, numerator, denominator))
+            .is_some_and(|i| i.register_ratio(name, numerator, denominator))
     }
 }
 
 impl Recorder for RecorderHandle {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        if let Some(r) = &self.inner.registry {
-            r.storage().describe(&key, unit, &description);
+        if let Some(index) = &self.inner.index {
+            index.describe(&key, unit, &description);
         }
     }
 
@@ -155,15 +154,15 @@ impl Recorder for RecorderHandle {
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        match &self.inner.registry {
-            Some(r) => r.get_or_create_gauge(key, |s| s.handle()),
+        match &self.inner.index {
+            Some(index) => index.series::<GaugeCell>(key).handle(),
             None => Gauge::noop(),
         }
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        match &self.inner.registry {
-            Some(r) => r.get_or_create_histogram(key, |s| s.handle()),
+        match &self.inner.index {
+            Some(index) => index.series::<HistogramCell>(key).handle(),
             None => Histogram::noop(),
         }
     }

@@ -2,7 +2,7 @@
 //! lock or an allocation.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
@@ -196,21 +196,92 @@ pub(crate) fn random_unit() -> f64 {
     })
 }
 
-/// A cell and the text that names its series in the exposition (`name{labels}`, or for histograms
-/// the labels alone), in one allocation. Ordered by that text, which is the exposition order.
+/// A cell and the text that names its series in the exposition (`name{labels}`), in one
+/// allocation, with the marks idle expiry reads. Ordered by that text, which is the exposition
+/// order.
 #[derive(Debug)]
 pub(crate) struct Named<C> {
     pub(crate) text: Box<str>,
+    /// The series' hash in the index (see `index::series_hash`), kept for its tables' growth.
+    pub(crate) hash: u64,
+    activity: Activity,
     pub(crate) cell: C,
+}
+
+impl<C> Named<C> {
+    pub(crate) fn new(text: Box<str>, hash: u64, cell: C) -> Self {
+        Named {
+            text,
+            hash,
+            activity: Activity::default(),
+            cell,
+        }
+    }
+
+    /// Whether a render leaves this series out: idle, but still held by a caller's handle.
+    pub(crate) fn is_hidden(&self) -> bool {
+        self.activity.state.load(Relaxed) == HIDDEN
+    }
+
+    /// Called by a render's sweep at `now` (seconds on the index's clock): whether the series has
+    /// gone untouched for `idle` seconds.
+    pub(crate) fn is_idle(&self, now: u32, idle: u32) -> bool {
+        if self.activity.state.swap(UNTOUCHED, Relaxed) == TOUCHED {
+            self.activity.last_seen.store(now, Relaxed);
+            return false;
+        }
+        now.saturating_sub(self.activity.last_seen.load(Relaxed)) >= idle
+    }
+
+    /// Leaves the series out of renders until it is touched again. A touch racing this wins.
+    pub(crate) fn hide(&self) {
+        let _ = self
+            .activity
+            .state
+            .compare_exchange(UNTOUCHED, HIDDEN, Relaxed, Relaxed);
+    }
+
+    #[inline]
+    fn touch(&self) {
+        // A load first: the common case (already marked) writes nothing, so threads recording into
+        // one series do not fight over the cache line more than the cell itself makes them.
+        if self.activity.state.load(Relaxed) != TOUCHED {
+            self.activity.state.store(TOUCHED, Relaxed);
+        }
+    }
+}
+
+const UNTOUCHED: u8 = 0;
+const TOUCHED: u8 = 1;
+const HIDDEN: u8 = 2;
+
+/// Whether a series was touched since the last sweep, and when it last was: the only cost idle
+/// expiry puts on recording is one load (and a store once per sweep). Fits in `Named`'s padding.
+#[derive(Debug)]
+struct Activity {
+    state: AtomicU8,
+    /// Seconds on the index's clock.
+    last_seen: AtomicU32,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            state: AtomicU8::new(TOUCHED),
+            last_seen: AtomicU32::new(0),
+        }
+    }
 }
 
 impl<C: CounterFn> CounterFn for Named<C> {
     #[inline]
     fn increment(&self, n: u64) {
+        self.touch();
         self.cell.increment(n)
     }
     #[inline]
     fn absolute(&self, n: u64) {
+        self.touch();
         self.cell.absolute(n)
     }
 }
@@ -218,14 +289,17 @@ impl<C: CounterFn> CounterFn for Named<C> {
 impl<C: GaugeFn> GaugeFn for Named<C> {
     #[inline]
     fn increment(&self, v: f64) {
+        self.touch();
         self.cell.increment(v)
     }
     #[inline]
     fn decrement(&self, v: f64) {
+        self.touch();
         self.cell.decrement(v)
     }
     #[inline]
     fn set(&self, v: f64) {
+        self.touch();
         self.cell.set(v)
     }
 }
@@ -233,51 +307,20 @@ impl<C: GaugeFn> GaugeFn for Named<C> {
 impl<C: HistogramFn> HistogramFn for Named<C> {
     #[inline]
     fn record(&self, v: f64) {
+        self.touch();
         self.cell.record(v)
     }
     fn record_many(&self, v: f64, count: usize) {
+        self.touch();
         self.cell.record_many(v, count)
     }
 }
 
-/// A registered series in an ordered set: compared, and looked up, by its text.
-#[derive(Debug)]
-pub(crate) struct ByText<C>(pub(crate) Arc<Named<C>>);
-
-impl<C> PartialEq for ByText<C> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.text == other.0.text
-    }
-}
-impl<C> Eq for ByText<C> {}
-impl<C> PartialOrd for ByText<C> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<C> Ord for ByText<C> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.text.cmp(&other.0.text)
-    }
-}
-impl<C> std::hash::Hash for ByText<C> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.text.hash(state)
-    }
-}
-impl<C> std::borrow::Borrow<str> for ByText<C> {
-    fn borrow(&self) -> &str {
-        &self.0.text
-    }
-}
-
-/// The series of one family: kept in registration order with a hash set for lookups, and sorted
-/// by text only when a render finds series that arrived out of order. Registration is then a hash
-/// lookup and a push, not an ordered insert that compares through a pointer at every step.
+/// The series of one family as a render reads them: in registration order, sorted by text only
+/// when a render finds series that arrived out of order (lookups are the index's shard tables).
 #[derive(Debug)]
 pub(crate) struct SeriesSet<C> {
     order: Vec<Arc<Named<C>>>,
-    lookup: hashbrown::HashSet<ByText<C>>,
     sorted: bool,
 }
 
@@ -285,48 +328,18 @@ impl<C> Default for SeriesSet<C> {
     fn default() -> Self {
         SeriesSet {
             order: Vec::new(),
-            lookup: Default::default(),
             sorted: true,
         }
     }
 }
 
 impl<C> SeriesSet<C> {
-    /// The series named `text`, created by `make` if it is new.
-    // `ByText` hashes and compares only the series text, which never changes.
-    #[allow(clippy::mutable_key_type)]
-    pub(crate) fn get_or_insert(
-        &mut self,
-        text: String,
-        make: impl FnOnce() -> C,
-    ) -> Arc<Named<C>> {
-        if let Some(existing) = self.lookup.get(text.as_str()) {
-            return existing.0.clone();
-        }
-        let named = Arc::new(Named {
-            text: text.into_boxed_str(),
-            cell: make(),
-        });
-        self.insert(named.clone());
-        named
-    }
-
-    /// Adds a series made elsewhere; its text must not be in the set yet.
-    #[allow(clippy::mutable_key_type)]
+    /// Adds a series; its text must not be in the set yet.
     pub(crate) fn insert(&mut self, named: Arc<Named<C>>) {
         if self.order.last().is_some_and(|last| last.text > named.text) {
             self.sorted = false;
         }
-        self.order.push(named.clone());
-        self.lookup.insert(ByText(named));
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    pub(crate) fn is_sorted(&self) -> bool {
-        self.sorted
+        self.order.push(named);
     }
 
     /// Restores exposition order. A stable sort: the sorted prefix and the new tail are runs it
@@ -336,6 +349,12 @@ impl<C> SeriesSet<C> {
             self.order.sort_by(|a, b| a.text.cmp(&b.text));
             self.sorted = true;
         }
+    }
+
+    /// Removes the series whose addresses `evicted` holds.
+    pub(crate) fn remove(&mut self, evicted: &hashbrown::HashSet<usize>) {
+        self.order
+            .retain(|s| !evicted.contains(&(Arc::as_ptr(s) as usize)));
     }
 
     /// The series in exposition order once [`sort`](Self::sort) has run.
@@ -430,10 +449,7 @@ impl DropCounts {
         DropCounts {
             cells: DropReason::ALL.map(|r| {
                 let text = format!("{family}{{reason=\"{}\"}}", r.as_str()).into_boxed_str();
-                Arc::new(Named {
-                    text,
-                    cell: CounterCell::default(),
-                })
+                Arc::new(Named::new(text, 0, CounterCell::default()))
             }),
         }
     }

@@ -242,3 +242,19 @@ impl Drop for TlsProxy {
         self.task.abort();
     }
 }
+
+/// `count` fresh `user` label values on `logins_total`, one increment each, through the facade.
+pub fn explode(recorder: &observer_metrics::ObserverRecorder, from: usize, count: usize) {
+    metrics::with_local_recorder(recorder, || {
+        for i in from..from + count {
+            metrics::counter!("logins_total", "user" => i.to_string()).increment(1);
+        }
+    });
+}
+
+/// How many sample lines of `family` (no suffix) a render holds.
+pub fn series_of(text: &str, family: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
+        .count()
+}

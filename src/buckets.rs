@@ -1,0 +1,156 @@
+//! Which buckets a histogram family gets. In order: a `bucket_overrides` rule for its exact name,
+//! then the longest `prefix*` or `*suffix` rule that matches, then `histogram_buckets_seconds` for
+//! a histogram in seconds (described with `Unit::Seconds`, or named `*_seconds` as Prometheus'
+//! naming convention has it), then `histogram_buckets`. A rule matches the name as recorded
+//! (`http.request.duration`) or as exposed (`http_request_duration`, with the prefix).
+//!
+//! Third-party crates record seconds, the plan's defaults are milliseconds: without the seconds
+//! rule every `*_seconds` histogram from a dependency would fall into the first bucket.
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::config::MetricsConfig;
+use crate::storage::{CounterCell, HistogramShape, Named};
+
+/// The default `histogram_buckets_seconds`: the Prometheus clients' default buckets.
+pub const SECONDS_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How a `bucket_overrides` key matches names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Matcher<'a> {
+    /// `name`: exactly this name.
+    Full(&'a str),
+    /// `name*`: names starting with this.
+    Prefix(&'a str),
+    /// `*name`: names ending with this.
+    Suffix(&'a str),
+}
+
+impl<'a> Matcher<'a> {
+    /// Reads a `bucket_overrides` key; `None` for an empty one or a `*` anywhere but one end.
+    pub(crate) fn parse(key: &'a str) -> Option<Self> {
+        let matcher = if let Some(p) = key.strip_suffix('*') {
+            Matcher::Prefix(p)
+        } else if let Some(s) = key.strip_prefix('*') {
+            Matcher::Suffix(s)
+        } else {
+            Matcher::Full(key)
+        };
+        let text = match matcher {
+            Matcher::Full(t) | Matcher::Prefix(t) | Matcher::Suffix(t) => t,
+        };
+        (!text.is_empty() && !text.contains('*')).then_some(matcher)
+    }
+
+    fn matches(self, name: &str) -> bool {
+        match self {
+            Matcher::Full(t) => name == t,
+            Matcher::Prefix(t) => name.starts_with(t),
+            Matcher::Suffix(t) => name.ends_with(t),
+        }
+    }
+}
+
+/// The config's bucket rules, each shape built once and shared by its families' series.
+#[derive(Debug)]
+pub(crate) struct BucketRules {
+    exact: HashMap<String, Arc<HistogramShape>>,
+    /// `prefix*` and `*suffix` rules, longest pattern first.
+    patterns: Vec<(String, Arc<HistogramShape>)>,
+    seconds: Arc<HistogramShape>,
+    default: Arc<HistogramShape>,
+}
+
+impl BucketRules {
+    pub(crate) fn new(config: &MetricsConfig, nan_drops: Arc<Named<CounterCell>>) -> Self {
+        let shape = |b: &[f64]| {
+            Arc::new(HistogramShape::new(
+                b,
+                config.sample_rate,
+                nan_drops.clone(),
+            ))
+        };
+        let mut exact = HashMap::new();
+        let mut patterns = Vec::new();
+        for (key, buckets) in &config.bucket_overrides {
+            match Matcher::parse(key) {
+                Some(Matcher::Full(name)) => {
+                    exact.insert(name.to_owned(), shape(buckets));
+                }
+                Some(_) => patterns.push((key.clone(), shape(buckets))),
+                // Refused by validation.
+                None => {}
+            }
+        }
+        patterns.sort_by_key(|(key, _)| std::cmp::Reverse(key.len()));
+        BucketRules {
+            exact,
+            patterns,
+            seconds: shape(&config.histogram_buckets_seconds),
+            default: shape(&config.histogram_buckets),
+        }
+    }
+
+    /// The shape of a new histogram family recorded as `raw` and exposed as `exposed`.
+    pub(crate) fn shape_for(&self, raw: &str, exposed: &str, seconds: bool) -> Arc<HistogramShape> {
+        let names = [raw, exposed];
+        if let Some(shape) = names.iter().find_map(|n| self.exact.get(*n)) {
+            return shape.clone();
+        }
+        let matching = self.patterns.iter().find(|(key, _)| {
+            Matcher::parse(key).is_some_and(|m| names.iter().any(|n| m.matches(n)))
+        });
+        if let Some((_, shape)) = matching {
+            return shape.clone();
+        }
+        if seconds || exposed.ends_with("_seconds") {
+            return self.seconds.clone();
+        }
+        self.default.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers() {
+        assert_eq!(Matcher::parse("a_b"), Some(Matcher::Full("a_b")));
+        assert_eq!(Matcher::parse("http_*"), Some(Matcher::Prefix("http_")));
+        assert_eq!(Matcher::parse("*_bytes"), Some(Matcher::Suffix("_bytes")));
+        for bad in ["", "*", "**", "a*b", "*a*"] {
+            assert_eq!(Matcher::parse(bad), None, "{bad}");
+        }
+    }
+
+    fn rules(toml: &str) -> BucketRules {
+        let config = MetricsConfig::from_toml_str(toml).unwrap();
+        let drops = crate::storage::DropCounts::new("d");
+        BucketRules::new(
+            &config,
+            drops.cell(crate::DropReason::NanObservation).clone(),
+        )
+    }
+
+    #[test]
+    fn exact_beats_the_longest_pattern_which_beats_units_and_defaults() {
+        let r = rules(
+            "histogram_buckets = [1]\nhistogram_buckets_seconds = [2]\n[bucket_overrides]\n\
+             \"http.request\" = [3]\n\"http_*\" = [4]\n\"http_req*\" = [5]\n\"*_bytes\" = [6]\n",
+        );
+        let first =
+            |raw: &str, exposed: &str, seconds| r.shape_for(raw, exposed, seconds).bounds[0];
+        assert_eq!(first("http.request", "http_request", false), 3.0);
+        assert_eq!(first("http.requests", "http_requests", false), 5.0);
+        assert_eq!(first("http.x", "http_x", true), 4.0);
+        assert_eq!(first("body_bytes", "body_bytes", true), 6.0);
+        assert_eq!(first("latency", "latency", true), 2.0);
+        assert_eq!(first("latency.seconds", "latency_seconds", false), 2.0);
+        assert_eq!(first("latency", "latency", false), 1.0);
+    }
+}

@@ -1,0 +1,1186 @@
+//! The series index: which families and series exist, under which exposition name and labels.
+//!
+//! All naming and type rules are applied here, once, when a series is first registered, so that a
+//! render only copies pre-built text and reads atomics. The rules (also in the crate docs):
+//!
+//! - names and label names are sanitised by [`crate::naming`]; keys that sanitise to the same name
+//!   and label set (`a.b` and `a_b`, or the same labels in another order) share one series;
+//! - labels are sorted by name; a repeated label name keeps the pair that sorts first
+//!   (by original name, then value) and counts the rest as `duplicate_label`;
+//! - global labels are added to every series unless the series has a label of that name;
+//! - a user label `le` on a histogram is renamed `user_le`;
+//! - the first registration of a name decides its type: a later registration of the same name as
+//!   another type gets a no-op handle (`type_conflict`);
+//! - a histogram `x` owns `x_bucket`, `x_sum` and `x_count`: whichever of the clashing families
+//!   registers second gets a no-op handle (`name_clash`);
+//! - names the Pushgateway exports itself keep the gateway's type (`reserved_name`), and the
+//!   recorder's own `observer_metrics_dropped_total` cannot be registered by a caller;
+//! - past `max_series_per_metric` series, a family's new label sets share one series labelled
+//!   `otel_metric_overflow="true"` (`cardinality_limit`); a caller's own label of that name is
+//!   renamed `exported_otel_metric_overflow`;
+//! - with `idle_timeout_secs`, a render drops series untouched for that long; one a caller still
+//!   holds a handle to is only hidden, and shows again once touched.
+//!
+//! Three parts, each behind its own lock, so that a render never makes a registration wait for an
+//! encode and a lookup never waits for either:
+//!
+//! - **shards**: hash tables from a series' text to its cell, the only thing the facade's
+//!   `counter!` path touches (a read lock on one shard). Each series' key is kept once, as the
+//!   text it renders to; a lookup writes the key's text into a reused buffer and finds it.
+//! - **catalog**: what registration decides with (each family's type, origin and size, the
+//!   overflow series, units) and the series registered since the last render.
+//! - **exposition**: what a render walks, in order. Only renders lock it; a render takes the new
+//!   series from the catalog (a swap), sorts, sweeps idle series and encodes, all without
+//!   holding a shard or the catalog.
+//!
+//! Lock order: a shard, then the catalog; the exposition, then a shard, then the catalog.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use hashbrown::{HashMap, HashSet, HashTable};
+use metrics::{Key, KeyName, Label, SharedString, Unit};
+use rapidhash::v3::{rapidhash_v3_nano_inline, RapidSecrets};
+
+use crate::buckets::BucketRules;
+use crate::config::MetricsConfig;
+use crate::naming;
+use crate::storage::{
+    CounterCell, DropCounts, GaugeCell, HistogramCell, HistogramShape, Named, SeriesSet, Slot,
+};
+use crate::DropReason;
+
+/// The family under which dropped series, labels and observations are counted, by `reason`.
+pub(crate) const DROPPED_FAMILY: &str = "observer_metrics_dropped_total";
+
+const HISTOGRAM_SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
+
+/// The label that marks a family's overflow series (OpenTelemetry's name for it).
+pub(crate) const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
+/// Lookup shards: enough that threads registering at once rarely meet on one.
+const SHARDS: usize = 32;
+
+/// The metric types of the exposition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+    /// Only the Pushgateway's own families; never registered by a caller.
+    Summary,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+/// Families that Pushgateway 1.5.1 exports itself (read off its `/metrics`). Pushing one of these
+/// names with another type makes the gateway reject the whole push.
+const GATEWAY_FAMILIES: &[(&str, Kind)] = &[
+    ("go_gc_duration_seconds", Kind::Summary),
+    ("go_goroutines", Kind::Gauge),
+    ("go_info", Kind::Gauge),
+    ("go_memstats_alloc_bytes", Kind::Gauge),
+    ("go_memstats_alloc_bytes_total", Kind::Counter),
+    ("go_memstats_buck_hash_sys_bytes", Kind::Gauge),
+    ("go_memstats_frees_total", Kind::Counter),
+    ("go_memstats_gc_sys_bytes", Kind::Gauge),
+    ("go_memstats_heap_alloc_bytes", Kind::Gauge),
+    ("go_memstats_heap_idle_bytes", Kind::Gauge),
+    ("go_memstats_heap_inuse_bytes", Kind::Gauge),
+    ("go_memstats_heap_objects", Kind::Gauge),
+    ("go_memstats_heap_released_bytes", Kind::Gauge),
+    ("go_memstats_heap_sys_bytes", Kind::Gauge),
+    ("go_memstats_last_gc_time_seconds", Kind::Gauge),
+    ("go_memstats_lookups_total", Kind::Counter),
+    ("go_memstats_mallocs_total", Kind::Counter),
+    ("go_memstats_mcache_inuse_bytes", Kind::Gauge),
+    ("go_memstats_mcache_sys_bytes", Kind::Gauge),
+    ("go_memstats_mspan_inuse_bytes", Kind::Gauge),
+    ("go_memstats_mspan_sys_bytes", Kind::Gauge),
+    ("go_memstats_next_gc_bytes", Kind::Gauge),
+    ("go_memstats_other_sys_bytes", Kind::Gauge),
+    ("go_memstats_stack_inuse_bytes", Kind::Gauge),
+    ("go_memstats_stack_sys_bytes", Kind::Gauge),
+    ("go_memstats_sys_bytes", Kind::Gauge),
+    ("go_threads", Kind::Gauge),
+    ("process_cpu_seconds_total", Kind::Counter),
+    ("process_max_fds", Kind::Gauge),
+    ("process_open_fds", Kind::Gauge),
+    ("process_resident_memory_bytes", Kind::Gauge),
+    ("process_start_time_seconds", Kind::Gauge),
+    ("process_virtual_memory_bytes", Kind::Gauge),
+    ("process_virtual_memory_max_bytes", Kind::Gauge),
+    ("push_failure_time_seconds", Kind::Gauge),
+    ("push_time_seconds", Kind::Gauge),
+    ("pushgateway_build_info", Kind::Gauge),
+    ("pushgateway_http_push_duration_seconds", Kind::Summary),
+    ("pushgateway_http_push_size_bytes", Kind::Summary),
+    ("pushgateway_http_requests_total", Kind::Counter),
+];
+
+/// Who put a family in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Registered by a caller.
+    Caller,
+    /// A name the Pushgateway uses; a caller may register it with the gateway's type.
+    Gateway,
+    /// The recorder's own; a caller may not register it.
+    Internal,
+}
+
+/// A percentage gauge derived from counters at render time: `100 * numerator / sum(denominator)`,
+/// NaN while the denominator is 0.
+#[derive(Debug)]
+pub(crate) struct Ratio {
+    pub(crate) numerator: Arc<Named<CounterCell>>,
+    pub(crate) denominator: Vec<Arc<Named<CounterCell>>>,
+}
+
+/// The series of one family, in exposition order once sorted.
+#[derive(Debug)]
+pub(crate) enum Series {
+    /// Text: the line prefix `name{labels}`.
+    Counter(SeriesSet<CounterCell>),
+    /// Text: the line prefix `name{labels}`.
+    Gauge(SeriesSet<GaugeCell>),
+    /// Text: `name{labels}`; the encoder writes the name with each of `_bucket`, `_sum`, `_count`.
+    Histogram(SeriesSet<HistogramCell>),
+    /// Gauges derived from counters, by line prefix.
+    Ratio(BTreeMap<Box<str>, Ratio>),
+}
+
+impl Series {
+    fn sort(&mut self) {
+        match self {
+            Series::Counter(set) => set.sort(),
+            Series::Gauge(set) => set.sort(),
+            Series::Histogram(set) => set.sort(),
+            Series::Ratio(_) => {}
+        }
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        match (self, entry) {
+            (Series::Counter(set), Entry::Counter(n)) => set.insert(n),
+            (Series::Gauge(set), Entry::Gauge(n)) => set.insert(n),
+            (Series::Histogram(set), Entry::Histogram(n)) => set.insert(n),
+            // The catalog gives a family one kind, so a series always finds its own.
+            _ => debug_assert!(false, "a series of another kind than its family"),
+        }
+    }
+
+    /// Pushes onto `idle` the series untouched for `idle_secs` that nothing but the index holds,
+    /// and hides those a caller still holds.
+    fn sweep(&self, now: u32, idle_secs: u32, idle: &mut Vec<Entry>) {
+        fn each<C: Stored>(set: &SeriesSet<C>, now: u32, secs: u32, idle: &mut Vec<Entry>) {
+            for named in set.iter() {
+                if named.is_idle(now, secs) {
+                    // The shard table and this set.
+                    if Arc::strong_count(named) == 2 {
+                        idle.push(C::wrap(named.clone()));
+                    } else {
+                        named.hide();
+                    }
+                }
+            }
+        }
+        match self {
+            Series::Counter(set) => each(set, now, idle_secs, idle),
+            Series::Gauge(set) => each(set, now, idle_secs, idle),
+            Series::Histogram(set) => each(set, now, idle_secs, idle),
+            // Derived from counters the catalogue holds: never idle on their own.
+            Series::Ratio(_) => {}
+        }
+    }
+
+    fn remove(&mut self, evicted: &HashSet<usize>) {
+        match self {
+            Series::Counter(set) => set.remove(evicted),
+            Series::Gauge(set) => set.remove(evicted),
+            Series::Histogram(set) => set.remove(evicted),
+            Series::Ratio(_) => {}
+        }
+    }
+}
+
+/// One metric family as a render walks it: a type and its series.
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub(crate) kind: Kind,
+    /// The recorder's own drop counters: left out while zero, never swept.
+    pub(crate) internal: bool,
+    pub(crate) series: Series,
+}
+
+/// What a render reads: families sorted by exposition name, and their HELP text. Only renders
+/// lock it.
+#[derive(Debug, Default)]
+pub(crate) struct Exposition {
+    pub(crate) families: BTreeMap<String, Family>,
+    /// Escaped HELP text by exposition name.
+    pub(crate) help: HashMap<String, String>,
+}
+
+impl Exposition {
+    fn absorb(&mut self, pending: Vec<Pending>) {
+        for item in pending {
+            match item {
+                Pending::Series(entry) => {
+                    let kind = entry.kind();
+                    let family = self
+                        .families
+                        .entry(entry.family_name().to_owned())
+                        .or_insert_with(|| Family {
+                            kind,
+                            internal: false,
+                            series: match kind {
+                                Kind::Counter => Series::Counter(SeriesSet::default()),
+                                Kind::Gauge => Series::Gauge(SeriesSet::default()),
+                                _ => Series::Histogram(SeriesSet::default()),
+                            },
+                        });
+                    family.series.insert(entry);
+                }
+                Pending::Ratio {
+                    family,
+                    text,
+                    ratio,
+                } => {
+                    let family = self.families.entry(family).or_insert_with(|| Family {
+                        kind: Kind::Gauge,
+                        internal: false,
+                        series: Series::Ratio(BTreeMap::new()),
+                    });
+                    if let Series::Ratio(map) = &mut family.series {
+                        map.insert(text, ratio);
+                    }
+                }
+                Pending::Help(name, text) => {
+                    self.help.insert(name, text);
+                }
+            }
+        }
+    }
+}
+
+/// A registered series as the shard tables hold it.
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Counter(Arc<Named<CounterCell>>),
+    Gauge(Arc<Named<GaugeCell>>),
+    Histogram(Arc<Named<HistogramCell>>),
+}
+
+impl Entry {
+    fn text(&self) -> &str {
+        match self {
+            Entry::Counter(n) => &n.text,
+            Entry::Gauge(n) => &n.text,
+            Entry::Histogram(n) => &n.text,
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Entry::Counter(_) => Kind::Counter,
+            Entry::Gauge(_) => Kind::Gauge,
+            Entry::Histogram(_) => Kind::Histogram,
+        }
+    }
+
+    /// The name part of the text: names never hold `{`.
+    fn family_name(&self) -> &str {
+        let text = self.text();
+        text.find('{').map_or(text, |i| &text[..i])
+    }
+
+    fn hash(&self) -> u64 {
+        match self {
+            Entry::Counter(n) => n.hash,
+            Entry::Gauge(n) => n.hash,
+            Entry::Histogram(n) => n.hash,
+        }
+    }
+
+    fn address(&self) -> usize {
+        match self {
+            Entry::Counter(n) => Arc::as_ptr(n) as usize,
+            Entry::Gauge(n) => Arc::as_ptr(n) as usize,
+            Entry::Histogram(n) => Arc::as_ptr(n) as usize,
+        }
+    }
+
+    fn holders(&self) -> usize {
+        match self {
+            Entry::Counter(n) => Arc::strong_count(n),
+            Entry::Gauge(n) => Arc::strong_count(n),
+            Entry::Histogram(n) => Arc::strong_count(n),
+        }
+    }
+}
+
+/// One lookup shard: a table per kind, from a series' text to its cell. Per kind so that an entry
+/// is one pointer; the same text under two kinds is refused by the catalog (one family, one type).
+#[derive(Debug, Default)]
+pub(crate) struct Shard {
+    counters: HashTable<Arc<Named<CounterCell>>>,
+    gauges: HashTable<Arc<Named<GaugeCell>>>,
+    histograms: HashTable<Arc<Named<HistogramCell>>>,
+}
+
+impl Shard {
+    /// Removes `entry` (found by identity); false when it is not here.
+    fn remove(&mut self, hash: u64, entry: &Entry) -> bool {
+        fn take<C>(table: &mut HashTable<Arc<Named<C>>>, hash: u64, address: usize) -> bool {
+            let found = table.find_entry(hash, |n| Arc::as_ptr(n) as usize == address);
+            found.map(|e| e.remove()).is_ok()
+        }
+        let address = entry.address();
+        match entry {
+            Entry::Counter(_) => take(&mut self.counters, hash, address),
+            Entry::Gauge(_) => take(&mut self.gauges, hash, address),
+            Entry::Histogram(_) => take(&mut self.histograms, hash, address),
+        }
+    }
+}
+
+/// What registration hands a render through the catalog.
+#[derive(Debug)]
+enum Pending {
+    Series(Entry),
+    Ratio {
+        family: String,
+        text: Box<str>,
+        ratio: Ratio,
+    },
+    Help(String, String),
+}
+
+/// What registration knows of a family.
+#[derive(Debug)]
+struct FamilyInfo {
+    kind: Kind,
+    origin: Origin,
+    /// Holds derived ratios, so a plain gauge cannot join it.
+    ratio: bool,
+    /// Series counted against `max_series_per_metric` (the overflow series is not).
+    len: usize,
+    /// The series new label sets fold into once the family is full.
+    overflow: Option<Entry>,
+    /// A histogram family's buckets, fixed by its first series.
+    shape: Option<Arc<HistogramShape>>,
+}
+
+impl FamilyInfo {
+    fn new(kind: Kind, origin: Origin) -> Self {
+        FamilyInfo {
+            kind,
+            origin,
+            ratio: false,
+            len: 0,
+            overflow: None,
+            shape: None,
+        }
+    }
+}
+
+/// Registration's side of the index.
+#[derive(Debug, Default)]
+struct Catalog {
+    families: HashMap<String, FamilyInfo>,
+    /// Exposition names described with `Unit::Seconds`.
+    seconds: HashSet<String>,
+    /// Registered since the last render.
+    pending: Vec<Pending>,
+}
+
+impl Catalog {
+    /// Claims `name` in `families` for a family of `kind` (creating it), or says why it cannot be
+    /// had. Takes the map alone so the caller can hold the catalog's other parts meanwhile.
+    fn claim_in<'f>(
+        families: &'f mut HashMap<String, FamilyInfo>,
+        name: &str,
+        kind: Kind,
+    ) -> Result<&'f mut FamilyInfo, DropReason> {
+        // Two lookups rather than one `get_mut`: the borrow checker cannot yet see that the early
+        // return ends the first borrow.
+        if let Some(family) = families.get(name) {
+            return match (family.origin, family.kind == kind) {
+                (Origin::Internal, _) | (Origin::Gateway, false) => Err(DropReason::ReservedName),
+                (_, false) => Err(DropReason::TypeConflict),
+                (_, true) => Ok(families.get_mut(name).expect("checked above")),
+            };
+        }
+        let is_histogram = |n: &str| {
+            families
+                .get(n)
+                .is_some_and(|f| matches!(f.kind, Kind::Histogram | Kind::Summary))
+        };
+        let owned_by_histogram = HISTOGRAM_SUFFIXES
+            .iter()
+            .any(|s| name.strip_suffix(s).is_some_and(is_histogram));
+        let shadows_family = kind == Kind::Histogram
+            && HISTOGRAM_SUFFIXES
+                .iter()
+                .any(|s| families.contains_key(&format!("{name}{s}")));
+        if owned_by_histogram || shadows_family {
+            return Err(DropReason::NameClash);
+        }
+        Ok(families
+            .entry(name.to_owned())
+            .or_insert(FamilyInfo::new(kind, Origin::Caller)))
+    }
+}
+
+/// Settings resolved once from the config.
+#[derive(Debug)]
+struct Settings {
+    prefix: Option<String>,
+    /// Sanitised, sorted by name.
+    global_labels: Vec<(String, String)>,
+    /// `job` and the push grouping labels: a series' own label of such a name is renamed
+    /// `exported_<name>`, as Prometheus does for clashing target labels, because the gateway would
+    /// overwrite it and could merge distinct series into one, rejecting the whole push.
+    group_labels: Vec<String>,
+    buckets: BucketRules,
+    /// `max_series_per_metric`; 0 is no limit.
+    max_series: usize,
+    /// `idle_timeout_secs`.
+    idle_secs: Option<u32>,
+    /// What the global labels add to a series hash.
+    global_hash: u64,
+}
+
+impl Settings {
+    /// Whether a series' own label `name` is renamed `exported_<name>`.
+    fn renames(&self, name: &str) -> bool {
+        name == OVERFLOW_LABEL || self.group_labels.iter().any(|g| g == name)
+    }
+}
+
+/// Appends `{a="x",b="y"}` (nothing for no labels), values escaped.
+fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, &'a str)>) {
+    let mut first = true;
+    for (label, value) in labels {
+        out.push(if first { '{' } else { ',' });
+        first = false;
+        out.push_str(label);
+        out.push_str("=\"");
+        naming::push_label_value(out, value);
+        out.push('"');
+    }
+    if !first {
+        out.push('}');
+    }
+}
+
+/// The hash of a series: the `metrics` facade's key hash (rapidhash v3 nano over the name, plus
+/// for each label the hash of its name xor the hash of its value, summed so that order does not
+/// matter), taken over the exposition name and the final labels (raw values). For a key no rule
+/// touches that is the hash its `Key` already carries, so a lookup hashes nothing.
+fn series_hash<'a>(name: &str, labels: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    const NAME: RapidSecrets = RapidSecrets::seed_cpp(0);
+    const LABEL: RapidSecrets = RapidSecrets::seed_cpp(1);
+    const VALUE: RapidSecrets = RapidSecrets::seed_cpp(2);
+    let hash =
+        |text: &str, secrets| rapidhash_v3_nano_inline::<false, false>(text.as_bytes(), secrets);
+    labels.fold(hash(name, &NAME), |sum, (label, value)| {
+        sum.wrapping_add(hash(label, &LABEL) ^ hash(value, &VALUE))
+    })
+}
+
+/// Whether `metrics`' `Key::get_hash` is [`series_hash`] (checked once per index, so a future
+/// `metrics` that hashes keys otherwise only costs speed, never correctness).
+fn key_hash_is_series_hash() -> bool {
+    let key = Key::from_parts(
+        "probe_total",
+        vec![Label::new("b", "2"), Label::new("a", "1")],
+    );
+    key.get_hash() == series_hash("probe_total", [("a", "1"), ("b", "2")].into_iter())
+}
+
+/// Whether `text` is the series text of a key named `name` with `labels`, already sorted and valid,
+/// compared piece by piece instead of writing the key's text.
+fn text_matches<'a>(
+    text: &str,
+    name: &str,
+    labels: impl Iterator<Item = (&'a str, &'a str)>,
+) -> bool {
+    let Some(mut rest) = text.strip_prefix(name) else {
+        return false;
+    };
+    let mut first = true;
+    for (label, value) in labels {
+        let opening = if first { '{' } else { ',' };
+        first = false;
+        let Some(after) = rest
+            .strip_prefix(opening)
+            .and_then(|r| r.strip_prefix(label))
+            .and_then(|r| r.strip_prefix("=\""))
+        else {
+            return false;
+        };
+        let Some(after) = naming::strip_label_value(after, value) else {
+            return false;
+        };
+        rest = after;
+    }
+    if first {
+        rest.is_empty()
+    } else {
+        rest == "}"
+    }
+}
+
+thread_local! {
+    /// The buffer a lookup writes a key's text into: reused, so a lookup allocates nothing.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The series index (see the module docs).
+#[derive(Debug)]
+pub(crate) struct SeriesIndex {
+    settings: Settings,
+    pub(crate) drops: DropCounts,
+    /// Whether a plain key's own hash is its series hash (see [`key_hash_is_series_hash`]).
+    key_hash_is_series_hash: bool,
+    shards: Box<[RwLock<Shard>]>,
+    catalog: Mutex<Catalog>,
+    exposition: Mutex<Exposition>,
+    /// The clock of idle expiry, in whole seconds from here.
+    start: web_time::Instant,
+}
+
+impl SeriesIndex {
+    pub(crate) fn new(config: &MetricsConfig) -> Self {
+        let drops = DropCounts::new(DROPPED_FAMILY);
+        let nan_drops = drops.cell(DropReason::NanObservation).clone();
+        let settings = Settings {
+            prefix: config.prefix.clone(),
+            global_labels: config
+                .global_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            group_labels: config
+                .push
+                .iter()
+                .flat_map(|p| p.group_label_names().map(str::to_owned))
+                .collect(),
+            buckets: BucketRules::new(config, nan_drops),
+            max_series: config.max_series_per_metric,
+            idle_secs: config
+                .idle_timeout_secs
+                .map(|s| u32::try_from(s).unwrap_or(u32::MAX)),
+            global_hash: series_hash("", config.global_labels.iter().map(|(k, v)| (&**k, &**v)))
+                .wrapping_sub(series_hash("", std::iter::empty())),
+        };
+
+        let mut catalog = Catalog::default();
+        for &(name, kind) in GATEWAY_FAMILIES {
+            let info = FamilyInfo::new(kind, Origin::Gateway);
+            catalog.families.insert(name.to_owned(), info);
+        }
+        let internal = FamilyInfo::new(Kind::Counter, Origin::Internal);
+        catalog.families.insert(DROPPED_FAMILY.to_owned(), internal);
+
+        let mut dropped = SeriesSet::default();
+        for reason in DropReason::ALL {
+            // The family shares the drop counters' cells, so counting a drop takes no lock.
+            dropped.insert(drops.cell(reason).clone());
+        }
+        let mut exposition = Exposition::default();
+        exposition.families.insert(
+            DROPPED_FAMILY.to_owned(),
+            Family {
+                kind: Kind::Counter,
+                internal: true,
+                series: Series::Counter(dropped),
+            },
+        );
+        exposition.help.insert(
+            DROPPED_FAMILY.to_owned(),
+            "Series, labels and observations dropped to keep the exposition valid, by reason."
+                .to_owned(),
+        );
+        SeriesIndex {
+            settings,
+            drops,
+            key_hash_is_series_hash: key_hash_is_series_hash(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            catalog: Mutex::new(catalog),
+            exposition: Mutex::new(exposition),
+            start: web_time::Instant::now(),
+        }
+    }
+
+    /// Whether a series' own label `name` is renamed `exported_<name>` (it is a grouping label).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn renames_label(&self, name: &str) -> bool {
+        self.settings.group_labels.iter().any(|g| g == name)
+    }
+
+    fn catalog(&self) -> MutexGuard<'_, Catalog> {
+        self.catalog.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends the exposition to `out`: takes the series registered since the last render, drops
+    /// idle ones, sorts, encodes. Registrations meanwhile wait only for the take (a swap).
+    pub(crate) fn render(&self, out: &mut String) {
+        let now = u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX);
+        self.render_at(now, out);
+    }
+
+    /// [`render`](Self::render) at `now` seconds on the index's clock.
+    fn render_at(&self, now: u32, out: &mut String) {
+        let mut exposition = self
+            .exposition
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let pending = std::mem::take(&mut self.catalog().pending);
+        exposition.absorb(pending);
+        if let Some(idle) = self.settings.idle_secs {
+            self.sweep(&mut exposition, now, idle);
+        }
+        for family in exposition.families.values_mut() {
+            family.series.sort();
+        }
+        crate::encoder::render(&exposition, out);
+    }
+
+    /// Drops series untouched for `idle` seconds that nothing but the index holds; a series a
+    /// caller holds is hidden until touched instead, since its handle must keep working.
+    fn sweep(&self, exposition: &mut Exposition, now: u32, idle: u32) {
+        let mut candidates = Vec::new();
+        for family in exposition.families.values().filter(|f| !f.internal) {
+            family.series.sweep(now, idle, &mut candidates);
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        let mut evicted = HashSet::new();
+        let mut per_family: HashMap<String, usize> = HashMap::new();
+        for entry in &candidates {
+            let hash = entry.hash();
+            let mut shard = self
+                .shard(hash)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Under the shard's write lock no lookup can clone the series: if the table, the
+            // exposition and `candidates` are its only holders, no caller can reach it again.
+            if entry.holders() != 3 {
+                continue;
+            }
+            if shard.remove(hash, entry) {
+                evicted.insert(entry.address());
+                *per_family
+                    .entry(entry.family_name().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        let mut catalog = self.catalog();
+        for (name, removed) in per_family {
+            if let Some(family) = exposition.families.get_mut(&name) {
+                family.series.remove(&evicted);
+            }
+            if let Some(info) = catalog.families.get_mut(&name) {
+                info.len = info.len.saturating_sub(removed);
+            }
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &RwLock<Shard> {
+        // Bits the tables' own bucket index (the low bits) and tag (the top 7) do not use.
+        &self.shards[(hash >> 32) as usize % SHARDS]
+    }
+
+    /// The series of `key`, registered on first sight. A lookup writes the key's text into a
+    /// reused buffer and finds it under one shard's read lock.
+    pub(crate) fn series<C: Stored>(&self, key: &Key) -> Slot<Named<C>> {
+        // First as the key stands: hashed by the `Key` itself and compared piece by piece with
+        // the stored text, nothing written. A key some rule changes (a name to sanitise, labels
+        // out of order) is not found so, and takes the second way: its text written, then found.
+        if let Some(hash) = self.key_hash(key) {
+            let shard = self
+                .shard(hash)
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let found = C::table(&shard).find(hash, |n| self.matches_as_is(&n.text, key));
+            if let Some(named) = found {
+                return Slot(Some(named.clone()));
+            }
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut text) => self.series_by_text(key, &mut text),
+            Err(_) => self.series_by_text(key, &mut String::new()),
+        })
+    }
+
+    fn series_by_text<C: Stored>(&self, key: &Key, text: &mut String) -> Slot<Named<C>> {
+        let Some((name_len, hash)) = self.write_text(key, C::KIND, text, false) else {
+            self.drops.count(DropReason::EmptyName);
+            return Slot(None);
+        };
+        let shard = self.shard(hash);
+        {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(named) = C::table(&shard).find(hash, |n| *n.text == **text) {
+                return Slot(Some(named.clone()));
+            }
+        }
+        self.register(key, text, name_len, hash, shard)
+    }
+
+    /// The series hash of `key` if no rule changes it: the hash the `Key` carries plus the global
+    /// labels'. `None` when a prefix changes every name, or `metrics` hashes keys otherwise.
+    fn key_hash(&self, key: &Key) -> Option<u64> {
+        (self.key_hash_is_series_hash && self.settings.prefix.is_none())
+            .then(|| key.get_hash().wrapping_add(self.settings.global_hash))
+    }
+
+    /// Whether `text` is what `key` renders to when no rule changes it: its name and its labels
+    /// (already in order) merged with the global ones.
+    fn matches_as_is(&self, text: &str, key: &Key) -> bool {
+        let mut own = key.labels().map(|l| (l.key(), l.value())).peekable();
+        let mut global = self.settings.global_labels.iter();
+        let mut global = global
+            .by_ref()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .peekable();
+        let merged = std::iter::from_fn(|| match (own.peek(), global.peek()) {
+            (Some(o), Some(g)) if g.0 < o.0 => global.next(),
+            (Some(_), _) => own.next(),
+            (None, _) => global.next(),
+        });
+        text_matches(text, key.name(), merged)
+    }
+
+    /// A first registration: the catalog's rules decide, the series goes into its shard and onto
+    /// the catalog's pending list for the next render.
+    fn register<C: Stored>(
+        &self,
+        key: &Key,
+        text: &str,
+        name_len: usize,
+        hash: u64,
+        shard: &RwLock<Shard>,
+    ) -> Slot<Named<C>> {
+        let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        // Registered by another thread meanwhile.
+        if let Some(named) = C::table(&shard).find(hash, |n| *n.text == *text) {
+            return Slot(Some(named.clone()));
+        }
+        let mut catalog = self.catalog();
+        let Catalog {
+            families,
+            seconds,
+            pending,
+        } = &mut *catalog;
+        let name = &text[..name_len];
+        let family = match Catalog::claim_in(families, name, C::KIND) {
+            Ok(family) if !family.ratio => family,
+            Ok(_) => {
+                self.drops.count(DropReason::TypeConflict);
+                return Slot(None);
+            }
+            Err(reason) => {
+                self.drops.count(reason);
+                return Slot(None);
+            }
+        };
+        let shape = (C::KIND == Kind::Histogram).then(|| {
+            family
+                .shape
+                .get_or_insert_with(|| {
+                    self.settings
+                        .buckets
+                        .shape_for(key.name(), name, seconds.contains(name))
+                })
+                .clone()
+        });
+        let limit = self.settings.max_series;
+        if limit > 0 && family.len >= limit {
+            self.drops.count(DropReason::CardinalityLimit);
+            let overflow = family.overflow.get_or_insert_with(|| {
+                // Never in a shard: it is found through the catalog, so its hash is not used.
+                let text = self.overflow_text(name).into();
+                let named = Named::new(text, 0, C::new_cell(shape));
+                let entry = C::wrap(Arc::new(named));
+                pending.push(Pending::Series(entry.clone()));
+                entry
+            });
+            return Slot(C::unwrap(overflow).cloned());
+        }
+        // Label drops are counted once, by the registration that keeps the series (only labels
+        // some rule touched can have drops).
+        if !self.labels_untouched(key, C::KIND) {
+            self.write_text(key, C::KIND, &mut String::new(), true);
+        }
+        family.len += 1;
+        let named = Arc::new(Named::new(text.into(), hash, C::new_cell(shape)));
+        C::table_mut(&mut shard).insert_unique(hash, named.clone(), |n| n.hash);
+        pending.push(Pending::Series(C::wrap(named.clone())));
+        Slot(Some(named))
+    }
+
+    /// `name{otel_metric_overflow="true"}` with the global labels.
+    fn overflow_text(&self, name: &str) -> String {
+        let mut labels: Vec<(&str, &str)> = self
+            .settings
+            .global_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        labels.push((OVERFLOW_LABEL, "true"));
+        labels.sort_unstable();
+        let mut text = name.to_owned();
+        push_labels(&mut text, labels.into_iter());
+        text
+    }
+
+    /// Writes the text of `key`'s series into `out` (cleared first) and returns the length of its
+    /// name part and the series hash; `None` when the name is empty. Label drops are counted only
+    /// when `count`.
+    fn write_text(
+        &self,
+        key: &Key,
+        kind: Kind,
+        out: &mut String,
+        count: bool,
+    ) -> Option<(usize, u64)> {
+        out.clear();
+        if !naming::push_metric_name(out, self.settings.prefix.as_deref(), key.name()) {
+            return None;
+        }
+        let name_len = out.len();
+        let hash = if self.labels_untouched(key, kind) {
+            let labels = || key.labels().map(|l| (l.key(), l.value()));
+            let hash = series_hash(out, labels());
+            push_labels(out, labels());
+            hash
+        } else {
+            self.push_ruled_labels(key, kind, out, count)
+        };
+        Some((name_len, hash))
+    }
+
+    /// Whether no rule touches `key`'s labels (valid, unreserved, already sorted and unique, no
+    /// global labels): the common case, written without a temporary list.
+    fn labels_untouched(&self, key: &Key, kind: Kind) -> bool {
+        if !self.settings.global_labels.is_empty() {
+            return false;
+        }
+        let mut previous: Option<&str> = None;
+        key.labels().all(|label: &Label| {
+            let k = label.key();
+            let untouched = naming::is_plain_label_name(k)
+                && previous.is_none_or(|p| p < k)
+                && !(kind == Kind::Histogram && k == "le")
+                && !self.settings.renames(k);
+            previous = Some(k);
+            untouched
+        })
+    }
+
+    /// The labels through every rule: sanitised, renamed, merged with the global ones, sorted,
+    /// one per name. Returns the series hash (`out` holds the name alone on entry).
+    fn push_ruled_labels(&self, key: &Key, kind: Kind, out: &mut String, count: bool) -> u64 {
+        // (sanitised name, rank, original name, value): rank 0 for the series' own labels, 1 for
+        // global ones, so sorting puts the winner of each name first.
+        let mut labels: Vec<(Cow<'_, str>, u8, &str, &str)> =
+            Vec::with_capacity(key.labels().len() + self.settings.global_labels.len());
+        for label in key.labels() {
+            match naming::label_name_cow(label.key()) {
+                Some(n) if kind == Kind::Histogram && n == "le" => {
+                    labels.push((Cow::Borrowed("user_le"), 0, label.key(), label.value()))
+                }
+                Some(n) if self.settings.renames(&n) => labels.push((
+                    Cow::Owned(format!("exported_{n}")),
+                    0,
+                    label.key(),
+                    label.value(),
+                )),
+                Some(n) => labels.push((n, 0, label.key(), label.value())),
+                None if count => self.drops.count(DropReason::EmptyLabelName),
+                None => {}
+            }
+        }
+        for (k, v) in &self.settings.global_labels {
+            labels.push((Cow::Borrowed(k), 1, k, v));
+        }
+        if !labels.is_sorted() {
+            labels.sort_unstable();
+        }
+        let before = labels.len();
+        let own_before = labels.iter().filter(|l| l.1 == 0).count();
+        labels.dedup_by(|later, kept| later.0 == kept.0);
+        if count && labels.len() < before {
+            let own_after = labels.iter().filter(|l| l.1 == 0).count();
+            // A global label losing to the series' own label is not a drop.
+            for _ in 0..(own_before - own_after) {
+                self.drops.count(DropReason::DuplicateLabel);
+            }
+        }
+        let hash = series_hash(out, labels.iter().map(|l| (&*l.0, l.3)));
+        push_labels(out, labels.iter().map(|l| (&*l.0, l.3)));
+        hash
+    }
+
+    /// Registers a gauge `name` (no labels but the global ones) derived at render time as
+    /// `100 * numerator / sum(denominator)`. Returns false when the name cannot be had or an input
+    /// is a no-op.
+    pub(crate) fn register_ratio(
+        &self,
+        name: &str,
+        numerator: &Slot<Named<CounterCell>>,
+        denominator: &[&Slot<Named<CounterCell>>],
+    ) -> bool {
+        let (Some(numerator), Some(denominator)) = (
+            numerator.0.clone(),
+            denominator
+                .iter()
+                .map(|s| s.0.clone())
+                .collect::<Option<Vec<_>>>(),
+        ) else {
+            return false;
+        };
+        let key = Key::from_name(name.to_owned());
+        let mut text = String::new();
+        let Some((name_len, _)) = self.write_text(&key, Kind::Gauge, &mut text, true) else {
+            self.drops.count(DropReason::EmptyName);
+            return false;
+        };
+        let mut catalog = self.catalog();
+        let family = match Catalog::claim_in(&mut catalog.families, &text[..name_len], Kind::Gauge)
+        {
+            Ok(family) if family.ratio || family.len == 0 => family,
+            Ok(_) => {
+                self.drops.count(DropReason::TypeConflict);
+                return false;
+            }
+            Err(reason) => {
+                self.drops.count(reason);
+                return false;
+            }
+        };
+        family.ratio = true;
+        family.len += 1;
+        catalog.pending.push(Pending::Ratio {
+            family: text[..name_len].to_owned(),
+            text: text.into_boxed_str(),
+            ratio: Ratio {
+                numerator,
+                denominator,
+            },
+        });
+        true
+    }
+
+    /// Records HELP text for `name`; units other than counts are appended in brackets. A
+    /// histogram described in seconds gets second-scale default buckets.
+    pub(crate) fn describe(&self, name: &KeyName, unit: Option<Unit>, description: &SharedString) {
+        let mut exposed = String::new();
+        if !naming::push_metric_name(&mut exposed, self.settings.prefix.as_deref(), name.as_str()) {
+            return;
+        }
+        let mut text = String::with_capacity(description.len());
+        naming::push_help(&mut text, description);
+        if let Some(unit) = unit.filter(|u| *u != Unit::Count) {
+            text.push_str(" [");
+            text.push_str(unit.as_str());
+            text.push(']');
+        }
+        let mut catalog = self.catalog();
+        if unit == Some(Unit::Seconds) {
+            catalog.seconds.insert(exposed.clone());
+        }
+        catalog.pending.push(Pending::Help(exposed, text));
+    }
+}
+
+/// A cell type: its kind, and how it goes in and out of an [`Entry`].
+pub(crate) trait Stored: Sized {
+    const KIND: Kind;
+    fn wrap(named: Arc<Named<Self>>) -> Entry;
+    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>>;
+    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>>;
+    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>>;
+    /// A fresh cell; histograms get their family's shape.
+    fn new_cell(shape: Option<Arc<HistogramShape>>) -> Self;
+}
+
+impl Stored for CounterCell {
+    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>> {
+        &shard.counters
+    }
+    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>> {
+        &mut shard.counters
+    }
+    const KIND: Kind = Kind::Counter;
+    fn wrap(named: Arc<Named<Self>>) -> Entry {
+        Entry::Counter(named)
+    }
+    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>> {
+        match entry {
+            Entry::Counter(n) => Some(n),
+            _ => None,
+        }
+    }
+    fn new_cell(_: Option<Arc<HistogramShape>>) -> Self {
+        CounterCell::default()
+    }
+}
+
+impl Stored for GaugeCell {
+    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>> {
+        &shard.gauges
+    }
+    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>> {
+        &mut shard.gauges
+    }
+    const KIND: Kind = Kind::Gauge;
+    fn wrap(named: Arc<Named<Self>>) -> Entry {
+        Entry::Gauge(named)
+    }
+    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>> {
+        match entry {
+            Entry::Gauge(n) => Some(n),
+            _ => None,
+        }
+    }
+    fn new_cell(_: Option<Arc<HistogramShape>>) -> Self {
+        GaugeCell::default()
+    }
+}
+
+impl Stored for HistogramCell {
+    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>> {
+        &shard.histograms
+    }
+    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>> {
+        &mut shard.histograms
+    }
+    const KIND: Kind = Kind::Histogram;
+    fn wrap(named: Arc<Named<Self>>) -> Entry {
+        Entry::Histogram(named)
+    }
+    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>> {
+        match entry {
+            Entry::Histogram(n) => Some(n),
+            _ => None,
+        }
+    }
+    fn new_cell(shape: Option<Arc<HistogramShape>>) -> Self {
+        HistogramCell::new(shape.expect("a histogram's family has a shape"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics::CounterFn;
+
+    fn index(toml: &str) -> SeriesIndex {
+        SeriesIndex::new(&MetricsConfig::from_toml_str(toml).unwrap())
+    }
+
+    fn key(id: usize) -> Key {
+        Key::from_parts("idle_total", vec![Label::new("id", id.to_string())])
+    }
+
+    fn held(index: &SeriesIndex) -> usize {
+        let tables = index.shards.iter().map(|s| {
+            let s = s.read().unwrap();
+            s.counters.len() + s.gauges.len() + s.histograms.len()
+        });
+        tables.sum()
+    }
+
+    fn render(index: &SeriesIndex, now: u32) -> String {
+        let mut out = String::new();
+        index.render_at(now, &mut out);
+        out
+    }
+
+    #[test]
+    fn idle_series_leave_the_tables_and_free_their_place_under_the_limit() {
+        let index = index("idle_timeout_secs = 10\nmax_series_per_metric = 3");
+        for id in 0..3 {
+            index.series::<CounterCell>(&key(id)).increment(1);
+        }
+        let kept = index.series::<CounterCell>(&key(0));
+        assert_eq!(held(&index), 3);
+        // Seen at 0; still there at 9; gone at 10, except the one a caller holds.
+        render(&index, 0);
+        assert_eq!(render(&index, 9).matches("idle_total{").count(), 3);
+        let text = render(&index, 10);
+        assert!(!text.contains("idle_total"), "{text}");
+        assert_eq!(held(&index), 1);
+        // Two places are free again: new label sets are series, not overflow.
+        for id in 3..5 {
+            index.series::<CounterCell>(&key(id)).increment(1);
+        }
+        kept.increment(1);
+        let text = render(&index, 11);
+        assert!(text.contains("idle_total{id=\"0\"} 2\n"), "{text}");
+        assert!(text.contains("idle_total{id=\"4\"} 1\n"), "{text}");
+        assert!(!text.contains("otel_metric_overflow"), "{text}");
+        assert_eq!(index.drops.cell(DropReason::CardinalityLimit).cell.get(), 0);
+    }
+
+    #[test]
+    fn the_facade_hashes_keys_as_the_index_does() {
+        // Else every lookup takes the slower way (writing the key's text): still right, slower.
+        assert!(key_hash_is_series_hash());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_key_finds_its_one_series_again_in_any_label_order(
+            name in "[a-z._]{1,6}",
+            labels in proptest::collection::vec(("[a-z_.]{0,3}", "[a\"\\\\\n]{0,3}"), 0..4),
+            global in proptest::bool::ANY,
+        ) {
+            let index = index(if global { "[global_labels]\nb = \"g\"" } else { "" });
+            let make = |labels: &[(String, String)]| {
+                let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(k.clone(), v.clone())).collect();
+                Key::from_parts(name.clone(), labels)
+            };
+            let key = make(&labels);
+            let mut reversed = labels.clone();
+            reversed.reverse();
+            let unique = labels.iter().map(|l| &l.0).collect::<HashSet<_>>().len() == labels.len();
+            let first = index.series::<CounterCell>(&key).0.expect("a series");
+            let again = index.series::<CounterCell>(&key).0.expect("a series");
+            proptest::prop_assert!(Arc::ptr_eq(&first, &again));
+            if unique {
+                let other = index.series::<CounterCell>(&make(&reversed)).0.expect("a series");
+                proptest::prop_assert!(Arc::ptr_eq(&first, &other), "{} / {}", first.text, other.text);
+            }
+            proptest::prop_assert_eq!(held(&index), 1);
+        }
+    }
+
+    #[test]
+    fn keys_that_render_alike_share_one_series_and_one_entry() {
+        let index = index("prefix = \"app\"");
+        let a = Key::from_parts("a.b", vec![Label::new("y", "1"), Label::new("x", "2")]);
+        let b = Key::from_parts("a_b", vec![Label::new("x", "2"), Label::new("y", "1")]);
+        index.series::<CounterCell>(&a).increment(1);
+        index.series::<CounterCell>(&b).increment(2);
+        assert_eq!(held(&index), 1);
+        assert!(render(&index, 0).contains("app_a_b{x=\"2\",y=\"1\"} 3\n"));
+    }
+}
