@@ -28,10 +28,8 @@ const CLIENT: &str = "prometheus-client";
 
 /// No cardinality limit: every series is kept, as the peers keep them.
 fn ours() -> ObserverRecorder {
-    let config = MetricsConfig {
-        max_series_per_metric: 0,
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.max_series_per_metric = 0;
     ObserverRecorder::new(&config).unwrap()
 }
 

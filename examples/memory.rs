@@ -47,10 +47,8 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
     match implementation {
         "observer-metrics" => {
             // No cardinality limit: every series is kept, as the peers keep them.
-            let config = MetricsConfig {
-                max_series_per_metric: 0,
-                ..MetricsConfig::default()
-            };
+            let mut config = MetricsConfig::default();
+            config.max_series_per_metric = 0;
             let rec = ObserverRecorder::new(&config).unwrap();
             through_recorder(&rec, kind);
             // Steady state: the series registered since the last render are handed to the

@@ -35,6 +35,7 @@ const BUCKETS: [f64; 3] = [0.1, 1.0, 10.0];
 
 /// One step of a check: what it did, how long it took, and how it went.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Step {
     /// What the step does, e.g. `push the canary group`.
     pub name: &'static str,
@@ -46,6 +47,7 @@ pub struct Step {
 
 /// The steps a check ran; it passed when every one did.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Report {
     /// In order; after a failure no more steps run.
     pub steps: Vec<Step>,

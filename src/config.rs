@@ -8,8 +8,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::naming;
-use crate::push::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret, MAX_TIMER_MS};
+#[cfg(feature = "push")]
+use crate::push::{BasicAuth, PushConfig, PushMethod, RetryPolicy, Secret};
+#[cfg(feature = "remote-write")]
 use crate::remote_write::RemoteWriteConfig;
+
+/// The longest delay a timer takes, in milliseconds: JS timers (`setTimeout`) hold a signed 32-bit
+/// count, so every interval and deadline is at most `i32::MAX` ms (about 24.8 days) on every
+/// target, and a config that works natively works on wasm too.
+pub const MAX_TIMER_MS: u64 = i32::MAX as u64;
 
 /// Settings of the recorder. `Default` is the plan's: enabled, buckets
 /// `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0, `export_interval_secs` 60.
@@ -28,6 +35,7 @@ use crate::remote_write::RemoteWriteConfig;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MetricsConfig {
     /// Record at all. When false every handle is a no-op and renders are empty. Default: true.
     pub enabled: bool,
@@ -71,12 +79,14 @@ pub struct MetricsConfig {
     /// valid metric name. Default: none.
     pub prefix: Option<String>,
     /// Where to push, if anywhere: the `[push]` table. Default: none.
+    #[cfg(feature = "push")]
     pub push: Option<PushConfig>,
     /// Where to remote-write, if anywhere: the `[remote_write]` table. Push and remote write can be
     /// on at once; the exporter drives both on one schedule. Default: none.
+    #[cfg(feature = "remote-write")]
     pub remote_write: Option<RemoteWriteConfig>,
     /// The pull endpoint, if any: the `[pull]` table (native targets). Default: none.
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
     pub pull: Option<crate::pull::PullConfig>,
 }
 
@@ -93,9 +103,11 @@ impl Default for MetricsConfig {
             idle_timeout_secs: None,
             global_labels: BTreeMap::new(),
             prefix: None,
+            #[cfg(feature = "push")]
             push: None,
+            #[cfg(feature = "remote-write")]
             remote_write: None,
-            #[cfg(not(target_arch = "wasm32"))]
+            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
             pull: None,
         }
     }
@@ -104,6 +116,7 @@ impl Default for MetricsConfig {
 /// Why a configuration was refused. The message names the field (or the file or variable it came
 /// from) and the offending value.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The field, e.g. `histogram_buckets` or `global_labels.env`.
     pub field: String,
@@ -203,12 +216,8 @@ impl MetricsConfig {
                      the series past max_series_per_metric",
                 ));
             }
-            let grouping = self
-                .push
-                .iter()
-                .flat_map(|p| p.group_label_names())
-                .any(|g| g == name);
-            let identity = self.remote_write.is_some() && name == "instance";
+            let grouping = self.group_label_names().any(|g| g == name);
+            let identity = self.writes_remotely() && name == "instance";
             if name == "job" || grouping || identity {
                 return Err(invalid(
                     field(),
@@ -227,17 +236,38 @@ impl MetricsConfig {
                 ));
             }
         }
+        #[cfg(feature = "push")]
         if let Some(push) = &self.push {
             push.validate()?;
         }
+        #[cfg(feature = "remote-write")]
         if let Some(rw) = &self.remote_write {
             rw.validate()?;
         }
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
         if let Some(pull) = &self.pull {
             pull.address()?;
         }
         Ok(())
+    }
+
+    /// `job` and the push grouping label names (none without a `[push]` table): a series' own
+    /// label of such a name is renamed `exported_<name>`.
+    pub(crate) fn group_label_names(&self) -> impl Iterator<Item = &str> {
+        #[cfg(feature = "push")]
+        let names = self.push.iter().flat_map(|p| p.group_label_names());
+        #[cfg(not(feature = "push"))]
+        let names = std::iter::empty();
+        names
+    }
+
+    /// Whether a `[remote_write]` table is set.
+    pub(crate) fn writes_remotely(&self) -> bool {
+        #[cfg(feature = "remote-write")]
+        let set = self.remote_write.is_some();
+        #[cfg(not(feature = "remote-write"))]
+        let set = false;
+        set
     }
 
     /// Parses TOML (any field may be left out and keeps its default) and validates the result.
@@ -384,10 +414,11 @@ impl MetricsConfig {
                 }
                 "global_labels" => pairs(&value, &mut self.global_labels).map_err(&bad)?,
                 "prefix" => self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty()),
-                #[cfg(not(target_arch = "wasm32"))]
+                #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
                 "pull_listen" => {
                     self.pull.get_or_insert_with(Default::default).listen = value.trim().to_owned()
                 }
+                #[cfg(feature = "remote-write")]
                 rw_field if rw_field.starts_with("remote_write_") => {
                     let rw = self
                         .remote_write
@@ -395,6 +426,7 @@ impl MetricsConfig {
                     apply_remote_write_env(rw, &rw_field["remote_write_".len()..], &value)
                         .map_err(&bad)?;
                 }
+                #[cfg(feature = "push")]
                 push_field if push_field.starts_with("push_") => {
                     let push = self.push.get_or_insert_with(PushConfig::default);
                     apply_push_env(push, &push_field["push_".len()..], &value).map_err(&bad)?;
@@ -406,8 +438,8 @@ impl MetricsConfig {
     }
 }
 
-/// Applies one `OBSERVER_METRICS_PUSH_<FIELD>` variable; the error is the reason.
 /// The settings every HTTP sink has, borrowed for [`apply_sink_env`].
+#[cfg(feature = "push")]
 struct SinkFields<'a> {
     url: &'a mut String,
     job: &'a mut String,
@@ -429,10 +461,12 @@ fn numbers(value: &str) -> Result<Vec<f64>, &'static str> {
         .map_err(|_| "expected numbers separated by commas")
 }
 
+#[cfg(feature = "push")]
 fn millis(v: &str) -> Result<u64, &'static str> {
     v.trim().parse::<u64>().map_err(|_| "expected milliseconds")
 }
 
+#[cfg(feature = "push")]
 /// Applies one variable of the fields every sink has; `Ok(false)` when `field` is not one of them.
 fn apply_sink_env(s: SinkFields<'_>, field: &str, value: &str) -> Result<bool, &'static str> {
     match field {
@@ -465,6 +499,7 @@ fn apply_sink_env(s: SinkFields<'_>, field: &str, value: &str) -> Result<bool, &
 }
 
 /// Applies one `OBSERVER_METRICS_PUSH_<FIELD>` variable; the error is the reason.
+#[cfg(feature = "push")]
 fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(), &'static str> {
     let common = SinkFields {
         url: &mut push.url,
@@ -502,6 +537,7 @@ fn apply_push_env(push: &mut PushConfig, field: &str, value: &str) -> Result<(),
 }
 
 /// Applies one `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` variable; the error is the reason.
+#[cfg(feature = "remote-write")]
 fn apply_remote_write_env(
     rw: &mut RemoteWriteConfig,
     field: &str,

@@ -5,7 +5,7 @@
 //! the exporter without either still sends a last time.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use metrics::{Key, Level, Metadata, Recorder};
@@ -14,9 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{invalid, ConfigError, MetricsConfig};
-use crate::platform::{unix_time_secs, Instant};
+
+use crate::platform::unix_time_secs;
 use crate::push::{GroupPusher, Phase, PushClient, PushError};
 use crate::recorder::RecorderHandle;
+#[cfg(feature = "remote-write")]
 use crate::remote_write::RemoteWriter;
 
 /// How a batch ended, for [`PushExporter::finish_batch`].
@@ -45,12 +47,14 @@ enum Command {
 #[derive(Clone)]
 enum Sink {
     Pushgateway(Arc<GroupPusher>),
+    #[cfg(feature = "remote-write")]
     RemoteWrite(Arc<RemoteWriter>),
 }
 
 /// A fresh connection pool for a final send from another runtime.
 enum FreshClient {
     Pushgateway(Box<PushClient>),
+    #[cfg(feature = "remote-write")]
     RemoteWrite(crate::platform::HttpClient),
 }
 
@@ -58,6 +62,7 @@ impl Sink {
     fn url(&self) -> &str {
         match self {
             Sink::Pushgateway(p) => p.client().url(),
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.url(),
         }
     }
@@ -65,6 +70,7 @@ impl Sink {
     fn shutdown_timeout(&self) -> Duration {
         match self {
             Sink::Pushgateway(p) => p.client().config().shutdown_timeout(),
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.config().shutdown_timeout(),
         }
     }
@@ -72,6 +78,7 @@ impl Sink {
     fn successes(&self) -> u64 {
         match self {
             Sink::Pushgateway(p) => p.successes(),
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.successes(),
         }
     }
@@ -79,6 +86,7 @@ impl Sink {
     fn failures(&self) -> u64 {
         match self {
             Sink::Pushgateway(p) => p.failures(),
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.failures(),
         }
     }
@@ -86,6 +94,7 @@ impl Sink {
     fn last_error(&self) -> Option<PushError> {
         match self {
             Sink::Pushgateway(p) => p.last_error(),
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.last_error(),
         }
     }
@@ -98,6 +107,7 @@ impl Sink {
                 let method = Phase::Interval.method(p.client().config().method);
                 p.push_interval(method).await.map(|_| ())
             }
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.write_interval().await.map(|_| ()),
         }
     }
@@ -106,6 +116,7 @@ impl Sink {
     fn stop(&self) {
         match self {
             Sink::Pushgateway(p) => p.stop_interval_pushes(),
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.stop_interval_writes(),
         }
     }
@@ -115,6 +126,7 @@ impl Sink {
             Sink::Pushgateway(p) => PushClient::new(p.client().config().clone())
                 .map(|c| FreshClient::Pushgateway(Box::new(c)))
                 .map_err(|e| e.to_string()),
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => w.fresh_client().map(FreshClient::RemoteWrite),
         }
     }
@@ -143,6 +155,7 @@ impl Sink {
                 };
                 (method.as_str(), Box::pin(work))
             }
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => match fresh {
                 Some(FreshClient::RemoteWrite(http)) => ("POST", Box::pin(w.end_via(http))),
                 _ => ("POST", Box::pin(w.end())),
@@ -221,7 +234,7 @@ impl PushExporter {
     /// the gateway refuse the whole push. Build both from the same `MetricsConfig`.
     pub fn start(recorder: RecorderHandle, config: &MetricsConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        if config.push.is_none() && config.remote_write.is_none() {
+        if config.push.is_none() && !config.writes_remotely() {
             return Err(invalid(
                 "push",
                 "none",
@@ -263,6 +276,7 @@ impl PushExporter {
                 client,
             ))));
         }
+        #[cfg(feature = "remote-write")]
         if let Some(rw) = &config.remote_write {
             let writer = RemoteWriter::new(recorder.clone(), rw.clone())?;
             sinks.push(Sink::RemoteWrite(Arc::new(writer)));
@@ -299,8 +313,10 @@ impl PushExporter {
     }
 
     /// The remote writer, when `[remote_write]` is configured: its instance, its counts.
+    #[cfg(feature = "remote-write")]
     pub fn remote_writer(&self) -> Option<&RemoteWriter> {
         self.sinks.iter().find_map(|s| match s {
+            #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => Some(&**w),
             Sink::Pushgateway(_) => None,
         })

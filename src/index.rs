@@ -574,11 +574,7 @@ impl SeriesIndex {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            group_labels: config
-                .push
-                .iter()
-                .flat_map(|p| p.group_label_names().map(str::to_owned))
-                .collect(),
+            group_labels: config.group_label_names().map(str::to_owned).collect(),
             buckets: BucketRules::new(config, nan_drops),
             max_series: config.max_series_per_metric,
             idle_secs: config
@@ -627,7 +623,7 @@ impl SeriesIndex {
     }
 
     /// Whether a series' own label `name` is renamed `exported_<name>` (it is a grouping label).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    #[cfg_attr(any(target_arch = "wasm32", not(feature = "push")), allow(dead_code))]
     pub(crate) fn renames_label(&self, name: &str) -> bool {
         self.settings.group_labels.iter().any(|g| g == name)
     }

@@ -12,6 +12,8 @@
 //! - `pull` (native): the `/metrics` router and server.
 //! - `observer` (native): the observer traits, metered decorators and pipeline the catalogue
 //!   instruments.
+//! - Cargo features: `push`, `remote-write`, `pull`, `observer`, `cli` (default), `testkit`. With
+//!   none, the crate is the recorder, its config and the text encoder.
 //! - The wasm32 package with a JS API lives in the `observer-metrics-wasm` crate (`wasm/`).
 //!
 //! # An exposition nothing can break
@@ -41,6 +43,8 @@
 //! | NaN histogram observation | dropped, counted as `nan_observation`, so `_sum` stays a number |
 //! | ±Inf histogram observation | counted in the `+Inf` (or first) bucket; `_sum` becomes ±Inf (NaN if both arrive), as in client_golang |
 //! | a counter near `u64::MAX` | saturates at `u64::MAX` rather than wrapping to a false reset |
+//! | a metric past `max_series_per_metric` series (default 10000) | new label sets share one series labelled `otel_metric_overflow="true"`, counted as `cardinality_limit`; a caller's own label of that name becomes `exported_otel_metric_overflow` |
+//! | a series untouched for `idle_timeout_secs` (when set) | left out of renders and freed at the next render; hidden instead while a caller holds its handle |
 //!
 //! Drops are counted in `observer_metrics_dropped_total{reason="…"}`, rendered once non-zero.
 //!
@@ -52,36 +56,42 @@
 
 mod buckets;
 mod catalogue;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod check;
 mod config;
 mod encoder;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
 pub mod exporter;
 mod index;
 mod naming;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "observer", not(target_arch = "wasm32")))]
 pub mod observer;
-pub mod platform;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "push")]
+mod platform;
+#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
 pub mod pull;
+#[cfg(feature = "push")]
 pub mod push;
 mod recorder;
+#[cfg(feature = "remote-write")]
 pub mod remote_write;
+#[cfg(feature = "push")]
 mod sink;
 mod storage;
 #[cfg(all(feature = "testkit", not(target_arch = "wasm32")))]
 pub mod testkit;
-pub mod wire;
+#[cfg(any(feature = "push", feature = "pull"))]
+mod wire;
 
 pub use buckets::SECONDS_BUCKETS;
 pub use catalogue::{CatalogueEntry, MetricType, ObserverMetrics, CATALOGUE};
-pub use config::{ConfigError, MetricsConfig, ENV_PREFIX};
+pub use config::{ConfigError, MetricsConfig, ENV_PREFIX, MAX_TIMER_MS};
 pub use recorder::{InstallError, ObserverRecorder, RecorderHandle};
 
 /// Why the exposition rules dropped a series, a label or an observation. Each reason is a series of
 /// `observer_metrics_dropped_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The metric name was empty.
     EmptyName,

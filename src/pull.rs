@@ -18,6 +18,7 @@ use crate::RecorderHandle;
 /// The `[pull]` table of the config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PullConfig {
     /// The address to listen on. Default: `127.0.0.1:9898` (loopback unless told otherwise).
     pub listen: String,

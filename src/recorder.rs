@@ -106,7 +106,7 @@ impl RecorderHandle {
     /// Whether a series' own label `name` is renamed `exported_<name>` because it is `job` or a
     /// push grouping label of the config this recorder was built from. A disabled recorder renders
     /// nothing, so it has nothing to rename.
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    #[cfg_attr(any(target_arch = "wasm32", not(feature = "push")), allow(dead_code))]
     pub(crate) fn renames_label(&self, name: &str) -> bool {
         self.inner
             .index

@@ -38,11 +38,22 @@ impl fmt::Debug for Secret {
 /// HTTP basic authentication.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BasicAuth {
     /// The user name.
     pub username: String,
     /// The password, never printed.
     pub password: Secret,
+}
+
+impl BasicAuth {
+    /// A user name and its password.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        BasicAuth {
+            username: username.into(),
+            password: Secret::new(password),
+        }
+    }
 }
 
 /// Retries of one push or write: transient failures (no connection, timeout, 429, 5xx) are tried again after
@@ -51,6 +62,7 @@ pub struct BasicAuth {
 /// the same body would be refused again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts per push, at least 1. Default: 3.
     pub tries: u32,
@@ -92,10 +104,7 @@ impl RetryPolicy {
     }
 }
 
-/// The longest wait any timer here may be given, in milliseconds: JS hosts' `setTimeout` and
-/// `setInterval` take at most `2^31 - 1` ms (about 24.8 days) and fire at once past it, so every
-/// duration in the config is held to it on every target.
-pub const MAX_TIMER_MS: u64 = i32::MAX as u64;
+pub use crate::config::MAX_TIMER_MS;
 
 impl RetryPolicy {
     /// Checks the policy; errors name the field as `<prefix>.<field>`.

@@ -4,13 +4,13 @@
 use std::io::Write;
 
 /// The content type of text format 0.0.4, for pushes and scrapes alike.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `body` compressed with gzip (fast level: exposition text compresses well at any level). Native
 /// only: the wasm build leaves compression out (it weighs on the module, and a page or a worker
 /// pushes little).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn gzip(body: &str) -> Vec<u8> {
+pub(crate) fn gzip(body: &str) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     // Writing into a Vec cannot fail.
     encoder.write_all(body.as_bytes()).expect("write to a Vec");
@@ -18,7 +18,8 @@ pub fn gzip(body: &str) -> Vec<u8> {
 }
 
 /// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*`, with a q-value above 0).
-pub fn accepts_gzip(accept_encoding: &str) -> bool {
+#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+pub(crate) fn accepts_gzip(accept_encoding: &str) -> bool {
     accept_encoding.split(',').any(|part| {
         let mut pieces = part.split(';');
         let coding = pieces.next().unwrap_or("").trim();
@@ -29,7 +30,7 @@ pub fn accepts_gzip(accept_encoding: &str) -> bool {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "pull"))]
 mod tests {
     use super::*;
 

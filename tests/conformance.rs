@@ -184,11 +184,9 @@ fn hostile_battery_is_valid_for_promtool_and_a_real_pushgateway() {
 
 #[test]
 fn disabled_render_is_an_accepted_empty_push() {
-    let r = ObserverRecorder::new(&MetricsConfig {
-        enabled: false,
-        ..MetricsConfig::default()
-    })
-    .unwrap();
+    let mut config = MetricsConfig::default();
+    config.enabled = false;
+    let r = ObserverRecorder::new(&config).unwrap();
     hostile(&r);
     let text = r.render();
     assert_eq!(text, "");

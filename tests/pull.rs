@@ -89,10 +89,8 @@ async fn push_and_pull_run_together_on_one_recorder() {
     let gw = tokio::task::spawn_blocking(Pushgateway::start)
         .await
         .unwrap();
-    let config = MetricsConfig {
-        push: Some(PushConfig::new(&gw.url, "both")),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.push = Some(PushConfig::new(&gw.url, "both"));
     let recorder = ObserverRecorder::new(&config).unwrap();
     let m = ObserverMetrics::new(&recorder.handle());
     let exporter = PushExporter::start(recorder.handle(), &config).unwrap();

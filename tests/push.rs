@@ -116,10 +116,7 @@ async fn a_400_body_reaches_the_error_verbatim() {
 async fn auth_and_headers_arrive() {
     let server = FaultServer::start(Fault::Statuses(vec![200]));
     let mut config = PushConfig::new(&server.url, "j");
-    config.basic_auth = Some(BasicAuth {
-        username: "user".into(),
-        password: Secret::new("pa:ss"),
-    });
+    config.basic_auth = Some(BasicAuth::new("user", "pa:ss"));
     config.headers.insert("X-Tenant".into(), "team a".into());
     config.gzip = true;
     PushClient::new(config)
@@ -216,11 +213,9 @@ fn recorder_with_push(url: &str, interval: u64) -> (ObserverRecorder, MetricsCon
     push.shutdown_timeout_ms = 5000;
     push.retry.base_backoff_ms = 10;
     push.retry.max_backoff_ms = 50;
-    let config = MetricsConfig {
-        export_interval_secs: interval,
-        push: Some(push),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.export_interval_secs = interval;
+    config.push = Some(push);
     (ObserverRecorder::new(&config).unwrap(), config)
 }
 
@@ -475,10 +470,8 @@ async fn series_labels_clashing_with_the_group_are_kept_apart() {
     let gw = Pushgateway::start();
     let mut push = PushConfig::new(&gw.url, "j");
     push.grouping.insert("instance".into(), "w1".into());
-    let config = MetricsConfig {
-        push: Some(push.clone()),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.push = Some(push.clone());
     let recorder = ObserverRecorder::new(&config).unwrap();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("hits_total", "instance" => "a").increment(1);
@@ -644,10 +637,8 @@ async fn an_exporter_grouping_the_recorder_does_not_know_is_refused_at_start() {
     let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
     let mut push = PushConfig::new("http://127.0.0.1:9", "j");
     push.grouping.insert("instance".into(), "a".into());
-    let config = MetricsConfig {
-        push: Some(push),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.push = Some(push);
     let err = PushExporter::start(recorder.handle(), &config).unwrap_err();
     assert_eq!(err.field, "push.job");
     let both = ObserverRecorder::new(&config).unwrap();

@@ -343,10 +343,8 @@ fn renders_are_deterministic_and_sorted() {
 
 #[test]
 fn disabled_config_gives_noop_handles() {
-    let config = MetricsConfig {
-        enabled: false,
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.enabled = false;
     let r = ObserverRecorder::new(&config).unwrap();
     let m = ObserverMetrics::new(&r.handle());
     m.events_processed_total.increment(1);
@@ -410,10 +408,8 @@ fn describe_sets_help_and_unit() {
 
 #[test]
 fn sample_rate_zero_keeps_counters_exact() {
-    let config = MetricsConfig {
-        sample_rate: 0.0,
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.sample_rate = 0.0;
     let r = ObserverRecorder::new(&config).unwrap();
     let m = ObserverMetrics::new(&r.handle());
     for _ in 0..100 {
@@ -427,10 +423,22 @@ fn sample_rate_zero_keeps_counters_exact() {
 
 #[test]
 fn bad_config_fails_at_construction() {
-    let config = MetricsConfig {
-        histogram_buckets: vec![5.0, 1.0],
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.histogram_buckets = vec![5.0, 1.0];
     let err = ObserverRecorder::new(&config).unwrap_err();
     assert_eq!(err.field, "histogram_buckets");
+}
+
+/// The README's configuration example is a config this crate accepts, as written.
+#[test]
+fn the_readme_configuration_parses() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find("### Configuration").expect("the section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let config = MetricsConfig::from_toml_str(block).unwrap();
+    assert_eq!(config.max_series_per_metric, 10_000);
+    assert_eq!(config.idle_timeout_secs, Some(600));
+    assert_eq!(config.bucket_overrides["http_*"], [0.01, 0.1, 1.0]);
+    assert_eq!(config.histogram_buckets_seconds[0], 0.005);
 }

@@ -237,10 +237,8 @@ async fn the_wire_is_remote_write_1_0() {
 async fn the_exporter_drives_both_sinks() {
     let gw = support::Pushgateway::start();
     let prometheus = Prometheus::start(&[]);
-    let mut config = MetricsConfig {
-        export_interval_secs: 3600,
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.export_interval_secs = 3600;
     config.push = Some(observer_metrics::push::PushConfig::new(&gw.url, "both"));
     let mut rw = config_for(&prometheus.write_url(), "both", "b1");
     rw.shutdown_timeout_ms = 10_000;

@@ -274,7 +274,7 @@ impl ActionExecutor for SimulatedExecutor {
         let o = &self.outcomes;
         let draw = crate::storage::random_unit();
         if draw < o.timeout_rate {
-            crate::platform::sleep(o.hang).await;
+            tokio::time::sleep(o.hang).await;
         }
         if draw < o.timeout_rate + o.error_rate {
             return Err(ObserverError::Action {

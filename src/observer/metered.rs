@@ -12,8 +12,8 @@ use super::{
     ActionConfig, ActionExecutor, ActionResult, CachedResult, CheckpointState, CheckpointStore,
     DedupStore, EntityEvent, Job, JobQueue, ObserverError, Result, ResultCache,
 };
-use crate::platform::Instant;
 use crate::ObserverMetrics;
+use std::time::Instant;
 
 fn millis_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
@@ -22,7 +22,7 @@ fn millis_since(start: Instant) -> f64 {
 /// Runs `work` until it finishes or `deadline` passes (`None`); works on every target.
 async fn within<F: Future>(deadline: Duration, work: F) -> Option<F::Output> {
     let mut work = pin!(work);
-    let mut timer = pin!(crate::platform::sleep(deadline));
+    let mut timer = pin!(tokio::time::sleep(deadline));
     std::future::poll_fn(|cx| {
         if let Poll::Ready(output) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(output));

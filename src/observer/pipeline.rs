@@ -163,8 +163,7 @@ where
         };
         let id = self.queue.enqueue(&job).await?;
         for attempt in 1..=self.max_retries {
-            let next_retry_at =
-                crate::platform::unix_time_secs() as i64 + (1i64 << attempt.min(20));
+            let next_retry_at = unix_time_secs() as i64 + (1i64 << attempt.min(20));
             self.queue.mark_retry(&id, next_retry_at).await?;
             if let Ok(result) = self.executor.execute(event, action).await {
                 if result.success {
@@ -176,4 +175,11 @@ where
         self.queue.mark_deadletter(&id, "retries exhausted").await?;
         Ok(None)
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_time_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -19,11 +19,8 @@ mod wasm;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::{gzip, parse_url, sleep, HttpClient};
 
-/// A monotonic instant; `std::time::Instant` panics on wasm32-unknown-unknown, this one does not.
-pub use web_time::Instant;
-
 /// Seconds since the Unix epoch, as Prometheus timestamps are written.
-pub fn unix_time_secs() -> f64 {
+pub(crate) fn unix_time_secs() -> f64 {
     web_time::SystemTime::now()
         .duration_since(web_time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

@@ -16,6 +16,7 @@ use crate::wire::TEXT_CONTENT_TYPE;
 /// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
 /// a gateway's refusal carries its response body verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PushError {
     /// Nothing accepted the connection (refused, unreachable, DNS).
     #[error("{method} {url} failed: cannot connect: {cause}")]

@@ -44,6 +44,7 @@ impl PushMethod {
 /// forever (at the price of the group vanishing once the worker is done).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PushConfig {
     /// The gateway's base URL, `http://` or `https://`, e.g. `http://127.0.0.1:9091`. Required.
     pub url: String,

@@ -27,6 +27,7 @@ pub(crate) const PROTOCOL_HEADERS: [&str; 4] = [
 /// never overwrite each other; totals come from `sum(...)` across instances.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RemoteWriteConfig {
     /// The receiver's write endpoint, e.g. `http://127.0.0.1:9090/api/v1/write`. A query is
     /// allowed (some receivers take `?extra_label=`). Required.
