@@ -46,7 +46,10 @@
 //! | a metric past `max_series_per_metric` series (default 10000) | new label sets share one series labelled `otel_metric_overflow="true"`, counted as `cardinality_limit`; a caller's own label of that name becomes `exported_otel_metric_overflow` |
 //! | a series untouched for `idle_timeout_secs` (when set) | left out of renders and freed at the next render; hidden instead while a caller holds its handle |
 //!
-//! Drops are counted in `observer_metrics_dropped_total{reason="…"}`, rendered once non-zero.
+//! Drops are counted in `observer_metrics_dropped_total{reason="…"}`, rendered once non-zero. A
+//! refused series (`empty_name`, `type_conflict`, `name_clash`, `reserved_name`) is counted at each
+//! registration that asks for it (a `counter!` call is one), since no key is kept for it; label
+//! drops are counted once, when their series is first registered.
 //!
 //! # Determinism
 //! Families are sorted by name and series by their labels, so two renders of the same state are
