@@ -314,6 +314,14 @@ impl Entry {
         }
     }
 
+    fn hide(&self) {
+        match self {
+            Entry::Counter(n) => n.hide(),
+            Entry::Gauge(n) => n.hide(),
+            Entry::Histogram(n) => n.hide(),
+        }
+    }
+
     fn address(&self) -> usize {
         match self {
             Entry::Counter(n) => Arc::as_ptr(n) as usize,
@@ -667,7 +675,7 @@ impl SeriesIndex {
             return;
         }
         let mut evicted = HashSet::new();
-        let mut per_family: HashMap<String, usize> = HashMap::new();
+        let mut per_family: HashMap<&str, usize> = HashMap::new();
         for entry in &candidates {
             let hash = entry.hash();
             let mut shard = self
@@ -676,22 +684,21 @@ impl SeriesIndex {
                 .unwrap_or_else(PoisonError::into_inner);
             // Under the shard's write lock no lookup can clone the series: if the table, the
             // exposition and `candidates` are its only holders, no caller can reach it again.
-            if entry.holders() != 3 {
-                continue;
-            }
-            if shard.remove(hash, entry) {
+            // Otherwise someone holds it (a caller, or the catalog for an overflow series, which
+            // no shard holds): it is hidden like any held series.
+            if entry.holders() == 3 && shard.remove(hash, entry) {
                 evicted.insert(entry.address());
-                *per_family
-                    .entry(entry.family_name().to_owned())
-                    .or_default() += 1;
+                *per_family.entry(entry.family_name()).or_default() += 1;
+            } else {
+                entry.hide();
             }
         }
         let mut catalog = self.catalog();
         for (name, removed) in per_family {
-            if let Some(family) = exposition.families.get_mut(&name) {
+            if let Some(family) = exposition.families.get_mut(name) {
                 family.series.remove(&evicted);
             }
-            if let Some(info) = catalog.families.get_mut(&name) {
+            if let Some(info) = catalog.families.get_mut(name) {
                 info.len = info.len.saturating_sub(removed);
             }
         }
@@ -1134,6 +1141,25 @@ mod tests {
         assert!(text.contains("idle_total{id=\"4\"} 1\n"), "{text}");
         assert!(!text.contains("otel_metric_overflow"), "{text}");
         assert_eq!(index.drops.cell(DropReason::CardinalityLimit).cell.get(), 0);
+    }
+
+    #[test]
+    fn an_idle_overflow_series_is_hidden_and_shows_again_when_touched() {
+        let index = index("idle_timeout_secs = 10\nmax_series_per_metric = 1");
+        index.series::<CounterCell>(&key(0)).increment(1);
+        index.series::<CounterCell>(&key(1)).increment(1);
+        let overflow = "idle_total{otel_metric_overflow=\"true\"} 1\n";
+        assert!(render(&index, 0).contains(overflow));
+        assert!(!render(&index, 10).contains("idle_total"));
+        // The freed place goes to the next label set; the one after overflows again.
+        index.series::<CounterCell>(&key(2)).increment(1);
+        index.series::<CounterCell>(&key(3)).increment(1);
+        let text = render(&index, 11);
+        assert!(text.contains("idle_total{id=\"2\"} 1\n"), "{text}");
+        assert!(
+            text.contains("idle_total{otel_metric_overflow=\"true\"} 2\n"),
+            "{text}"
+        );
     }
 
     #[test]
