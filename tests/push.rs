@@ -200,6 +200,12 @@ async fn a_dead_gateway_gives_a_connect_error_naming_it() {
     let url = format!("http://127.0.0.1:{}", free_port());
     let err = client(&url).push("x 1\n").await.unwrap_err();
     assert!(matches!(err, PushError::Connect { .. }), "{err}");
+    // The underlying errors stay reachable through `source()`, down to the refused connection.
+    let refused = error_chain(&err).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+    assert!(refused, "no ConnectionRefused in the chain of {err:?}");
     let text = err.to_string();
     assert!(
         text.contains(&url) && text.to_lowercase().contains("refused"),
@@ -885,6 +891,10 @@ async fn a_gateway_behind_a_private_ca() {
         .await
         .unwrap_err();
     assert!(matches!(err, PushError::Tls { .. }), "{err}");
+    assert!(
+        error_chain(&err).count() > 1,
+        "the TLS failure lost its source: {err:?}"
+    );
 
     let mut config = PushConfig::new(&proxy.url, "tls");
     config.ca_file = Some(ca.display().to_string());
@@ -934,4 +944,11 @@ async fn flush_has_a_deadline() {
         other => panic!("expected the flush deadline, got {other:?}"),
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), exporter.shutdown()).await;
+}
+
+/// `error` and every error below it through `source()`.
+fn error_chain<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
 }

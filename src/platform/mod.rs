@@ -48,13 +48,36 @@ pub(crate) struct HttpResponse {
 #[derive(Debug)]
 pub(crate) enum HttpFailure {
     /// No connection: refused, unreachable, the name not found.
-    Connect(String),
+    Connect(Cause),
     /// No answer within the request's deadline.
     Timeout,
     /// The TLS handshake failed (certificate, protocol).
-    Tls(String),
+    Tls(Cause),
     /// Anything else.
-    Other(String),
+    Other(Cause),
+}
+
+/// A failure's cause: its innermost message, and the error itself where the platform has one
+/// (natively; a JS runtime's errors are not Rust errors).
+#[derive(Debug)]
+pub(crate) struct Cause {
+    pub(crate) message: String,
+    pub(crate) source: Option<crate::push::ErrorSource>,
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::from(message.to_owned())
+    }
 }
 
 /// A URL as the HTTP call will take it: what the checks of the config and the handling of

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
+use super::{Cause, HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
 
 /// `body` gzipped.
 pub(crate) fn gzip(body: &str) -> Option<Vec<u8>> {
@@ -55,7 +55,7 @@ impl HttpClient {
         if let Some(body) = r.body {
             request = request.body(body);
         }
-        let response = request.send().await.map_err(|e| classify(&e))?;
+        let response = request.send().await.map_err(classify)?;
         let status = response.status();
         let body = match response.text().await {
             Ok(text) => text.trim_end().to_owned(),
@@ -68,16 +68,20 @@ impl HttpClient {
     }
 }
 
-fn classify(e: &reqwest::Error) -> HttpFailure {
-    if e.is_timeout() {
-        HttpFailure::Timeout
-    } else if is_tls_error(e) {
-        HttpFailure::Tls(root_cause(e))
+fn classify(e: reqwest::Error) -> HttpFailure {
+    let kind: fn(Cause) -> HttpFailure = if e.is_timeout() {
+        return HttpFailure::Timeout;
+    } else if is_tls_error(&e) {
+        HttpFailure::Tls
     } else if e.is_connect() {
-        HttpFailure::Connect(root_cause(e))
+        HttpFailure::Connect
     } else {
-        HttpFailure::Other(root_cause(e))
-    }
+        HttpFailure::Other
+    };
+    kind(Cause {
+        message: root_cause(&e),
+        source: Some(crate::push::ErrorSource::new(e)),
+    })
 }
 
 /// The innermost message of an error chain: "Connection refused (os error 111)" rather than

@@ -16,7 +16,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::{HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
+use super::{Cause, HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
 
 /// `globalThis[name]` as a function, if the host has it.
 fn global_function(name: &str) -> Option<Function> {
@@ -66,8 +66,8 @@ impl HttpClient {
 
     pub(crate) async fn send(&self, r: HttpRequest<'_>) -> Result<HttpResponse, HttpFailure> {
         let fetch = global_function("fetch")
-            .ok_or_else(|| HttpFailure::Other("this runtime has no fetch".into()))?;
-        let js_error = |e: JsValue| HttpFailure::Other(message(&e));
+            .ok_or_else(|| HttpFailure::Other(Cause::from("this runtime has no fetch")))?;
+        let js_error = |e: JsValue| HttpFailure::Other(Cause::from(message(&e)));
         let init = Object::new();
         let set = |key: &str, value: &JsValue| {
             Reflect::set(&init, &JsValue::from_str(key), value).map(|_| ())
@@ -131,11 +131,12 @@ struct Deadline {
 
 impl Deadline {
     fn start(timeout: Duration) -> Result<Self, HttpFailure> {
-        let other = |what: &str| HttpFailure::Other(format!("this runtime has no {what}"));
+        let other =
+            |what: &str| HttpFailure::Other(Cause::from(format!("this runtime has no {what}")));
         let constructor =
             global_function("AbortController").ok_or_else(|| other("AbortController"))?;
         let controller = Reflect::construct(&constructor, &js_sys::Array::new())
-            .map_err(|e| HttpFailure::Other(message(&e)))?;
+            .map_err(|e| HttpFailure::Other(Cause::from(message(&e))))?;
         let signal = property(&controller, "signal").ok_or_else(|| other("AbortSignal"))?;
         let expired = Rc::new(Cell::new(false));
         let on_timeout = {
@@ -153,7 +154,7 @@ impl Deadline {
                 on_timeout.as_ref(),
                 &JsValue::from_f64(timeout.as_millis() as f64),
             )
-            .map_err(|e| HttpFailure::Other(message(&e)))?;
+            .map_err(|e| HttpFailure::Other(Cause::from(message(&e))))?;
         Ok(Deadline {
             controller,
             signal,
@@ -215,7 +216,7 @@ fn classify(error: &JsValue, expired: bool) -> HttpFailure {
                 | "EPIPE"
                 | "UND_ERR_SOCKET"
                 | "UND_ERR_CONNECT_TIMEOUT",
-            ) => HttpFailure::Connect(detail),
+            ) => HttpFailure::Connect(Cause::from(detail)),
             Some(code)
                 if code.contains("CERT")
                     || code.starts_with("ERR_TLS")
@@ -223,25 +224,25 @@ fn classify(error: &JsValue, expired: bool) -> HttpFailure {
                     || code.contains("SELF_SIGNED")
                     || code.starts_with("UNABLE_TO") =>
             {
-                HttpFailure::Tls(format!("{code}: {detail}"))
+                HttpFailure::Tls(Cause::from(format!("{code}: {detail}")))
             }
-            _ if detail == "bad port" => HttpFailure::Other(
-                "fetch refuses this port (browsers and Node block some, such as 9 and 6000)".into(),
-            ),
-            _ => HttpFailure::Other(format!("{text}: {detail}")),
+            _ if detail == "bad port" => HttpFailure::Other(Cause::from(
+                "fetch refuses this port (browsers and Node block some, such as 9 and 6000)",
+            )),
+            _ => HttpFailure::Other(Cause::from(format!("{text}: {detail}"))),
         };
     }
     match text.as_str() {
         // Chromium, Safari and Firefox say no more than this, on purpose.
-        "Failed to fetch" | "Load failed" => HttpFailure::Other(format!(
+        "Failed to fetch" | "Load failed" => HttpFailure::Other(Cause::from(format!(
             "{text}: no answer reached the page: the gateway is unreachable, or the browser \
              refused its answer under CORS (the browser's console says which)"
-        )),
-        t if t.starts_with("NetworkError") => HttpFailure::Other(format!(
+        ))),
+        t if t.starts_with("NetworkError") => HttpFailure::Other(Cause::from(format!(
             "{text}: the gateway is unreachable, or the browser refused its answer under CORS"
-        )),
-        t if t.contains("Network connection lost") => HttpFailure::Connect(text),
-        _ => HttpFailure::Other(text),
+        ))),
+        t if t.contains("Network connection lost") => HttpFailure::Connect(Cause::from(text)),
+        _ => HttpFailure::Other(Cause::from(text)),
     }
 }
 

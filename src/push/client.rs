@@ -25,8 +25,11 @@ pub enum PushError {
         method: &'static str,
         /// The group URL.
         url: String,
-        /// The underlying error.
+        /// The innermost message of the underlying error.
         cause: String,
+        /// The underlying error, natively (`None` on wasm, whose runtime errors are JS values).
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// The gateway did not answer within the request deadline.
     #[error("{method} {url} failed: no answer within {timeout:?}")]
@@ -45,8 +48,11 @@ pub enum PushError {
         method: &'static str,
         /// The group URL.
         url: String,
-        /// The underlying error.
+        /// The innermost message of the underlying error.
         cause: String,
+        /// The underlying error, natively (`None` on wasm, whose runtime errors are JS values).
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// The gateway answered with an error status.
     #[error("{method} {url} failed: the gateway answered {status}: {body}")]
@@ -68,10 +74,53 @@ pub enum PushError {
         method: &'static str,
         /// The group URL.
         url: String,
-        /// The underlying error.
+        /// The innermost message of the underlying error.
         cause: String,
+        /// The underlying error, natively (`None` on wasm, whose runtime errors are JS values).
+        #[source]
+        source: Option<ErrorSource>,
     },
 }
+
+/// The error below a [`PushError`], reachable through `source()`: the HTTP client's own error,
+/// whose chain goes down to the I/O or TLS error. Cloneable and comparable (by its message) so that
+/// `PushError` stays both.
+#[derive(Clone)]
+pub struct ErrorSource(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl ErrorSource {
+    // Only the native HTTP call has Rust errors to keep.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ErrorSource(std::sync::Arc::new(error))
+    }
+}
+
+impl fmt::Debug for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for ErrorSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for ErrorSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ErrorSource {}
 
 impl PushError {
     /// The outcome of one request to `url` (as errors show it): `Ok` for a 2xx answer, otherwise
@@ -92,17 +141,20 @@ impl PushError {
             HttpFailure::Tls(cause) => PushError::Tls {
                 method,
                 url: url.clone(),
-                cause,
+                cause: cause.message,
+                source: cause.source,
             },
             HttpFailure::Connect(cause) => PushError::Connect {
                 method,
                 url: url.clone(),
-                cause,
+                cause: cause.message,
+                source: cause.source,
             },
             HttpFailure::Other(cause) => PushError::Other {
                 method,
                 url: url.clone(),
-                cause,
+                cause: cause.message,
+                source: cause.source,
             },
         })?;
         if (200..300).contains(&response.status) {

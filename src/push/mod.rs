@@ -12,7 +12,7 @@ mod url;
 pub use crate::exporter::{shutdown_signal, BatchOutcome, PushExporter};
 pub use crate::sink::{BasicAuth, RetryPolicy, Secret, MAX_TIMER_MS};
 pub use crate::sink::{LAST_PUSH_GAUGE, PUSHES_COUNTER};
-pub use client::{PushClient, PushError};
+pub use client::{ErrorSource, PushClient, PushError};
 pub use sender::GroupPusher;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use sender::Phase;
