@@ -1,11 +1,12 @@
-//! The text-format 0.0.4 encoder: walks the index in order and writes pre-built line prefixes and
-//! the values read from the cells.
+//! The walk over the exposition, written once, and the text-format 0.0.4 encoder, one of its
+//! visitors (remote write is another): the walk decides which families and sample lines there are
+//! and their values; a visitor writes them.
 
 use std::sync::Arc;
 
-use crate::index::{Exposition, Ratio, Series};
+use crate::index::{Exposition, Kind, Ratio, Series};
 use crate::naming::{push_f64, push_u64};
-use crate::storage::{CounterCell, Named};
+use crate::storage::{CounterCell, GaugeCell, HistogramCell, Named};
 
 /// Counter values a render reads once and uses everywhere, so that a derived ratio and the
 /// counters it is computed from agree within one render even while other threads record.
@@ -51,10 +52,89 @@ impl Pinned {
     }
 }
 
-/// Appends the exposition of `index` to `out`. Families come sorted by name and series by labels,
-/// so two renders of the same state are byte-identical. Families without series are left out, and
-/// so are the recorder's own drop counters while they are zero and series hidden for idleness.
-pub(crate) fn render(index: &Exposition, out: &mut String) {
+/// A sample's value as its cell holds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value {
+    /// Counters, buckets and `_count`.
+    Count(u64),
+    /// Gauges, ratios and `_sum`.
+    Real(f64),
+}
+
+impl Value {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Value::Count(n) => n as f64,
+            Value::Real(v) => v,
+        }
+    }
+}
+
+/// Which sample line: the address of its series' allocation (a cell, or a ratio's text), and the
+/// line within the series (a histogram has one per bucket, then `_sum` and `_count`). Unique among
+/// the lines of one walk, and stable across walks while the series lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct LineId {
+    pub(crate) series: usize,
+    pub(crate) line: u16,
+}
+
+/// The series a line belongs to, for a visitor that keeps what it learns beyond one walk.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Owner<'a> {
+    Counter(&'a Arc<Named<CounterCell>>),
+    Gauge(&'a Arc<Named<GaugeCell>>),
+    Histogram(&'a Arc<Named<HistogramCell>>),
+    /// A derived ratio: it never leaves the exposition.
+    Ratio,
+}
+
+/// One sample line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample<'a> {
+    pub(crate) id: LineId,
+    /// The series text, `name{labels}`.
+    pub(crate) text: &'a str,
+    /// The family's name, which `text` starts with.
+    pub(crate) name: &'a str,
+    /// `""`, or a histogram line's `_bucket`, `_sum` or `_count`.
+    pub(crate) suffix: &'static str,
+    /// A bucket line's `le="…"`.
+    pub(crate) le: Option<&'a str>,
+    pub(crate) value: Value,
+    pub(crate) owner: Owner<'a>,
+    /// [`labels`](Self::labels), worked out once for the lines of a histogram series.
+    histogram_labels: Option<&'a str>,
+}
+
+impl<'a> Sample<'a> {
+    /// The labels between the series text's braces, `a="x",b="y"`, or `""`.
+    pub(crate) fn labels(&self) -> &'a str {
+        self.histogram_labels
+            .unwrap_or_else(|| labels_of(self.text, self.name))
+    }
+}
+
+/// The labels between the braces of the series text `text` of family `name`.
+fn labels_of<'t>(text: &'t str, name: &str) -> &'t str {
+    text[name.len()..]
+        .strip_prefix('{')
+        .and_then(|l| l.strip_suffix('}'))
+        .unwrap_or("")
+}
+
+/// What a walk over the exposition calls, in exposition order.
+pub(crate) trait Visit {
+    /// A family with at least one sample line to follow.
+    fn family(&mut self, name: &str, kind: Kind, help: Option<&str>);
+    /// One sample line of the last family.
+    fn sample(&mut self, sample: Sample<'_>);
+}
+
+/// Walks the exposition of `index`: families sorted by name, series by labels, so two walks of the
+/// same state are the same. Families without series are left out, and so are the recorder's own
+/// drop counters while they are zero and series hidden for idleness.
+pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
     let pinned = Pinned::collect(index);
     for (name, family) in &index.families {
         // Stops at the first series shown: one load in the common case.
@@ -69,63 +149,84 @@ pub(crate) fn render(index: &Exposition, out: &mut String) {
                 }
             }
         }
-        if let Some(help) = index.help.get(name) {
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            out.push_str(help);
-            out.push('\n');
-        }
-        out.push_str("# TYPE ");
-        out.push_str(name);
-        out.push(' ');
-        out.push_str(family.kind.as_str());
-        out.push('\n');
+        visitor.family(name, family.kind, index.help.get(name).map(String::as_str));
+        let line = |series: usize, line: u16, text, suffix, le, value, owner| Sample {
+            id: LineId { series, line },
+            text,
+            name,
+            suffix,
+            le,
+            value,
+            owner,
+            histogram_labels: None,
+        };
         match &family.series {
             Series::Counter(set) => {
+                // The hot loop of a render: the sample is written out whole, so that the visitor
+                // sees a plain struct literal.
                 for series in set.iter().filter(|s| !s.is_hidden()) {
                     let value = pinned.get(series);
                     if internal && value == 0 {
                         continue;
                     }
-                    sample_line(out, &series.text, |o| push_u64(o, value));
+                    visitor.sample(Sample {
+                        id: LineId {
+                            series: Arc::as_ptr(series) as usize,
+                            line: 0,
+                        },
+                        text: &series.text,
+                        name,
+                        suffix: "",
+                        le: None,
+                        value: Value::Count(value),
+                        owner: Owner::Counter(series),
+                        histogram_labels: None,
+                    });
                 }
             }
             Series::Gauge(set) => {
                 for series in set.iter().filter(|s| !s.is_hidden()) {
-                    sample_line(out, &series.text, |o| push_f64(o, series.cell.get()));
+                    let (id, value) =
+                        (Arc::as_ptr(series) as usize, Value::Real(series.cell.get()));
+                    let owner = Owner::Gauge(series);
+                    visitor.sample(line(id, 0, &series.text, "", None, value, owner));
                 }
             }
             Series::Ratio(map) => {
                 for (prefix, ratio) in map {
-                    sample_line(out, prefix, |o| push_f64(o, pinned.ratio(ratio)));
+                    // The text's own allocation: it never moves while the ratio stays.
+                    let id = prefix.as_ptr() as usize;
+                    let value = Value::Real(pinned.ratio(ratio));
+                    visitor.sample(line(id, 0, prefix, "", None, value, Owner::Ratio));
                 }
             }
             Series::Histogram(set) => {
                 for series in set.iter().filter(|s| !s.is_hidden()) {
-                    // The text is `name{labels}`: the labels go inside each line's own braces.
-                    let labels = series.text[name.len()..]
-                        .strip_prefix('{')
-                        .and_then(|l| l.strip_suffix('}'))
-                        .unwrap_or("");
                     let cell = &series.cell;
+                    let labels = Some(labels_of(&series.text, name));
+                    let line = |line: u16, suffix, le, value| Sample {
+                        id: LineId {
+                            series: Arc::as_ptr(series) as usize,
+                            line,
+                        },
+                        text: &series.text,
+                        name,
+                        suffix,
+                        le,
+                        value,
+                        owner: Owner::Histogram(series),
+                        histogram_labels: labels,
+                    };
                     let mut cumulative = 0u64;
+                    let mut n = 0u16;
                     for (count, le) in cell.bucket_counts().zip(cell.shape.le_labels.iter()) {
                         cumulative += count;
-                        out.push_str(name);
-                        out.push_str("_bucket{");
-                        if !labels.is_empty() {
-                            out.push_str(labels);
-                            out.push(',');
-                        }
-                        out.push_str(le);
-                        out.push_str("} ");
-                        push_u64(out, cumulative);
-                        out.push('\n');
+                        visitor.sample(line(n, "_bucket", Some(le), Value::Count(cumulative)));
+                        n += 1;
                     }
-                    histogram_line(out, name, "_sum", labels, |o| push_f64(o, cell.sum()));
+                    visitor.sample(line(n, "_sum", None, Value::Real(cell.sum())));
                     // `_count` is the `+Inf` bucket by construction, never a separate read.
-                    histogram_line(out, name, "_count", labels, |o| push_u64(o, cumulative));
+                    visitor.sample(line(n + 1, "_count", None, Value::Count(cumulative)));
                 }
             }
         }
@@ -142,28 +243,60 @@ fn any_shown(series: &Series) -> bool {
     }
 }
 
-fn sample_line(out: &mut String, prefix: &str, value: impl FnOnce(&mut String)) {
-    out.push_str(prefix);
-    out.push(' ');
-    value(out);
-    out.push('\n');
+/// The text encoder: appends the exposition to a `String`.
+pub(crate) struct Text<'o>(pub(crate) &'o mut String);
+
+impl Visit for Text<'_> {
+    fn family(&mut self, name: &str, kind: Kind, help: Option<&str>) {
+        let out = &mut *self.0;
+        if let Some(help) = help {
+            out.push_str("# HELP ");
+            out.push_str(name);
+            out.push(' ');
+            out.push_str(help);
+            out.push('\n');
+        }
+        out.push_str("# TYPE ");
+        out.push_str(name);
+        out.push(' ');
+        out.push_str(kind.as_str());
+        out.push('\n');
+    }
+
+    #[inline(always)]
+    fn sample(&mut self, sample: Sample<'_>) {
+        let out = &mut *self.0;
+        if sample.suffix.is_empty() {
+            // Counters, gauges and ratios: the series text is the whole line prefix.
+            out.push_str(sample.text);
+        } else {
+            histogram_prefix(out, &sample);
+        }
+        out.push(' ');
+        match sample.value {
+            Value::Count(n) => push_u64(out, n),
+            Value::Real(v) => push_f64(out, v),
+        }
+        out.push('\n');
+    }
 }
 
-fn histogram_line(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    labels: &str,
-    value: impl FnOnce(&mut String),
-) {
-    out.push_str(name);
-    out.push_str(suffix);
-    if !labels.is_empty() {
-        out.push('{');
-        out.push_str(labels);
-        out.push('}');
+/// A histogram line's `name_suffix{labels,le="…"}`.
+#[inline(never)]
+fn histogram_prefix(out: &mut String, sample: &Sample<'_>) {
+    out.push_str(sample.name);
+    out.push_str(sample.suffix);
+    let labels = sample.labels();
+    if labels.is_empty() && sample.le.is_none() {
+        return;
     }
-    out.push(' ');
-    value(out);
-    out.push('\n');
+    out.push('{');
+    out.push_str(labels);
+    if let Some(le) = sample.le {
+        if !labels.is_empty() {
+            out.push(',');
+        }
+        out.push_str(le);
+    }
+    out.push('}');
 }

@@ -643,12 +643,18 @@ impl SeriesIndex {
     /// Appends the exposition to `out`: takes the series registered since the last render, drops
     /// idle ones, sorts, encodes. Registrations meanwhile wait only for the take (a swap).
     pub(crate) fn render(&self, out: &mut String) {
-        let now = u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX);
-        self.render_at(now, out);
+        self.walk(&mut crate::encoder::Text(out));
     }
 
-    /// [`render`](Self::render) at `now` seconds on the index's clock.
-    fn render_at(&self, now: u32, out: &mut String) {
+    /// Walks the exposition with `visitor` (see [`render`](Self::render)): the text encoder's walk,
+    /// for other encoders.
+    pub(crate) fn walk(&self, visitor: &mut impl crate::encoder::Visit) {
+        let now = u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX);
+        self.walk_at(now, visitor);
+    }
+
+    /// [`walk`](Self::walk) at `now` seconds on the index's clock.
+    fn walk_at(&self, now: u32, visitor: &mut impl crate::encoder::Visit) {
         let mut exposition = self
             .exposition
             .lock()
@@ -661,7 +667,7 @@ impl SeriesIndex {
         for family in exposition.families.values_mut() {
             family.series.sort();
         }
-        crate::encoder::render(&exposition, out);
+        crate::encoder::walk(&exposition, visitor);
     }
 
     /// Drops series untouched for `idle` seconds that nothing but the index holds; a series a
@@ -1113,7 +1119,7 @@ mod tests {
 
     fn render(index: &SeriesIndex, now: u32) -> String {
         let mut out = String::new();
-        index.render_at(now, &mut out);
+        index.walk_at(now, &mut crate::encoder::Text(&mut out));
         out
     }
 

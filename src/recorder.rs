@@ -98,6 +98,14 @@ impl RecorderHandle {
         }
     }
 
+    /// Walks the exposition with `visitor`, as a render does (nothing when recording is disabled).
+    #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
+    pub(crate) fn walk(&self, visitor: &mut impl crate::encoder::Visit) {
+        if let Some(index) = &self.inner.index {
+            index.walk(visitor);
+        }
+    }
+
     /// Whether this recorder records at all (`MetricsConfig::enabled`).
     pub fn is_enabled(&self) -> bool {
         self.inner.index.is_some()

@@ -324,3 +324,50 @@ fn simulate_writes_a_batch_and_fails_naming_a_dead_receiver() {
         "{stderr}"
     );
 }
+
+/// A series that leaves the exposition (idle expiry) ends at once at the receiver, with a stale
+/// marker, as an ended producer's series do; its samples stay for range queries, and a held series
+/// that comes back is written on as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_that_goes_idle_ends_at_once_at_the_receiver() {
+    let prometheus = Prometheus::start(&[]);
+    let config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+    let recorder = ObserverRecorder::new(&config).unwrap();
+    let held = metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("leaving_total", "id" => "a").increment(3);
+        metrics::counter!("held_total")
+    });
+    held.increment(2);
+    let writer = RemoteWriter::new(
+        recorder.handle(),
+        config_for(&prometheus.write_url(), "idle", "i1"),
+    )
+    .unwrap();
+    writer.write().await.unwrap();
+    let leaving = "leaving_total{job=\"idle\",instance=\"i1\",id=\"a\"}";
+    let held_series = "held_total{job=\"idle\",instance=\"i1\"}";
+    assert_eq!(prometheus.scalar(leaving), Some(3.0));
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    writer.write().await.unwrap();
+    assert_eq!(
+        prometheus.query(leaving),
+        vec![],
+        "the idle series is still there"
+    );
+    assert_eq!(
+        prometheus.query(held_series),
+        vec![],
+        "the hidden series is still there"
+    );
+    assert_eq!(
+        prometheus.scalar(&format!("last_over_time({leaving}[1h])")),
+        Some(3.0)
+    );
+    // The held one comes back without a second `0` (which `increase` would read as a reset).
+    held.increment(1);
+    writer.write().await.unwrap();
+    assert_eq!(prometheus.scalar(held_series), Some(3.0));
+    let samples = prometheus.samples(&format!("{held_series}[1h]"));
+    let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    assert_eq!(values, [0.0, 2.0, 3.0], "{samples:?}");
+}

@@ -1,9 +1,12 @@
-//! From the text exposition to a remote-write 1.0 request body.
+//! From the recorder to a remote-write 1.0 request body.
 //!
-//! The input is this crate's own render, so the walk over the series is the render's, written
-//! once: every rule that keeps the exposition valid (names, labels, histogram series, derived
-//! ratios) holds for remote write too. Only the lines' grammar as the encoder writes it is parsed
-//! here: `name{label="value",…} value`, values escaped with `\\`, `\"` and `\n`.
+//! [`Encoder`] is a visitor of the text render's own walk over the exposition (`encoder::walk`),
+//! so every rule that keeps the exposition valid (names, labels, histogram series, derived
+//! ratios) holds for remote write too, and values go from the cells to the wire without text in
+//! between. What it learns of a line (its encoded labels) it keeps, by the line's id, until the
+//! line leaves. The one-off [`encode_write_request`] reads a render's text instead: only the lines'
+//! grammar as the text encoder writes it is parsed, `name{label="value",…} value`, values escaped
+//! with `\\`, `\"` and `\n`.
 //!
 //! The body is a protobuf `WriteRequest { repeated TimeSeries timeseries = 1; }` with
 //! `TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }`,
@@ -11,6 +14,12 @@
 //! `Sample { double value = 1; int64 timestamp = 2; }`, compressed with snappy's block format.
 
 use std::borrow::Cow;
+use std::sync::{Arc, Weak};
+
+use crate::encoder::{LineId, Owner, Sample, Visit};
+use crate::index::Kind as IndexKind;
+use crate::storage::{CounterCell, GaugeCell, HistogramCell, Named};
+use crate::RecorderHandle;
 
 /// The NaN that ends a series at once for instant queries (Prometheus' stale marker).
 pub(crate) const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -128,13 +137,12 @@ fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {
 /// The labels a series is written with: `__name__`, its own (a `job` or `instance` of its own
 /// renamed `exported_job` / `exported_instance`, as Prometheus does), and the producer's `job` and
 /// `instance`; empty values left out, sorted by name as raw bytes; encoded as the `labels` fields of
-/// a `TimeSeries`. `None` for a line this crate's renderer would not write.
-fn encoded_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<Box<[u8]>> {
-    let (name, own) = line.name_and_labels()?;
+/// a `TimeSeries`, appended to `out`.
+fn encode_labels(out: &mut Vec<u8>, name: &str, own: &[(&str, &str)], job: &str, instance: &str) {
     let mut labels: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(own.len() + 3);
     labels.push((Cow::Borrowed("__name__"), name));
-    for (label, value) in &own {
-        let label = match *label {
+    for &(label, value) in own {
+        let label = match label {
             "job" | "instance" => Cow::Owned(format!("exported_{label}")),
             other => Cow::Borrowed(other),
         };
@@ -144,9 +152,8 @@ fn encoded_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<Box<[u8]
     labels.push((Cow::Borrowed("instance"), instance));
     labels.retain(|(_, v)| !v.is_empty());
     labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut out = Vec::new();
     for (name, value) in &labels {
-        put_message(&mut out, 0x0a, label_len(name, value), |out| {
+        put_message(out, 0x0a, label_len(name, value), |out| {
             for (tag, text) in [(0x0a, &**name), (0x12, *value)] {
                 put_message(out, tag, text.len(), |out| {
                     out.extend_from_slice(text.as_bytes())
@@ -154,20 +161,110 @@ fn encoded_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<Box<[u8]
             }
         });
     }
-    Some(out.into_boxed_slice())
 }
 
-/// Encodes expositions as remote-write 1.0 `WriteRequest`s for one producer (`job`, `instance`),
-/// remembering each series' encoded labels: after a series' first write it costs a lookup and a
-/// copy. [`RemoteWriter`](super::RemoteWriter) writes through one; use one directly to send with an
-/// HTTP client of your own.
+/// [`encode_labels`] of a text line; `None` for a line this crate's renderer would not write.
+fn line_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<Vec<u8>> {
+    let (name, own) = line.name_and_labels()?;
+    let own: Vec<(&str, &str)> = own.iter().map(|(k, v)| (*k, &**v)).collect();
+    let mut out = Vec::new();
+    encode_labels(&mut out, name, &own, job, instance);
+    Some(out)
+}
+
+/// [`encode_labels`] of a sample line of the walk.
+fn sample_labels(out: &mut Vec<u8>, sample: &Sample<'_>, job: &str, instance: &str) {
+    let mut own = parse_labels(sample.labels()).unwrap_or_default();
+    if let Some(le) = sample.le {
+        let bound = le.strip_prefix("le=\"").and_then(|l| l.strip_suffix('"'));
+        own.push(("le", Cow::Borrowed(bound.unwrap_or(le))));
+    }
+    let own: Vec<(&str, &str)> = own.iter().map(|(k, v)| (*k, &**v)).collect();
+    if sample.suffix.is_empty() {
+        encode_labels(out, sample.name, &own, job, instance);
+    } else {
+        let name = format!("{}{}", sample.name, sample.suffix);
+        encode_labels(out, &name, &own, job, instance);
+    }
+}
+
+/// What an [`Encoder`] keeps of a line between writes.
+#[derive(Debug)]
+struct Known {
+    /// Its encoded labels: `arena[labels.0..labels.1]`.
+    labels: (usize, usize),
+    /// The series' allocation, held so that its address (the line's id) is not reused while the
+    /// line is known; it does not keep the series alive.
+    anchor: Anchor,
+    /// The walk that last saw it.
+    seen: u32,
+    /// Whether a receiver took a sample of it: a cumulative series gets a `0` first until then.
+    zeroed: bool,
+    /// Whether it left the exposition and its stale marker went out.
+    ended: bool,
+}
+
+/// See [`Known::anchor`].
+#[derive(Debug)]
+enum Anchor {
+    Counter(Weak<Named<CounterCell>>),
+    Gauge(Weak<Named<GaugeCell>>),
+    Histogram(Weak<Named<HistogramCell>>),
+    /// A ratio: it never leaves.
+    None,
+}
+
+impl Anchor {
+    fn of(owner: Owner<'_>) -> Self {
+        match owner {
+            Owner::Counter(a) => Anchor::Counter(Arc::downgrade(a)),
+            Owner::Gauge(a) => Anchor::Gauge(Arc::downgrade(a)),
+            Owner::Histogram(a) => Anchor::Histogram(Arc::downgrade(a)),
+            Owner::Ratio => Anchor::None,
+        }
+    }
+
+    /// Whether the series still lives (hidden for idleness, say, rather than dropped).
+    fn alive(&self) -> bool {
+        match self {
+            Anchor::Counter(w) => w.strong_count() > 0,
+            Anchor::Gauge(w) => w.strong_count() > 0,
+            Anchor::Histogram(w) => w.strong_count() > 0,
+            Anchor::None => true,
+        }
+    }
+}
+
+/// One line of a walk as an [`Encoder`] collected it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Collected {
+    pub(crate) id: LineId,
+    labels: (usize, usize),
+    pub(crate) value: f64,
+    pub(crate) kind: Kind,
+    /// See [`Known::zeroed`].
+    pub(crate) zeroed: bool,
+}
+
+/// What one walk found: its lines in exposition order, and the labels of the lines that left the
+/// exposition since the last walk (each reported once, for a stale marker).
+#[derive(Debug, Default)]
+pub(crate) struct Walked {
+    pub(crate) lines: Vec<Collected>,
+    pub(crate) ended: Vec<(usize, usize)>,
+}
+
+/// Encodes a recorder's series as remote-write 1.0 `WriteRequest`s for one producer (`job`,
+/// `instance`), walking the exposition as the text render does and keeping each line's encoded
+/// labels: after a line's first write it costs a lookup and a copy. [`RemoteWriter`](super::RemoteWriter)
+/// writes through one; use one directly to send with an HTTP client of your own.
 ///
 /// ```
 /// use observer_metrics::remote_write::{compress, Encoder};
 /// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
 /// metrics::with_local_recorder(&recorder, || metrics::counter!("jobs_total").increment(3));
 /// let mut encoder = Encoder::new("batch", "worker-1");
-/// let body = encoder.encode(&recorder.render(), 1_700_000_000_000);
+/// let body = encoder.encode(&recorder.handle(), 1_700_000_000_000);
 /// let wire = compress(&body); // POST with Content-Encoding: snappy
 /// assert!(!wire.is_empty());
 /// ```
@@ -175,8 +272,12 @@ fn encoded_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<Box<[u8]
 pub struct Encoder {
     job: String,
     instance: String,
-    /// By the line's `name{labels}`. Grows with the recorder's series.
-    labels: hashbrown::HashMap<Box<str>, Box<[u8]>>,
+    known: hashbrown::HashMap<LineId, Known>,
+    /// The encoded labels of the known lines, back to back.
+    arena: Vec<u8>,
+    /// Bytes of `arena` no known line uses any more.
+    garbage: usize,
+    walks: u32,
 }
 
 impl Encoder {
@@ -185,51 +286,154 @@ impl Encoder {
         Encoder {
             job: job.into(),
             instance: instance.into(),
-            labels: hashbrown::HashMap::new(),
+            known: hashbrown::HashMap::new(),
+            arena: Vec::new(),
+            garbage: 0,
+            walks: 0,
         }
     }
 
-    /// The `WriteRequest` (protobuf, not yet compressed) of `text`, a render of this crate's
-    /// recorder: one series a sample line, with one sample at `timestamp_ms`.
-    pub fn encode(&mut self, text: &str, timestamp_ms: i64) -> Vec<u8> {
-        self.learn(text);
-        let series: Vec<TimeSeries<'_>> = self
-            .series(text)
-            .map(|(line, labels)| TimeSeries {
-                labels,
+    /// The `WriteRequest` (protobuf, not yet compressed) of `recorder`'s current state: one series
+    /// a sample line of its render, with one sample at `timestamp_ms`.
+    pub fn encode(&mut self, recorder: &RecorderHandle, timestamp_ms: i64) -> Vec<u8> {
+        let walked = self.collect(recorder);
+        let series: Vec<TimeSeries<'_>> = walked
+            .lines
+            .iter()
+            .map(|line| TimeSeries {
+                labels: self.labels(line.labels),
                 samples: Samples::one(line.value, timestamp_ms),
             })
             .collect();
         write_request(&series)
     }
 
-    /// Encodes the labels of every series of `text` not seen before.
-    pub(crate) fn learn(&mut self, text: &str) {
-        for line in lines(text) {
-            if !self.labels.contains_key(line.series) {
-                if let Some(encoded) = encoded_labels(&line, &self.job, &self.instance) {
-                    self.labels.insert(line.series.into(), encoded);
-                }
+    /// Walks `recorder`'s exposition, learning the lines not seen before.
+    pub(crate) fn collect(&mut self, recorder: &RecorderHandle) -> Walked {
+        if self.garbage > self.arena.len() / 2 {
+            self.compact();
+        }
+        self.walks = self.walks.wrapping_add(1);
+        let mut collector = Collector {
+            encoder: self,
+            kind: Kind::Gauge,
+            walked: Walked::default(),
+        };
+        recorder.walk(&mut collector);
+        let mut walked = collector.walked;
+        if self.known.len() > walked.lines.len() {
+            self.end_missing(&mut walked.ended);
+        }
+        walked
+    }
+
+    /// Reports the known lines this walk did not see, once each; forgets those whose series is
+    /// gone for good (a series that comes back later starts again, from 0).
+    fn end_missing(&mut self, ended: &mut Vec<(usize, usize)>) {
+        let walks = self.walks;
+        let mut garbage = 0;
+        self.known.retain(|_, known| {
+            if known.seen == walks {
+                return true;
+            }
+            if !known.ended {
+                known.ended = true;
+                ended.push(known.labels);
+            }
+            let keep = known.anchor.alive();
+            if !keep {
+                garbage += known.labels.1 - known.labels.0;
+            }
+            keep
+        });
+        self.garbage += garbage;
+    }
+
+    /// Copies the known lines' labels into a fresh arena.
+    fn compact(&mut self) {
+        let mut arena = Vec::with_capacity(self.arena.len() - self.garbage);
+        for known in self.known.values_mut() {
+            let start = arena.len();
+            arena.extend_from_slice(&self.arena[known.labels.0..known.labels.1]);
+            known.labels = (start, arena.len());
+        }
+        self.arena = arena;
+        self.garbage = 0;
+    }
+
+    /// The encoded labels of a collected line.
+    pub(crate) fn labels(&self, range: (usize, usize)) -> &[u8] {
+        &self.arena[range.0..range.1]
+    }
+
+    /// Records that a receiver took samples of `lines`.
+    pub(crate) fn mark_zeroed(&mut self, lines: impl IntoIterator<Item = LineId>) {
+        for id in lines {
+            if let Some(known) = self.known.get_mut(&id) {
+                known.zeroed = true;
             }
         }
     }
+}
 
-    /// The lines of `text` with their encoded labels ([`learn`](Self::learn) first).
-    pub(crate) fn series<'a>(
-        &'a self,
-        text: &'a str,
-    ) -> impl Iterator<Item = (Line<'a>, &'a [u8])> + 'a {
-        lines(text).filter_map(|line| {
-            let labels = self.labels.get(line.series)?;
-            Some((line, &**labels))
-        })
+impl Collected {
+    /// Its encoded labels' place in the encoder ([`Encoder::labels`]).
+    pub(crate) fn labels(&self) -> (usize, usize) {
+        self.labels
     }
 }
 
+/// The [`Encoder`]'s visitor of a walk.
+struct Collector<'e> {
+    encoder: &'e mut Encoder,
+    kind: Kind,
+    walked: Walked,
+}
+
+impl Visit for Collector<'_> {
+    fn family(&mut self, _: &str, kind: IndexKind, _: Option<&str>) {
+        self.kind = match kind {
+            IndexKind::Counter | IndexKind::Histogram => Kind::Cumulative,
+            _ => Kind::Gauge,
+        };
+    }
+
+    fn sample(&mut self, sample: Sample<'_>) {
+        let Encoder {
+            job,
+            instance,
+            known,
+            arena,
+            walks,
+            ..
+        } = &mut *self.encoder;
+        let known = known.entry(sample.id).or_insert_with(|| {
+            let start = arena.len();
+            sample_labels(arena, &sample, job, instance);
+            Known {
+                labels: (start, arena.len()),
+                anchor: Anchor::of(sample.owner),
+                seen: 0,
+                zeroed: false,
+                ended: false,
+            }
+        });
+        known.seen = *walks;
+        known.ended = false;
+        self.walked.lines.push(Collected {
+            id: sample.id,
+            labels: known.labels,
+            value: sample.value.as_f64(),
+            kind: self.kind,
+            zeroed: known.zeroed,
+        });
+    }
+}
 /// The remote-write 1.0 `WriteRequest` (protobuf, not yet compressed) of an exposition in this
 /// crate's text format (a [`render`](crate::RecorderHandle::render)): every sample line becomes a
-/// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. For a one-off;
-/// an [`Encoder`] remembers the series' labels between writes, and
+/// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. For a one-off
+/// from text; an [`Encoder`] reads the recorder itself and remembers the series' labels between
+/// writes, and
 /// [`RemoteWriter`](super::RemoteWriter) does all that and more (the first `0` sample, monotonic
 /// timestamps, stale markers, batches, retries).
 ///
@@ -242,7 +446,17 @@ impl Encoder {
 /// assert!(!wire.is_empty());
 /// ```
 pub fn encode_write_request(text: &str, job: &str, instance: &str, timestamp_ms: i64) -> Vec<u8> {
-    Encoder::new(job, instance).encode(text, timestamp_ms)
+    let labels: Vec<(Vec<u8>, f64)> = lines(text)
+        .filter_map(|line| Some((line_labels(&line, job, instance)?, line.value)))
+        .collect();
+    let series: Vec<TimeSeries<'_>> = labels
+        .iter()
+        .map(|(labels, value)| TimeSeries {
+            labels,
+            samples: Samples::one(*value, timestamp_ms),
+        })
+        .collect();
+    write_request(&series)
 }
 
 /// `body` compressed with snappy's block format, as remote write sends it (`Content-Encoding:
@@ -400,6 +614,29 @@ mod tests {
             vec![("le", Cow::from("+Inf"))]
         );
         assert!(got[3..].iter().all(|l| l.kind == Kind::Cumulative));
+    }
+
+    /// The encoder reading the recorder and the one-off reading its render write the same bytes:
+    /// every family kind, histogram lines, ratios, escaped values, `job`/`instance` of its own.
+    #[test]
+    fn the_walk_and_the_text_encode_alike() {
+        let recorder = crate::ObserverRecorder::new(&Default::default()).unwrap();
+        let m = crate::ObserverMetrics::new(&recorder.handle());
+        m.events_processed_total.increment(4);
+        m.action_duration_ms.record(7.0);
+        m.cache_hits_total.increment(1);
+        m.queue_depth.set(-2.5);
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("odd_total", "v" => "q\"\\\n", "job" => "own").increment(2);
+            metrics::histogram!("h_seconds", "le" => "mine").record(0.2);
+            metrics::gauge!("nan").set(f64::NAN);
+        });
+        let mut encoder = Encoder::new("j", "i");
+        for _ in 0..2 {
+            let text = recorder.render();
+            let expected = encode_write_request(&text, "j", "i", 5);
+            assert_eq!(encoder.encode(&recorder.handle(), 5), expected);
+        }
     }
 
     #[test]

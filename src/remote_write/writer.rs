@@ -2,7 +2,6 @@
 //! markers, batches, and sending with retries, one write at a time.
 
 use bytes::Bytes;
-use std::collections::HashSet;
 
 use super::encode::{snappy, write_request, Encoder, Kind, Samples, TimeSeries, STALE_NAN};
 use super::settings::RemoteWriteConfig;
@@ -33,9 +32,8 @@ struct State {
     last_ms: i64,
     /// When the last write was made, or when the writer started.
     last_write_ms: i64,
-    /// Cumulative series whose `0` sample the receiver has.
-    zeroed: HashSet<Box<str>>,
-    /// Each series' encoded labels, with this writer's `job` and `instance`.
+    /// Each line's encoded labels, with this writer's `job` and `instance`, and whether the
+    /// receiver has a cumulative series' `0` sample.
     encoder: Encoder,
 }
 
@@ -128,7 +126,6 @@ impl RemoteWriter {
             state: futures_util::lock::Mutex::new(State {
                 last_ms: now - 1,
                 last_write_ms: now - 1,
-                zeroed: HashSet::new(),
                 encoder,
             }),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -219,15 +216,15 @@ impl RemoteWriter {
         if !self.recorder.is_enabled() {
             return Ok(true);
         }
-        let text = self.recorder.render();
         let (now, zero_at) = state.stamps(unix_millis());
         let stale = f64::from_bits(STALE_NAN);
         let state = &mut *state;
-        state.encoder.learn(&text);
-        let mut series = Vec::new();
-        let mut keys = Vec::new();
-        for (line, labels) in state.encoder.series(&text) {
-            let new = line.kind == Kind::Cumulative && !state.zeroed.contains(line.series);
+        let walked = state.encoder.collect(&self.recorder);
+        let encoder = &state.encoder;
+        let mut series = Vec::with_capacity(walked.lines.len() + walked.ended.len());
+        let mut new_lines = Vec::with_capacity(walked.lines.len());
+        for line in &walked.lines {
+            let new = line.kind == Kind::Cumulative && !line.zeroed;
             let mut samples = match new {
                 true => Samples::one(0.0, zero_at),
                 false => Samples::one(line.value, now),
@@ -238,28 +235,37 @@ impl RemoteWriter {
             if end {
                 samples.push(stale, now + 1);
             }
-            keys.push(new.then(|| Box::<str>::from(line.series)));
-            series.push(TimeSeries { labels, samples });
+            new_lines.push(new.then_some(line.id));
+            series.push(TimeSeries {
+                labels: encoder.labels(line.labels()),
+                samples,
+            });
+        }
+        // Series that left the exposition (idle expiry) end at once, as at `end`.
+        for &labels in &walked.ended {
+            series.push(TimeSeries {
+                labels: encoder.labels(labels),
+                samples: Samples::one(stale, now),
+            });
         }
         state.last_ms = if end { now + 1 } else { now };
         state.last_write_ms = now;
-        let result = self
-            .send_batches(http, &series, &keys, &mut state.zeroed, give_up)
-            .await;
+        let (sent, result) = self.send_batches(http, &series, give_up).await;
+        drop(series);
+        let accepted = new_lines[..sent.min(new_lines.len())].iter().flatten();
+        state.encoder.mark_zeroed(accepted.copied());
         self.outcomes.record(&result);
         result.map(|()| true)
     }
 
     /// Sends `series` in requests of at most `max_samples_per_send` samples (a series is never
-    /// split), in order; marks the new series of each accepted request as zeroed.
+    /// split), in order. Returns how many series receivers took, and the outcome.
     async fn send_batches(
         &self,
         http: &HttpClient,
         series: &[TimeSeries<'_>],
-        keys: &[Option<Box<str>>],
-        zeroed: &mut HashSet<Box<str>>,
         give_up: &(dyn Fn() -> bool + Sync),
-    ) -> Result<(), PushError> {
+    ) -> (usize, Result<(), PushError>) {
         let limit = self.config.max_samples_per_send;
         let mut start = 0;
         while start < series.len() {
@@ -272,16 +278,19 @@ impl RemoteWriter {
                 end += 1;
             }
             let body = Bytes::from(snappy(&write_request(&series[start..end])));
-            self.config
+            let sent = self
+                .config
                 .retry
                 .run(give_up, PushError::is_transient, || {
                     self.send_once(http, body.clone())
                 })
-                .await?;
-            zeroed.extend(keys[start..end].iter().flatten().cloned());
+                .await;
+            if let Err(e) = sent {
+                return (start, Err(e));
+            }
             start = end;
         }
-        Ok(())
+        (start, Ok(()))
     }
 
     async fn send_once(&self, http: &HttpClient, body: Bytes) -> Result<(), PushError> {
@@ -321,7 +330,6 @@ mod tests {
         State {
             last_ms,
             last_write_ms,
-            zeroed: HashSet::new(),
             encoder: Encoder::new("j", "i"),
         }
     }
