@@ -62,6 +62,7 @@ pub(crate) enum Value {
 }
 
 impl Value {
+    #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
     pub(crate) fn as_f64(self) -> f64 {
         match self {
             Value::Count(n) => n as f64,
@@ -81,6 +82,7 @@ pub(crate) struct LineId {
 
 /// The series a line belongs to, for a visitor that keeps what it learns beyond one walk.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
 pub(crate) enum Owner<'a> {
     Counter(&'a Arc<Named<CounterCell>>),
     Gauge(&'a Arc<Named<GaugeCell>>),
@@ -89,8 +91,9 @@ pub(crate) enum Owner<'a> {
     Ratio,
 }
 
-/// One sample line.
+/// One sample line. (The text encoder reads neither `id` nor `owner`; remote write reads both.)
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
 pub(crate) struct Sample<'a> {
     pub(crate) id: LineId,
     /// The series text, `name{labels}`.

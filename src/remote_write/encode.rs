@@ -188,20 +188,22 @@ fn sample_labels(out: &mut Vec<u8>, sample: &Sample<'_>, job: &str, instance: &s
     }
 }
 
-/// What an [`Encoder`] keeps of a line between writes.
+/// What an [`Encoder`] keeps of a line between writes, and what the last walk read of it.
 #[derive(Debug)]
-struct Known {
+pub(crate) struct Known {
+    pub(crate) id: LineId,
     /// Its encoded labels: `arena[labels.0..labels.1]`.
     labels: (usize, usize),
     /// The series' allocation, held so that its address (the line's id) is not reused while the
     /// line is known; it does not keep the series alive.
     anchor: Anchor,
-    /// The walk that last saw it.
-    seen: u32,
     /// Whether a receiver took a sample of it: a cumulative series gets a `0` first until then.
-    zeroed: bool,
+    pub(crate) zeroed: bool,
     /// Whether it left the exposition and its stale marker went out.
     ended: bool,
+    /// The last walk's value.
+    pub(crate) value: f64,
+    pub(crate) kind: Kind,
 }
 
 /// See [`Known::anchor`].
@@ -235,29 +237,11 @@ impl Anchor {
     }
 }
 
-/// One line of a walk as an [`Encoder`] collected it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Collected {
-    pub(crate) id: LineId,
-    labels: (usize, usize),
-    pub(crate) value: f64,
-    pub(crate) kind: Kind,
-    /// See [`Known::zeroed`].
-    pub(crate) zeroed: bool,
-}
-
-/// What one walk found: its lines in exposition order, and the labels of the lines that left the
-/// exposition since the last walk (each reported once, for a stale marker).
-#[derive(Debug, Default)]
-pub(crate) struct Walked {
-    pub(crate) lines: Vec<Collected>,
-    pub(crate) ended: Vec<(usize, usize)>,
-}
-
 /// Encodes a recorder's series as remote-write 1.0 `WriteRequest`s for one producer (`job`,
-/// `instance`), walking the exposition as the text render does and keeping each line's encoded
-/// labels: after a line's first write it costs a lookup and a copy. [`RemoteWriter`](super::RemoteWriter)
-/// writes through one; use one directly to send with an HTTP client of your own.
+/// `instance`). It walks the exposition as the text render does and keeps each line's encoded
+/// labels, in the walk's order: while the order stays, a line costs a comparison, a copy of its
+/// labels and its sample. [`RemoteWriter`](super::RemoteWriter) writes through one; use one
+/// directly to send with an HTTP client of your own.
 ///
 /// ```
 /// use observer_metrics::remote_write::{compress, Encoder};
@@ -272,12 +256,16 @@ pub(crate) struct Walked {
 pub struct Encoder {
     job: String,
     instance: String,
-    known: hashbrown::HashMap<LineId, Known>,
+    /// The known lines: first those the last walk saw, in its order, then those it did not.
+    lines: Vec<Known>,
+    /// How many lines the last walk saw.
+    seen: usize,
+    /// Where each known line is in `lines`; rebuilt when a walk changes the order.
+    index: hashbrown::HashMap<LineId, usize>,
     /// The encoded labels of the known lines, back to back.
     arena: Vec<u8>,
     /// Bytes of `arena` no known line uses any more.
     garbage: usize,
-    walks: u32,
 }
 
 impl Encoder {
@@ -286,73 +274,113 @@ impl Encoder {
         Encoder {
             job: job.into(),
             instance: instance.into(),
-            known: hashbrown::HashMap::new(),
+            lines: Vec::new(),
+            seen: 0,
+            index: hashbrown::HashMap::new(),
             arena: Vec::new(),
             garbage: 0,
-            walks: 0,
         }
     }
 
     /// The `WriteRequest` (protobuf, not yet compressed) of `recorder`'s current state: one series
     /// a sample line of its render, with one sample at `timestamp_ms`.
     pub fn encode(&mut self, recorder: &RecorderHandle, timestamp_ms: i64) -> Vec<u8> {
-        let walked = self.collect(recorder);
-        let series: Vec<TimeSeries<'_>> = walked
-            .lines
-            .iter()
-            .map(|line| TimeSeries {
-                labels: self.labels(line.labels),
-                samples: Samples::one(line.value, timestamp_ms),
-            })
-            .collect();
-        write_request(&series)
+        let mut out = Vec::new();
+        self.encode_into(recorder, timestamp_ms, &mut out);
+        out
     }
 
-    /// Walks `recorder`'s exposition, learning the lines not seen before.
-    pub(crate) fn collect(&mut self, recorder: &RecorderHandle) -> Walked {
+    /// [`encode`](Self::encode), appended to `out`: for a caller that reuses one buffer (a
+    /// request body is about three times the text render's size).
+    pub fn encode_into(&mut self, recorder: &RecorderHandle, timestamp_ms: i64, out: &mut Vec<u8>) {
+        self.collect(recorder);
+        let walked = self.walked();
+        // Every series has one sample at the same time: its bytes but the value are written once.
+        let sample = sample_len(timestamp_ms);
+        let mut timestamp = vec![0x10];
+        put_varint(&mut timestamp, timestamp_ms as u64);
+        let labels: usize = walked.iter().map(|k| k.labels.1 - k.labels.0).sum();
+        // Per series at most: tag and length (4), the sample's tag and length (2) and the sample.
+        out.reserve(labels + walked.len() * (6 + sample));
+        for line in walked {
+            let labels = self.labels(line);
+            debug_assert_eq!(
+                labels.len() + 2 + sample,
+                series_len(labels, &[(line.value, timestamp_ms)])
+            );
+            out.push(0x0a);
+            put_varint(out, (labels.len() + 2 + sample) as u64);
+            out.extend_from_slice(labels);
+            out.extend_from_slice(&[0x12, sample as u8, 0x09]);
+            out.extend_from_slice(&line.value.to_bits().to_le_bytes());
+            out.extend_from_slice(&timestamp);
+        }
+    }
+
+    /// Walks `recorder`'s exposition: learns the lines not seen before and reads every value.
+    /// Returns the labels of the lines that left the exposition since the last walk (each once,
+    /// for a stale marker).
+    pub(crate) fn collect(&mut self, recorder: &RecorderHandle) -> Vec<(usize, usize)> {
         if self.garbage > self.arena.len() / 2 {
             self.compact();
         }
-        self.walks = self.walks.wrapping_add(1);
-        let mut collector = Collector {
+        let mut walk = Collector {
             encoder: self,
             kind: Kind::Gauge,
-            walked: Walked::default(),
+            cursor: 0,
+            reordered: None,
         };
-        recorder.walk(&mut collector);
-        let mut walked = collector.walked;
-        if self.known.len() > walked.lines.len() {
-            self.end_missing(&mut walked.ended);
+        recorder.walk(&mut walk);
+        let (cursor, reordered) = (walk.cursor, walk.reordered);
+        match reordered {
+            Some((mut next, old)) => {
+                self.seen = next.len();
+                next.extend(old.into_iter().flatten());
+                self.lines = next;
+                self.reindex();
+            }
+            None => self.seen = cursor,
         }
-        walked
+        self.end_unseen()
     }
 
-    /// Reports the known lines this walk did not see, once each; forgets those whose series is
-    /// gone for good (a series that comes back later starts again, from 0).
-    fn end_missing(&mut self, ended: &mut Vec<(usize, usize)>) {
-        let walks = self.walks;
-        let mut garbage = 0;
-        self.known.retain(|_, known| {
-            if known.seen == walks {
-                return true;
-            }
-            if !known.ended {
-                known.ended = true;
-                ended.push(known.labels);
-            }
-            let keep = known.anchor.alive();
-            if !keep {
-                garbage += known.labels.1 - known.labels.0;
-            }
-            keep
-        });
-        self.garbage += garbage;
+    /// Ends the lines past `seen`: each reported once, and forgotten when its series is gone for
+    /// good (a series that comes back later is a new one, from 0).
+    fn end_unseen(&mut self) -> Vec<(usize, usize)> {
+        let seen = self.seen;
+        let mut ended = Vec::new();
+        for known in self.lines[seen..].iter_mut().filter(|k| !k.ended) {
+            known.ended = true;
+            ended.push(known.labels);
+        }
+        let gone = |k: &Known| !k.anchor.alive();
+        if self.lines[seen..].iter().any(gone) {
+            let forgotten: usize = self.lines[seen..]
+                .iter()
+                .filter(|k| gone(k))
+                .map(|k| k.labels.1 - k.labels.0)
+                .sum();
+            self.garbage += forgotten;
+            let mut at = 0;
+            self.lines.retain(|k| {
+                at += 1;
+                at <= seen || !gone(k)
+            });
+            self.reindex();
+        }
+        ended
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        let positions = self.lines.iter().enumerate().map(|(i, k)| (k.id, i));
+        self.index.extend(positions);
     }
 
     /// Copies the known lines' labels into a fresh arena.
     fn compact(&mut self) {
         let mut arena = Vec::with_capacity(self.arena.len() - self.garbage);
-        for known in self.known.values_mut() {
+        for known in &mut self.lines {
             let start = arena.len();
             arena.extend_from_slice(&self.arena[known.labels.0..known.labels.1]);
             known.labels = (start, arena.len());
@@ -361,33 +389,54 @@ impl Encoder {
         self.garbage = 0;
     }
 
-    /// The encoded labels of a collected line.
-    pub(crate) fn labels(&self, range: (usize, usize)) -> &[u8] {
-        &self.arena[range.0..range.1]
+    /// The lines of the last walk, in its order.
+    pub(crate) fn walked(&self) -> &[Known] {
+        &self.lines[..self.seen]
+    }
+
+    /// A known line's encoded labels.
+    pub(crate) fn labels(&self, line: &Known) -> &[u8] {
+        self.labels_at(line.labels)
+    }
+
+    /// Encoded labels by their place (as [`collect`](Self::collect) reports ended lines).
+    pub(crate) fn labels_at(&self, place: (usize, usize)) -> &[u8] {
+        &self.arena[place.0..place.1]
     }
 
     /// Records that a receiver took samples of `lines`.
     pub(crate) fn mark_zeroed(&mut self, lines: impl IntoIterator<Item = LineId>) {
         for id in lines {
-            if let Some(known) = self.known.get_mut(&id) {
-                known.zeroed = true;
+            if let Some(&i) = self.index.get(&id) {
+                self.lines[i].zeroed = true;
             }
+        }
+    }
+
+    fn learn(&mut self, sample: &Sample<'_>) -> Known {
+        let start = self.arena.len();
+        sample_labels(&mut self.arena, sample, &self.job, &self.instance);
+        Known {
+            id: sample.id,
+            labels: (start, self.arena.len()),
+            anchor: Anchor::of(sample.owner),
+            zeroed: false,
+            ended: false,
+            value: 0.0,
+            kind: Kind::Gauge,
         }
     }
 }
 
-impl Collected {
-    /// Its encoded labels' place in the encoder ([`Encoder::labels`]).
-    pub(crate) fn labels(&self) -> (usize, usize) {
-        self.labels
-    }
-}
-
-/// The [`Encoder`]'s visitor of a walk.
+/// The [`Encoder`]'s visitor of a walk. While the lines come in the last walk's order, each is
+/// found at the cursor; from the first that does not, the known lines are taken out by their
+/// index into the new order.
 struct Collector<'e> {
     encoder: &'e mut Encoder,
     kind: Kind,
-    walked: Walked,
+    cursor: usize,
+    /// The lines in this walk's order so far, and the last walk's lines not taken yet.
+    reordered: Option<(Vec<Known>, Vec<Option<Known>>)>,
 }
 
 impl Visit for Collector<'_> {
@@ -399,36 +448,36 @@ impl Visit for Collector<'_> {
     }
 
     fn sample(&mut self, sample: Sample<'_>) {
-        let Encoder {
-            job,
-            instance,
-            known,
-            arena,
-            walks,
-            ..
-        } = &mut *self.encoder;
-        let known = known.entry(sample.id).or_insert_with(|| {
-            let start = arena.len();
-            sample_labels(arena, &sample, job, instance);
-            Known {
-                labels: (start, arena.len()),
-                anchor: Anchor::of(sample.owner),
-                seen: 0,
-                zeroed: false,
-                ended: false,
+        let (value, kind) = (sample.value.as_f64(), self.kind);
+        let encoder = &mut *self.encoder;
+        if self.reordered.is_none() {
+            if let Some(known) = encoder.lines.get_mut(self.cursor) {
+                if known.id == sample.id {
+                    (known.value, known.kind, known.ended) = (value, kind, false);
+                    self.cursor += 1;
+                    return;
+                }
             }
-        });
-        known.seen = *walks;
-        known.ended = false;
-        self.walked.lines.push(Collected {
-            id: sample.id,
-            labels: known.labels,
-            value: sample.value.as_f64(),
-            kind: self.kind,
-            zeroed: known.zeroed,
-        });
+            let mut old: Vec<Option<Known>> = std::mem::take(&mut encoder.lines)
+                .into_iter()
+                .map(Some)
+                .collect();
+            let next = old[..self.cursor]
+                .iter_mut()
+                .flat_map(Option::take)
+                .collect();
+            self.reordered = Some((next, old));
+        }
+        let Some((next, old)) = &mut self.reordered else {
+            return;
+        };
+        let taken = encoder.index.get(&sample.id).and_then(|&i| old[i].take());
+        let mut known = taken.unwrap_or_else(|| encoder.learn(&sample));
+        (known.value, known.kind, known.ended) = (value, kind, false);
+        next.push(known);
     }
 }
+
 /// The remote-write 1.0 `WriteRequest` (protobuf, not yet compressed) of an exposition in this
 /// crate's text format (a [`render`](crate::RecorderHandle::render)): every sample line becomes a
 /// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. For a one-off
@@ -537,43 +586,47 @@ fn sample_len(timestamp: i64) -> usize {
     1 + 8 + 1 + varint_len(timestamp as u64)
 }
 
-fn series_len(series: &TimeSeries<'_>) -> usize {
-    let labels = series.labels.len();
-    let samples: usize = series
-        .samples
-        .as_slice()
+fn series_len(labels: &[u8], samples: &[(f64, i64)]) -> usize {
+    let samples: usize = samples
         .iter()
         .map(|&(_, t)| {
             let len = sample_len(t);
             1 + varint_len(len as u64) + len
         })
         .sum();
-    labels + samples
+    labels.len() + samples
 }
 
 /// The protobuf `WriteRequest` of `series`, uncompressed.
 pub(crate) fn write_request(series: &[TimeSeries<'_>]) -> Vec<u8> {
-    let lens: Vec<usize> = series.iter().map(series_len).collect();
-    let total: usize = lens
+    let total: usize = series
         .iter()
-        .map(|&len| 1 + varint_len(len as u64) + len)
+        .map(|s| {
+            let len = series_len(s.labels, s.samples.as_slice());
+            1 + varint_len(len as u64) + len
+        })
         .sum();
     let mut out = Vec::with_capacity(total);
-    for (s, &len) in series.iter().zip(&lens) {
-        put_message(&mut out, 0x0a, len, |out| {
-            out.extend_from_slice(s.labels);
-            for &(value, timestamp) in s.samples.as_slice() {
-                put_message(out, 0x12, sample_len(timestamp), |out| {
-                    out.push(0x09);
-                    out.extend_from_slice(&value.to_bits().to_le_bytes());
-                    out.push(0x10);
-                    put_varint(out, timestamp as u64);
-                });
-            }
-        });
+    for s in series {
+        put_series(&mut out, s.labels, s.samples.as_slice());
     }
     debug_assert_eq!(out.len(), total);
     out
+}
+
+/// Appends one `timeseries` field: the encoded `labels`, then the samples.
+fn put_series(out: &mut Vec<u8>, labels: &[u8], samples: &[(f64, i64)]) {
+    put_message(out, 0x0a, series_len(labels, samples), |out| {
+        out.extend_from_slice(labels);
+        for &(value, timestamp) in samples {
+            put_message(out, 0x12, sample_len(timestamp), |out| {
+                out.push(0x09);
+                out.extend_from_slice(&value.to_bits().to_le_bytes());
+                out.push(0x10);
+                put_varint(out, timestamp as u64);
+            });
+        }
+    });
 }
 
 /// `body` compressed with snappy's block format (not the framed one: receivers refuse it).

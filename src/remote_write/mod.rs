@@ -1,9 +1,10 @@
 //! Prometheus remote write 1.0, the sink for many producers and for time-series databases that
 //! scale out (Prometheus with `--web.enable-remote-write-receiver`, VictoriaMetrics, Mimir, Thanos
-//! Receive, Cortex). A peer of the Pushgateway sink: it reads the same render of the same recorder.
+//! Receive, Cortex). A peer of the Pushgateway sink: it reads the same walk of the same recorder as
+//! the text render.
 //!
 //! - [`RemoteWriteConfig`]: the `[remote_write]` table.
-//! - The encoder turns the text exposition into a protobuf `WriteRequest`, compressed with snappy's
+//! - [`Encoder`] turns the recorder's series into a protobuf `WriteRequest`, compressed with snappy's
 //!   block format.
 //! - [`RemoteWriter`]: the producer's identity (`job`, `instance`), per-series timestamps, the `0`
 //!   sample that lets `increase()` count a short-lived producer, stale markers at the end, and

@@ -219,11 +219,12 @@ impl RemoteWriter {
         let (now, zero_at) = state.stamps(unix_millis());
         let stale = f64::from_bits(STALE_NAN);
         let state = &mut *state;
-        let walked = state.encoder.collect(&self.recorder);
+        let ended = state.encoder.collect(&self.recorder);
         let encoder = &state.encoder;
-        let mut series = Vec::with_capacity(walked.lines.len() + walked.ended.len());
-        let mut new_lines = Vec::with_capacity(walked.lines.len());
-        for line in &walked.lines {
+        let walked = encoder.walked();
+        let mut series = Vec::with_capacity(walked.len() + ended.len());
+        let mut new_lines = Vec::with_capacity(walked.len());
+        for line in walked {
             let new = line.kind == Kind::Cumulative && !line.zeroed;
             let mut samples = match new {
                 true => Samples::one(0.0, zero_at),
@@ -237,14 +238,14 @@ impl RemoteWriter {
             }
             new_lines.push(new.then_some(line.id));
             series.push(TimeSeries {
-                labels: encoder.labels(line.labels()),
+                labels: encoder.labels(line),
                 samples,
             });
         }
         // Series that left the exposition (idle expiry) end at once, as at `end`.
-        for &labels in &walked.ended {
+        for &labels in &ended {
             series.push(TimeSeries {
-                labels: encoder.labels(labels),
+                labels: encoder.labels_at(labels),
                 samples: Samples::one(stale, now),
             });
         }
