@@ -170,7 +170,7 @@ impl MetricsConfig {
         if !(0.0..=1.0).contains(&self.sample_rate) {
             return Err(invalid(
                 "sample_rate",
-                self.sample_rate,
+                naming::Num(self.sample_rate),
                 "must be between 0 and 1",
             ));
         }
@@ -580,23 +580,25 @@ fn pairs(value: &str, map: &mut BTreeMap<String, String>) -> Result<(), &'static
 }
 
 fn validate_buckets(field: &str, buckets: &[f64]) -> Result<(), ConfigError> {
+    use naming::{Num, Nums};
     if buckets.is_empty() {
-        return Err(invalid(field, buckets, "must not be empty"));
+        return Err(invalid(field, Nums(buckets), "must not be empty"));
     }
-    if let Some(b) = buckets.iter().find(|b| !b.is_finite()) {
+    if let Some(&b) = buckets.iter().find(|b| !b.is_finite()) {
         return Err(invalid(
             field,
-            buckets,
-            format!("{b} is not finite (+Inf is always added)"),
+            Nums(buckets),
+            format!("{} is not finite (+Inf is always added)", Num(b)),
         ));
     }
     if let Some(w) = buckets.windows(2).find(|w| w[0] >= w[1]) {
         return Err(invalid(
             field,
-            buckets,
+            Nums(buckets),
             format!(
                 "must be strictly increasing ({} is followed by {})",
-                w[0], w[1]
+                Num(w[0]),
+                Num(w[1])
             ),
         ));
     }

@@ -126,7 +126,7 @@ impl RetryPolicy {
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err(invalid(
                 format!("{prefix}.jitter"),
-                self.jitter,
+                crate::naming::Num(self.jitter),
                 "must be between 0 and 1",
             ));
         }

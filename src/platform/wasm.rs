@@ -192,7 +192,11 @@ fn abort(controller: &JsValue) {
 fn message(error: &JsValue) -> String {
     property(error, "message")
         .and_then(|m| m.as_string())
-        .unwrap_or_else(|| format!("{error:?}"))
+        .or_else(|| error.as_string())
+        // As JSON rather than through `Debug`, which would bring core's float formatting
+        // (about 20 KB) into the module for this one message.
+        .or_else(|| js_sys::JSON::stringify(error).ok().map(String::from))
+        .unwrap_or_else(|| "an error with no message".to_owned())
 }
 
 /// What a failed `fetch` means, from what the runtime put in the error.

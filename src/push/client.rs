@@ -32,7 +32,7 @@ pub enum PushError {
         source: Option<ErrorSource>,
     },
     /// The gateway did not answer within the request deadline.
-    #[error("{method} {url} failed: no answer within {timeout:?}")]
+    #[error("{method} {url} failed: no answer within {}", Shown(*timeout))]
     Timeout {
         /// `PUT`, `POST` or `DELETE`.
         method: &'static str,
@@ -80,6 +80,21 @@ pub enum PushError {
         #[source]
         source: Option<ErrorSource>,
     },
+}
+
+/// A deadline as a message shows it: `5s`, `300ms` (whole milliseconds; deadlines are set in
+/// them). Not `Duration`'s `Debug`, whose decimal formatting weighs on the wasm module.
+struct Shown(Duration);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms > 0 && ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
 }
 
 /// The error below a [`PushError`], reachable through `source()`: the HTTP client's own error,

@@ -20,6 +20,15 @@ fn type_name(value: &JsValue) -> String {
     }
 }
 
+/// A number as JavaScript writes it (`1.5`, `-1`, `NaN`, `Infinity`), for messages: JS users read
+/// them, and the runtime's formatting spares the module Rust's (about 20 KB).
+pub(crate) fn shown(value: f64) -> String {
+    js_sys::Number::from(value)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
+}
+
 /// A `TypeError`: `<method>: <what> must be <expected>, got <type>`.
 pub(crate) fn type_error(method: &str, what: &str, expected: &str, got: &JsValue) -> JsValue {
     js_sys::TypeError::new(&format!(

@@ -185,7 +185,7 @@ impl Shared {
             (Err(error), None) if !was_failing => {
                 console_log("error", &format!(
                     "observer-metrics: interval push failed (retrying every {} s; further failures are not logged until one succeeds): {}",
-                    self.interval_ms / 1000.0,
+                    args::shown(self.interval_ms / 1000.0),
                     error_message(&error)
                 ));
             }
@@ -232,7 +232,11 @@ fn error_message(error: &JsValue) -> String {
     Reflect::get(error, &JsValue::from_str("message"))
         .ok()
         .and_then(|m| m.as_string())
-        .unwrap_or_else(|| format!("{error:?}"))
+        .or_else(|| error.as_string())
+        // As JSON rather than through `Debug`, which would bring core's float formatting
+        // (about 20 KB) into the module for this one message.
+        .or_else(|| js_sys::JSON::stringify(error).ok().map(String::from))
+        .unwrap_or_else(|| "an error with no message".to_owned())
 }
 
 /// The observer catalogue and any other metric, rendered as Prometheus text and pushed to a
@@ -306,8 +310,9 @@ impl ObserverMetrics {
         let value = args::number("counter", "value", &value)?;
         if !(value >= 0.0 && value.fract() == 0.0 && value <= u64::MAX as f64) {
             return Err(js_sys::RangeError::new(&format!(
-                "counter {}: increments must be whole numbers >= 0, got {value}",
-                key.name()
+                "counter {}: increments must be whole numbers >= 0, got {}",
+                key.name(),
+                args::shown(value)
             ))
             .into());
         }

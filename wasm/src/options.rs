@@ -130,7 +130,8 @@ pub(crate) fn read(options: &JsValue) -> Result<Options, JsValue> {
     if let Some(secs) = typed(options, "exportIntervalSecs", args::number)? {
         if !(secs >= 1.0 && secs.fract() == 0.0 && secs <= u32::MAX as f64) {
             return Err(js_sys::RangeError::new(&format!(
-                "{NEW}: options.exportIntervalSecs must be a whole number of seconds >= 1, got {secs}"
+                "{NEW}: options.exportIntervalSecs must be a whole number of seconds >= 1, got {}",
+                args::shown(secs)
             ))
             .into());
         }
@@ -199,7 +200,8 @@ pub(crate) fn read(options: &JsValue) -> Result<Options, JsValue> {
     let timeout_ms = match typed(options, "timeoutMs", args::number)? {
         Some(ms) if !(ms >= 1.0 && ms.is_finite()) => {
             return Err(js_sys::RangeError::new(&format!(
-                "{NEW}: options.timeoutMs must be a number of milliseconds >= 1, got {ms}"
+                "{NEW}: options.timeoutMs must be a number of milliseconds >= 1, got {}",
+                args::shown(ms)
             ))
             .into())
         }
