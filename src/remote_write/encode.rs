@@ -293,34 +293,28 @@ impl Encoder {
     /// [`encode`](Self::encode), appended to `out`: for a caller that reuses one buffer (a
     /// request body is about three times the text render's size).
     pub fn encode_into(&mut self, recorder: &RecorderHandle, timestamp_ms: i64, out: &mut Vec<u8>) {
-        self.collect(recorder);
-        let walked = self.walked();
-        // Every series has one sample at the same time: its bytes but the value are written once.
-        let sample = sample_len(timestamp_ms);
-        let mut timestamp = vec![0x10];
-        put_varint(&mut timestamp, timestamp_ms as u64);
-        let labels: usize = walked.iter().map(|k| k.labels.1 - k.labels.0).sum();
-        // Per series at most: tag and length (4), the sample's tag and length (2) and the sample.
-        out.reserve(labels + walked.len() * (6 + sample));
-        for line in walked {
-            let labels = self.labels(line);
-            debug_assert_eq!(
-                labels.len() + 2 + sample,
-                series_len(labels, &[(line.value, timestamp_ms)])
-            );
-            out.push(0x0a);
-            put_varint(out, (labels.len() + 2 + sample) as u64);
-            out.extend_from_slice(labels);
-            out.extend_from_slice(&[0x12, sample as u8, 0x09]);
-            out.extend_from_slice(&line.value.to_bits().to_le_bytes());
-            out.extend_from_slice(&timestamp);
-        }
+        // About the last body's size: labels dominate, and they change little between writes.
+        out.reserve(self.arena.len() - self.garbage + self.seen * 24);
+        let mut tail = Vec::with_capacity(11);
+        tail.push(0x10);
+        put_varint(&mut tail, timestamp_ms as u64);
+        let body = Body {
+            out,
+            sample: sample_len(timestamp_ms),
+            timestamp: &tail,
+        };
+        self.walk(recorder, Some(body));
     }
 
     /// Walks `recorder`'s exposition: learns the lines not seen before and reads every value.
     /// Returns the labels of the lines that left the exposition since the last walk (each once,
     /// for a stale marker).
     pub(crate) fn collect(&mut self, recorder: &RecorderHandle) -> Vec<(usize, usize)> {
+        self.walk(recorder, None)
+    }
+
+    /// [`collect`](Self::collect), writing each line's series into `body` as it goes (one pass).
+    fn walk(&mut self, recorder: &RecorderHandle, body: Option<Body<'_>>) -> Vec<(usize, usize)> {
         if self.garbage > self.arena.len() / 2 {
             self.compact();
         }
@@ -329,6 +323,7 @@ impl Encoder {
             kind: Kind::Gauge,
             cursor: 0,
             reordered: None,
+            body,
         };
         recorder.walk(&mut walk);
         let (cursor, reordered) = (walk.cursor, walk.reordered);
@@ -437,6 +432,30 @@ struct Collector<'e> {
     cursor: usize,
     /// The lines in this walk's order so far, and the last walk's lines not taken yet.
     reordered: Option<(Vec<Known>, Vec<Option<Known>>)>,
+    /// Where [`Encoder::encode_into`] writes each line's series as the walk meets it.
+    body: Option<Body<'e>>,
+}
+
+/// A request body written during a walk: every series has one sample at the same time, so the
+/// sample's bytes but the value are made once.
+struct Body<'o> {
+    out: &'o mut Vec<u8>,
+    /// The encoded sample's length.
+    sample: usize,
+    /// The timestamp field: tag and varint.
+    timestamp: &'o [u8],
+}
+
+impl Body<'_> {
+    fn put(&mut self, labels: &[u8], value: f64) {
+        let out = &mut *self.out;
+        out.push(0x0a);
+        put_varint(out, (labels.len() + 2 + self.sample) as u64);
+        out.extend_from_slice(labels);
+        out.extend_from_slice(&[0x12, self.sample as u8, 0x09]);
+        out.extend_from_slice(&value.to_bits().to_le_bytes());
+        out.extend_from_slice(self.timestamp);
+    }
 }
 
 impl Visit for Collector<'_> {
@@ -455,6 +474,9 @@ impl Visit for Collector<'_> {
                 if known.id == sample.id {
                     (known.value, known.kind, known.ended) = (value, kind, false);
                     self.cursor += 1;
+                    if let Some(body) = &mut self.body {
+                        body.put(&encoder.arena[known.labels.0..known.labels.1], value);
+                    }
                     return;
                 }
             }
@@ -474,6 +496,9 @@ impl Visit for Collector<'_> {
         let taken = encoder.index.get(&sample.id).and_then(|&i| old[i].take());
         let mut known = taken.unwrap_or_else(|| encoder.learn(&sample));
         (known.value, known.kind, known.ended) = (value, kind, false);
+        if let Some(body) = &mut self.body {
+            body.put(&encoder.arena[known.labels.0..known.labels.1], value);
+        }
         next.push(known);
     }
 }
