@@ -59,7 +59,8 @@ impl<'a> Matcher<'a> {
 #[derive(Debug)]
 pub(crate) struct BucketRules {
     exact: HashMap<String, Arc<HistogramShape>>,
-    /// `prefix*` and `*suffix` rules, longest pattern first.
+    /// `prefix*` and `*suffix` rules in key order (the longest match wins, found by a scan: a
+    /// sort here would be one more instance of the standard sort in the wasm module).
     patterns: Vec<(String, Arc<HistogramShape>)>,
     seconds: Arc<HistogramShape>,
     default: Arc<HistogramShape>,
@@ -86,7 +87,6 @@ impl BucketRules {
                 None => {}
             }
         }
-        patterns.sort_by_key(|(key, _)| std::cmp::Reverse(key.len()));
         BucketRules {
             exact,
             patterns,
@@ -101,9 +101,17 @@ impl BucketRules {
         if let Some(shape) = names.iter().find_map(|n| self.exact.get(*n)) {
             return shape.clone();
         }
-        let matching = self.patterns.iter().find(|(key, _)| {
-            Matcher::parse(key).is_some_and(|m| names.iter().any(|n| m.matches(n)))
-        });
+        let matching = self
+            .patterns
+            .iter()
+            .filter(|(key, _)| {
+                Matcher::parse(key).is_some_and(|m| names.iter().any(|n| m.matches(n)))
+            })
+            // The first of the longest.
+            .fold(None, |best: Option<&(String, _)>, rule| match best {
+                Some(best) if best.0.len() >= rule.0.len() => Some(best),
+                _ => Some(rule),
+            });
         if let Some((_, shape)) = matching {
             return shape.clone();
         }

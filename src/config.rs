@@ -140,12 +140,12 @@ impl std::error::Error for ConfigError {}
 
 pub(crate) fn invalid(
     field: impl Into<String>,
-    value: impl fmt::Debug,
+    value: impl naming::Shown,
     reason: impl Into<String>,
 ) -> ConfigError {
     ConfigError {
         field: field.into(),
-        value: format!("{value:?}"),
+        value: value.shown(),
         reason: reason.into(),
     }
 }
@@ -282,7 +282,7 @@ impl MetricsConfig {
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid("config file", path.display(), e.to_string()))?;
+            .map_err(|e| invalid("config file", path.display().to_string(), e.to_string()))?;
         Self::from_toml_str(&text).map_err(|mut e| {
             e.field = format!("{} in {}", e.field, path.display());
             e

@@ -853,9 +853,9 @@ impl SeriesIndex {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         labels.push((OVERFLOW_LABEL, "true"));
-        labels.sort_unstable();
+        let order = crate::order::text_order(labels.iter().map(|l| l.0));
         let mut text = name.to_owned();
-        push_labels(&mut text, labels.into_iter());
+        push_labels(&mut text, order.into_iter().map(|at| labels[at as usize]));
         text
     }
 
@@ -907,7 +907,7 @@ impl SeriesIndex {
     /// one per name. Returns the series hash (`out` holds the name alone on entry).
     fn push_ruled_labels(&self, key: &Key, kind: Kind, out: &mut String, count: bool) -> u64 {
         // (sanitised name, rank, original name, value): rank 0 for the series' own labels, 1 for
-        // global ones, so sorting puts the winner of each name first.
+        // global ones.
         let mut labels: Vec<(Cow<'_, str>, u8, &str, &str)> =
             Vec::with_capacity(key.labels().len() + self.settings.global_labels.len());
         for label in key.labels() {
@@ -929,21 +929,30 @@ impl SeriesIndex {
         for (k, v) in &self.settings.global_labels {
             labels.push((Cow::Borrowed(k), 1, k, v));
         }
-        if !labels.is_sorted() {
-            labels.sort_unstable();
+        // One label per name, whatever order the key gave them in: the series' own over a global
+        // one, then the smallest original name, then the smallest value.
+        let mut kept: Vec<&(Cow<'_, str>, u8, &str, &str)> = Vec::with_capacity(labels.len());
+        for at in crate::order::text_order(labels.iter().map(|l| &*l.0)) {
+            let label = &labels[at as usize];
+            match kept.last_mut() {
+                Some(last) if last.0 == label.0 => {
+                    if (label.1, label.2, label.3) < (last.1, last.2, last.3) {
+                        *last = label;
+                    }
+                }
+                _ => kept.push(label),
+            }
         }
-        let before = labels.len();
-        let own_before = labels.iter().filter(|l| l.1 == 0).count();
-        labels.dedup_by(|later, kept| later.0 == kept.0);
-        if count && labels.len() < before {
-            let own_after = labels.iter().filter(|l| l.1 == 0).count();
+        if count {
             // A global label losing to the series' own label is not a drop.
+            let own_before = labels.iter().filter(|l| l.1 == 0).count();
+            let own_after = kept.iter().filter(|l| l.1 == 0).count();
             for _ in 0..(own_before - own_after) {
                 self.drops.count(DropReason::DuplicateLabel);
             }
         }
-        let hash = series_hash(out, labels.iter().map(|l| (&*l.0, l.3)));
-        push_labels(out, labels.iter().map(|l| (&*l.0, l.3)));
+        let hash = series_hash(out, kept.iter().map(|l| (&*l.0, l.3)));
+        push_labels(out, kept.iter().map(|l| (&*l.0, l.3)));
         hash
     }
 

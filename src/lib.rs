@@ -69,6 +69,7 @@ mod index;
 mod naming;
 #[cfg(all(feature = "observer", not(target_arch = "wasm32")))]
 pub mod observer;
+mod order;
 #[cfg(feature = "push")]
 mod platform;
 #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]

@@ -192,20 +192,90 @@ impl std::fmt::Display for Num {
     }
 }
 
-impl std::fmt::Debug for Num {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
-    }
-}
-
 /// A list of numbers shown as `[1, 5, 10]` (see [`Num`]).
 pub(crate) struct Nums<'a>(pub(crate) &'a [f64]);
 
-impl std::fmt::Debug for Nums<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|&v| Num(v)))
-            .finish()
+/// A value as a configuration error shows it, as `Debug` would: text quoted and escaped, numbers
+/// bare. Not `Debug` itself, whose string escaping and list builders weigh on the wasm module.
+pub(crate) trait Shown {
+    /// The value as a message shows it.
+    fn shown(&self) -> String;
+}
+
+impl Shown for str {
+    fn shown(&self) -> String {
+        let mut out = String::with_capacity(self.len() + 2);
+        out.push('"');
+        for c in self.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() => out.extend(c.escape_unicode()),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+}
+
+impl Shown for String {
+    fn shown(&self) -> String {
+        self.as_str().shown()
+    }
+}
+
+impl Shown for std::borrow::Cow<'_, str> {
+    fn shown(&self) -> String {
+        (**self).shown()
+    }
+}
+
+impl<T: Shown + ?Sized> Shown for &T {
+    fn shown(&self) -> String {
+        (**self).shown()
+    }
+}
+
+macro_rules! shown_as_integer {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                itoa::Buffer::new().format(*self).to_owned()
+            }
+        }
+    )*};
+}
+shown_as_integer!(u32, u64, usize);
+
+impl Shown for bool {
+    fn shown(&self) -> String {
+        if *self { "true" } else { "false" }.to_owned()
+    }
+}
+
+impl Shown for Num {
+    fn shown(&self) -> String {
+        let mut out = String::new();
+        push_f64(&mut out, self.0);
+        out
+    }
+}
+
+impl Shown for Nums<'_> {
+    fn shown(&self) -> String {
+        let mut out = String::from("[");
+        for (at, &v) in self.0.iter().enumerate() {
+            if at > 0 {
+                out.push_str(", ");
+            }
+            push_f64(&mut out, v);
+        }
+        out.push(']');
+        out
     }
 }
 

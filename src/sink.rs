@@ -110,7 +110,11 @@ impl RetryPolicy {
     /// Checks the policy; errors name the field as `<prefix>.<field>`.
     pub(crate) fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.tries == 0 {
-            return Err(invalid(format!("{prefix}.tries"), 0, "must be at least 1"));
+            return Err(invalid(
+                format!("{prefix}.tries"),
+                0u32,
+                "must be at least 1",
+            ));
         }
         validate_timer_ms(&format!("{prefix}.max_backoff_ms"), self.max_backoff_ms, 0)?;
         if self.max_backoff_ms < self.base_backoff_ms {

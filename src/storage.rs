@@ -346,7 +346,8 @@ impl<C> SeriesSet<C> {
     /// merges rather than sorting from scratch.
     pub(crate) fn sort(&mut self) {
         if !self.sorted {
-            self.order.sort_by(|a, b| a.text.cmp(&b.text));
+            let order = crate::order::text_order(self.order.iter().map(|s| &*s.text));
+            crate::order::permute(&mut self.order, order);
             self.sorted = true;
         }
     }
@@ -466,6 +467,17 @@ impl DropCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_sorts_its_new_series_into_place() {
+        let mut set = SeriesSet::<CounterCell>::default();
+        for text in ["a", "c", "e", "d", "b"] {
+            set.insert(Arc::new(Named::new(text.into(), 0, CounterCell::default())));
+        }
+        set.sort();
+        let texts: Vec<&str> = set.iter().map(|s| &*s.text).collect();
+        assert_eq!(texts, ["a", "b", "c", "d", "e"]);
+    }
 
     #[test]
     fn counter_saturates() {

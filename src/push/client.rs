@@ -88,7 +88,9 @@ struct Shown(Duration);
 
 impl fmt::Display for Shown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
+        // u64, not the u128 `as_millis` gives: its formatting is one more routine in the wasm
+        // module, and deadlines are capped far below.
+        let ms = u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX);
         if ms > 0 && ms % 1000 == 0 {
             write!(f, "{}s", ms / 1000)
         } else {
@@ -227,10 +229,12 @@ impl PushClient {
     /// Validates `config` and builds the client.
     pub fn new(config: PushConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| ConfigError {
-            field: "push.ca_file".into(),
-            value: format!("{:?}", config.ca_file.as_deref().unwrap_or_default()),
-            reason,
+        let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| {
+            crate::config::invalid(
+                "push.ca_file",
+                config.ca_file.as_deref().unwrap_or_default(),
+                reason,
+            )
         })?;
         let (target, headers) = crate::sink::request_headers(
             &group_url(&config),

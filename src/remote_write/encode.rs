@@ -151,8 +151,9 @@ fn encode_labels(out: &mut Vec<u8>, name: &str, own: &[(&str, &str)], job: &str,
     labels.push((Cow::Borrowed("job"), job));
     labels.push((Cow::Borrowed("instance"), instance));
     labels.retain(|(_, v)| !v.is_empty());
-    labels.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    for (name, value) in &labels {
+    // `str` orders as its bytes do, as receivers want.
+    for at in crate::order::text_order(labels.iter().map(|l| &*l.0)) {
+        let (name, value) = &labels[at as usize];
         put_message(out, 0x0a, label_len(name, value), |out| {
             for (tag, text) in [(0x0a, &**name), (0x12, *value)] {
                 put_message(out, tag, text.len(), |out| {

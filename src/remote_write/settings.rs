@@ -141,7 +141,7 @@ impl RemoteWriteConfig {
         if self.max_samples_per_send == 0 {
             return Err(invalid(
                 "remote_write.max_samples_per_send",
-                0,
+                0usize,
                 "must be at least 1",
             ));
         }

@@ -90,10 +90,12 @@ impl RemoteWriter {
     /// Validates `config` and builds a writer of `recorder`.
     pub fn new(recorder: RecorderHandle, config: RemoteWriteConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| ConfigError {
-            field: "remote_write.ca_file".into(),
-            value: format!("{:?}", config.ca_file.as_deref().unwrap_or_default()),
-            reason,
+        let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| {
+            crate::config::invalid(
+                "remote_write.ca_file",
+                config.ca_file.as_deref().unwrap_or_default(),
+                reason,
+            )
         })?;
         let (target, mut headers) = crate::sink::request_headers(
             &config.url,

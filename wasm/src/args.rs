@@ -29,6 +29,14 @@ pub(crate) fn shown(value: f64) -> String {
         .unwrap_or_default()
 }
 
+/// A string quoted as JavaScript writes it (`"a\"b"`), for messages: JS users read them, and the
+/// runtime's quoting spares the module Rust's `Debug` escaping.
+pub(crate) fn quoted(text: &str) -> String {
+    js_sys::JSON::stringify(&JsValue::from_str(text))
+        .map(String::from)
+        .unwrap_or_default()
+}
+
 /// A `TypeError`: `<method>: <what> must be <expected>, got <type>`.
 pub(crate) fn type_error(method: &str, what: &str, expected: &str, got: &JsValue) -> JsValue {
     js_sys::TypeError::new(&format!(

@@ -26,6 +26,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
+// Smaller than the standard library's dlmalloc (the module is sized against a budget) and faster;
+// the module is single-threaded, which is what this allocator assumes.
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** Options of `new ObserverMetrics(...)`; all optional unless pushing. */
@@ -399,7 +405,8 @@ impl ObserverMetrics {
             }
             other => {
                 return Err(js_sys::RangeError::new(&format!(
-                    "recordAction: outcome must be \"success\", \"failure\" or \"timeout\", got {other:?}"
+                    "recordAction: outcome must be \"success\", \"failure\" or \"timeout\", got {}",
+                    args::quoted(other)
                 ))
                 .into())
             }
@@ -438,7 +445,8 @@ impl ObserverMetrics {
             }
             other => {
                 return Err(js_sys::RangeError::new(&format!(
-                    "recordJob: operation must be \"enqueued\", \"processed\", \"retry\" or \"deadletter\", got {other:?}"
+                    "recordJob: operation must be \"enqueued\", \"processed\", \"retry\" or \"deadletter\", got {}",
+                    args::quoted(other)
                 ))
                 .into())
             }

@@ -119,7 +119,8 @@ pub(crate) fn read(options: &JsValue) -> Result<Options, JsValue> {
         let key = key.as_string().unwrap_or_default();
         if !KNOWN.contains(&key.as_str()) {
             return Err(js_sys::Error::new(&format!(
-                "{NEW}: unknown option {key:?}; the options are {}",
+                "{NEW}: unknown option {}; the options are {}",
+                args::quoted(&key),
                 KNOWN.join(", ")
             ))
             .into());
@@ -220,7 +221,8 @@ pub(crate) fn read(options: &JsValue) -> Result<Options, JsValue> {
             Some("post") => PushMethod::Post,
             Some(other) => {
                 return Err(js_sys::Error::new(&format!(
-                    "{NEW}: options.method must be \"put\" or \"post\", got {other:?}"
+                    "{NEW}: options.method must be \"put\" or \"post\", got {}",
+                    args::quoted(other)
                 ))
                 .into())
             }
