@@ -9,9 +9,8 @@
 
 use std::sync::Arc;
 
-use hashbrown::HashMap;
-
 use crate::config::MetricsConfig;
+use crate::hash::HashMap;
 use crate::storage::{CounterCell, HistogramShape, Named};
 
 /// The default `histogram_buckets_seconds`: the Prometheus clients' default buckets.
@@ -75,7 +74,7 @@ impl BucketRules {
                 nan_drops.clone(),
             ))
         };
-        let mut exact = HashMap::new();
+        let mut exact = HashMap::default();
         let mut patterns = Vec::new();
         for (key, buckets) in &config.bucket_overrides {
             match Matcher::parse(key) {

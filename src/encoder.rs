@@ -16,8 +16,8 @@ impl Pinned {
     fn collect(index: &Exposition) -> Self {
         let mut pinned = Vec::new();
         for family in index.families.values() {
-            if let Series::Ratio(map) = &family.series {
-                for ratio in map.values() {
+            if let Series::Ratio(list) = &family.series {
+                for (_, ratio) in list {
                     for cell in std::iter::once(&ratio.numerator).chain(&ratio.denominator) {
                         let ptr = Arc::as_ptr(cell);
                         if !pinned.iter().any(|&(p, _)| p == ptr) {
@@ -195,8 +195,8 @@ pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
                     visitor.sample(line(id, 0, &series.text, "", None, value, owner));
                 }
             }
-            Series::Ratio(map) => {
-                for (prefix, ratio) in map {
+            Series::Ratio(list) => {
+                for (prefix, ratio) in list {
                     // The text's own allocation: it never moves while the ratio stays.
                     let id = prefix.as_ptr() as usize;
                     let value = Value::Real(pinned.ratio(ratio));
@@ -242,7 +242,7 @@ fn any_shown(series: &Series) -> bool {
         Series::Counter(set) => set.iter().any(|s| !s.is_hidden()),
         Series::Gauge(set) => set.iter().any(|s| !s.is_hidden()),
         Series::Histogram(set) => set.iter().any(|s| !s.is_hidden()),
-        Series::Ratio(map) => !map.is_empty(),
+        Series::Ratio(list) => !list.is_empty(),
     }
 }
 

@@ -40,12 +40,13 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use hashbrown::{HashMap, HashSet, HashTable};
+use hashbrown::HashTable;
 use metrics::{Key, KeyName, Label, SharedString, Unit};
-use rapidhash::v3::{rapidhash_v3_nano_inline, RapidSecrets};
+use rapidhash::v3::RapidSecrets;
 
 use crate::buckets::BucketRules;
 use crate::config::MetricsConfig;
+use crate::hash::{text_hash, HashMap, HashSet};
 use crate::naming;
 use crate::storage::{
     CounterCell, DropCounts, GaugeCell, HistogramCell, HistogramShape, Named, SeriesSet, Slot,
@@ -157,8 +158,9 @@ pub(crate) enum Series {
     Gauge(SeriesSet<GaugeCell>),
     /// Text: `name{labels}`; the encoder writes the name with each of `_bucket`, `_sum`, `_count`.
     Histogram(SeriesSet<HistogramCell>),
-    /// Gauges derived from counters, by line prefix.
-    Ratio(BTreeMap<Box<str>, Ratio>),
+    /// Gauges derived from counters, sorted by line prefix (a few per family: a sorted list, not
+    /// one more map type in the wasm module).
+    Ratio(Vec<(Box<str>, Ratio)>),
 }
 
 impl Series {
@@ -205,12 +207,13 @@ impl Series {
         }
     }
 
-    fn remove(&mut self, evicted: &HashSet<usize>) {
+    /// Removes the series the sweep evicted; returns how many.
+    fn remove_evicted(&mut self) -> usize {
         match self {
-            Series::Counter(set) => set.remove(evicted),
-            Series::Gauge(set) => set.remove(evicted),
-            Series::Histogram(set) => set.remove(evicted),
-            Series::Ratio(_) => {}
+            Series::Counter(set) => set.remove_evicted(),
+            Series::Gauge(set) => set.remove_evicted(),
+            Series::Histogram(set) => set.remove_evicted(),
+            Series::Ratio(_) => 0,
         }
     }
 }
@@ -261,10 +264,13 @@ impl Exposition {
                     let family = self.families.entry(family).or_insert_with(|| Family {
                         kind: Kind::Gauge,
                         internal: false,
-                        series: Series::Ratio(BTreeMap::new()),
+                        series: Series::Ratio(Vec::new()),
                     });
-                    if let Series::Ratio(map) = &mut family.series {
-                        map.insert(text, ratio);
+                    if let Series::Ratio(list) = &mut family.series {
+                        match list.binary_search_by(|(t, _)| t.cmp(&text)) {
+                            Ok(at) => list[at].1 = ratio,
+                            Err(at) => list.insert(at, (text, ratio)),
+                        }
                     }
                 }
                 Pending::Help(name, text) => {
@@ -322,11 +328,11 @@ impl Entry {
         }
     }
 
-    fn address(&self) -> usize {
+    fn evict(&self) {
         match self {
-            Entry::Counter(n) => Arc::as_ptr(n) as usize,
-            Entry::Gauge(n) => Arc::as_ptr(n) as usize,
-            Entry::Histogram(n) => Arc::as_ptr(n) as usize,
+            Entry::Counter(n) => n.evict(),
+            Entry::Gauge(n) => n.evict(),
+            Entry::Histogram(n) => n.evict(),
         }
     }
 
@@ -351,15 +357,14 @@ pub(crate) struct Shard {
 impl Shard {
     /// Removes `entry` (found by identity); false when it is not here.
     fn remove(&mut self, hash: u64, entry: &Entry) -> bool {
-        fn take<C>(table: &mut HashTable<Arc<Named<C>>>, hash: u64, address: usize) -> bool {
-            let found = table.find_entry(hash, |n| Arc::as_ptr(n) as usize == address);
+        fn take<C>(table: &mut HashTable<Arc<Named<C>>>, hash: u64, named: &Arc<Named<C>>) -> bool {
+            let found = table.find_entry(hash, |n| Arc::ptr_eq(n, named));
             found.map(|e| e.remove()).is_ok()
         }
-        let address = entry.address();
         match entry {
-            Entry::Counter(_) => take(&mut self.counters, hash, address),
-            Entry::Gauge(_) => take(&mut self.gauges, hash, address),
-            Entry::Histogram(_) => take(&mut self.histograms, hash, address),
+            Entry::Counter(n) => take(&mut self.counters, hash, n),
+            Entry::Gauge(n) => take(&mut self.gauges, hash, n),
+            Entry::Histogram(n) => take(&mut self.histograms, hash, n),
         }
     }
 }
@@ -502,8 +507,7 @@ fn series_hash<'a>(name: &str, labels: impl Iterator<Item = (&'a str, &'a str)>)
     const NAME: RapidSecrets = RapidSecrets::seed_cpp(0);
     const LABEL: RapidSecrets = RapidSecrets::seed_cpp(1);
     const VALUE: RapidSecrets = RapidSecrets::seed_cpp(2);
-    let hash =
-        |text: &str, secrets| rapidhash_v3_nano_inline::<false, false>(text.as_bytes(), secrets);
+    let hash = |text: &str, secrets| text_hash(text.as_bytes(), secrets);
     labels.fold(hash(name, &NAME), |sum, (label, value)| {
         sum.wrapping_add(hash(label, &LABEL) ^ hash(value, &VALUE))
     })
@@ -680,8 +684,7 @@ impl SeriesIndex {
         if candidates.is_empty() {
             return;
         }
-        let mut evicted = HashSet::new();
-        let mut per_family: HashMap<&str, usize> = HashMap::new();
+        let mut evicted = false;
         for entry in &candidates {
             let hash = entry.hash();
             let mut shard = self
@@ -693,18 +696,19 @@ impl SeriesIndex {
             // Otherwise someone holds it (a caller, or the catalog for an overflow series, which
             // no shard holds): it is hidden like any held series.
             if entry.holders() == 3 && shard.remove(hash, entry) {
-                evicted.insert(entry.address());
-                *per_family.entry(entry.family_name()).or_default() += 1;
+                entry.evict();
+                evicted = true;
             } else {
                 entry.hide();
             }
         }
+        if !evicted {
+            return;
+        }
         let mut catalog = self.catalog();
-        for (name, removed) in per_family {
-            if let Some(family) = exposition.families.get_mut(name) {
-                family.series.remove(&evicted);
-            }
-            if let Some(info) = catalog.families.get_mut(name) {
+        for (name, family) in &mut exposition.families {
+            let removed = family.series.remove_evicted();
+            if let Some(info) = catalog.families.get_mut(name.as_str()) {
                 info.len = info.len.saturating_sub(removed);
             }
         }
@@ -853,7 +857,7 @@ impl SeriesIndex {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         labels.push((OVERFLOW_LABEL, "true"));
-        let order = crate::order::text_order(labels.iter().map(|l| l.0));
+        let order = crate::text::text_order(labels.iter().map(|l| l.0));
         let mut text = name.to_owned();
         push_labels(&mut text, order.into_iter().map(|at| labels[at as usize]));
         text
@@ -932,7 +936,7 @@ impl SeriesIndex {
         // One label per name, whatever order the key gave them in: the series' own over a global
         // one, then the smallest original name, then the smallest value.
         let mut kept: Vec<&(Cow<'_, str>, u8, &str, &str)> = Vec::with_capacity(labels.len());
-        for at in crate::order::text_order(labels.iter().map(|l| &*l.0)) {
+        for at in crate::text::text_order(labels.iter().map(|l| &*l.0)) {
             let label = &labels[at as usize];
             match kept.last_mut() {
                 Some(last) if last.0 == label.0 => {

@@ -65,11 +65,11 @@ mod config;
 mod encoder;
 #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
 pub mod exporter;
+mod hash;
 mod index;
 mod naming;
 #[cfg(all(feature = "observer", not(target_arch = "wasm32")))]
 pub mod observer;
-mod order;
 #[cfg(feature = "push")]
 mod platform;
 #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
@@ -84,6 +84,7 @@ mod sink;
 mod storage;
 #[cfg(all(feature = "testkit", not(target_arch = "wasm32")))]
 pub mod testkit;
+mod text;
 #[cfg(any(feature = "push", feature = "pull"))]
 mod wire;
 

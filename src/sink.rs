@@ -210,8 +210,21 @@ pub(crate) fn validate_auth(
     basic: bool,
     bearer: bool,
 ) -> Result<(), ConfigError> {
-    let in_url = crate::platform::parse_url(url.trim())
-        .is_ok_and(|u| !u.username.is_empty() || u.password.is_some());
+    let parsed = crate::platform::parse_url(url.trim()).ok();
+    let in_url = parsed
+        .as_ref()
+        .is_some_and(|u| !u.username.is_empty() || u.password.is_some());
+    let undecodable = parsed.is_some_and(|u| {
+        percent_decoded(&u.username).is_none()
+            || u.password.is_some_and(|p| percent_decoded(&p).is_none())
+    });
+    if undecodable {
+        return Err(invalid(
+            format!("{prefix}.url"),
+            crate::push::redact_url(url),
+            "holds credentials that are not UTF-8 once percent-decoded",
+        ));
+    }
     if in_url && (basic || bearer) {
         return Err(invalid(
             format!("{prefix}.url"),
@@ -304,16 +317,21 @@ pub(crate) fn split_userinfo(url: &str) -> (String, Option<BasicAuth>) {
     if parsed.username.is_empty() && parsed.password.is_none() {
         return (url.to_owned(), None);
     }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    // Validation refused credentials that do not decode.
+    let decode = |s: &str| percent_decoded(s).unwrap_or_default();
     let auth = BasicAuth {
         username: decode(&parsed.username),
         password: Secret::new(decode(parsed.password.as_deref().unwrap_or(""))),
     };
     (parsed.without_userinfo, Some(auth))
+}
+
+/// A percent-encoded part of a URL's userinfo, decoded; `None` when the bytes are not UTF-8.
+fn percent_decoded(part: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// Counter: sends by `sink` (`pushgateway`, `remote_write`) and `result` (`success`, `failure`),

@@ -241,6 +241,13 @@ impl<C> Named<C> {
             .compare_exchange(UNTOUCHED, HIDDEN, Relaxed, Relaxed);
     }
 
+    /// Marks a series the index has dropped, for its set's next
+    /// [`remove_evicted`](SeriesSet::remove_evicted). Only for a series nothing else can reach:
+    /// no handle may touch it again.
+    pub(crate) fn evict(&self) {
+        self.activity.state.store(EVICTED, Relaxed);
+    }
+
     #[inline]
     fn touch(&self) {
         // A load first: the common case (already marked) writes nothing, so threads recording into
@@ -254,6 +261,7 @@ impl<C> Named<C> {
 const UNTOUCHED: u8 = 0;
 const TOUCHED: u8 = 1;
 const HIDDEN: u8 = 2;
+const EVICTED: u8 = 3;
 
 /// Whether a series was touched since the last sweep, and when it last was: the only cost idle
 /// expiry puts on recording is one load (and a store once per sweep). Fits in `Named`'s padding.
@@ -346,16 +354,18 @@ impl<C> SeriesSet<C> {
     /// merges rather than sorting from scratch.
     pub(crate) fn sort(&mut self) {
         if !self.sorted {
-            let order = crate::order::text_order(self.order.iter().map(|s| &*s.text));
-            crate::order::permute(&mut self.order, order);
+            let order = crate::text::text_order(self.order.iter().map(|s| &*s.text));
+            crate::text::permute(&mut self.order, order);
             self.sorted = true;
         }
     }
 
-    /// Removes the series whose addresses `evicted` holds.
-    pub(crate) fn remove(&mut self, evicted: &hashbrown::HashSet<usize>) {
+    /// Removes the series marked [`evict`](Named::evict)ed; returns how many.
+    pub(crate) fn remove_evicted(&mut self) -> usize {
+        let before = self.order.len();
         self.order
-            .retain(|s| !evicted.contains(&(Arc::as_ptr(s) as usize)));
+            .retain(|s| s.activity.state.load(Relaxed) != EVICTED);
+        before - self.order.len()
     }
 
     /// The series in exposition order once [`sort`](Self::sort) has run.

@@ -5,9 +5,8 @@
 //! is never aborted, a timeout is the only abort, and a failure keeps the cause the runtime gives
 //! (a refused connection, a blocked port, a CORS refusal). Everything else is shared.
 
+use std::sync::Arc;
 use std::time::Duration;
-
-use bytes::Bytes;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
@@ -27,13 +26,18 @@ pub(crate) fn unix_time_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A request body as it goes on the wire: shared by a request's retries, so a retry counts a
+/// reference rather than copying. (Not `bytes::Bytes`: only the native HTTP client needs that,
+/// and the wasm module is smaller without it.)
+pub(crate) type Body = Arc<[u8]>;
+
 /// One HTTP request, as the push client makes it.
 pub(crate) struct HttpRequest<'a> {
     /// `GET`, `PUT`, `POST` or `DELETE`.
     pub(crate) method: &'static str,
     pub(crate) url: &'a str,
     pub(crate) headers: &'a [(String, String)],
-    pub(crate) body: Option<Bytes>,
+    pub(crate) body: Option<Body>,
     /// The deadline of the whole request, answer included.
     pub(crate) timeout: Duration,
 }

@@ -53,7 +53,7 @@ impl HttpClient {
             request = request.header(name, value);
         }
         if let Some(body) = r.body {
-            request = request.body(body);
+            request = request.body(bytes::Bytes::from_owner(body));
         }
         let response = request.send().await.map_err(classify)?;
         let status = response.status();

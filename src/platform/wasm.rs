@@ -222,10 +222,10 @@ fn classify(error: &JsValue, expired: bool) -> HttpFailure {
                 | "UND_ERR_CONNECT_TIMEOUT",
             ) => HttpFailure::Connect(Cause::from(detail)),
             Some(code)
-                if code.contains("CERT")
+                if crate::text::find(code, "CERT").is_some()
                     || code.starts_with("ERR_TLS")
                     || code.starts_with("ERR_SSL")
-                    || code.contains("SELF_SIGNED")
+                    || crate::text::find(code, "SELF_SIGNED").is_some()
                     || code.starts_with("UNABLE_TO") =>
             {
                 HttpFailure::Tls(Cause::from(format!("{code}: {detail}")))
@@ -245,7 +245,9 @@ fn classify(error: &JsValue, expired: bool) -> HttpFailure {
         t if t.starts_with("NetworkError") => HttpFailure::Other(Cause::from(format!(
             "{text}: the gateway is unreachable, or the browser refused its answer under CORS"
         ))),
-        t if t.contains("Network connection lost") => HttpFailure::Connect(Cause::from(text)),
+        t if crate::text::find(t, "Network connection lost").is_some() => {
+            HttpFailure::Connect(Cause::from(text))
+        }
         _ => HttpFailure::Other(Cause::from(text)),
     }
 }

@@ -5,12 +5,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use super::settings::{PushConfig, PushMethod};
 use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
-use crate::platform::{HttpClient, HttpFailure, HttpRequest, HttpResponse};
+use crate::platform::{Body, HttpClient, HttpFailure, HttpRequest, HttpResponse};
 use crate::wire::TEXT_CONTENT_TYPE;
 
 /// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
@@ -293,8 +291,8 @@ impl PushClient {
             .then(|| crate::platform::gzip(body))
             .flatten()
         {
-            Some(compressed) => Bytes::from(compressed),
-            None => Bytes::copy_from_slice(body.as_bytes()),
+            Some(compressed) => Body::from(compressed),
+            None => Body::from(body.as_bytes()),
         };
         self.with_retries(method.as_str(), Some(payload), give_up)
             .await
@@ -326,7 +324,7 @@ impl PushClient {
     async fn with_retries(
         &self,
         method: &'static str,
-        payload: Option<Bytes>,
+        payload: Option<Body>,
         give_up: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), PushError> {
         self.config
@@ -342,7 +340,7 @@ impl PushClient {
     async fn send_once(
         &self,
         method: &'static str,
-        payload: Option<Bytes>,
+        payload: Option<Body>,
     ) -> Result<(), PushError> {
         let mut headers = self.headers.clone();
         if payload.is_some() {

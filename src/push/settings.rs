@@ -283,6 +283,16 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+        // Percent-encoded credentials are sent decoded, so they must decode to text.
+        PushConfig::new("http://u%C3%A9:p%20w@gw", "j")
+            .validate()
+            .unwrap();
+        let err = PushConfig::new("http://u:hunter2%FF@gw", "j")
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.field, "push.url");
+        assert!(err.reason.contains("not UTF-8"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
         let shown = format!("{:?}", PushConfig::new("http://u:hunter2@gw", "j"));
         assert!(
             !shown.contains("hunter2") && shown.contains("u:***@gw"),

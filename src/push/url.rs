@@ -40,7 +40,7 @@ fn push_segment(url: &mut String, label: &str, value: &str) {
 /// `http://user:pass@host/` becomes `http://user:***@host/`. A userinfo without a password is often
 /// a token itself, so `http://token@host/` becomes `http://***@host/`.
 pub fn redact_url(url: &str) -> Cow<'_, str> {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, rest)) = crate::text::split_once(url, "://") else {
         return Cow::Borrowed(url);
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());

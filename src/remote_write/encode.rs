@@ -94,7 +94,7 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
 fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {
     let mut pairs = Vec::new();
     while !rest.is_empty() {
-        let (name, after) = rest.split_once("=\"")?;
+        let (name, after) = crate::text::split_once(rest, "=\"")?;
         let mut escaped = false;
         let mut end = None;
         for (i, b) in after.bytes().enumerate() {
@@ -152,7 +152,7 @@ fn encode_labels(out: &mut Vec<u8>, name: &str, own: &[(&str, &str)], job: &str,
     labels.push((Cow::Borrowed("instance"), instance));
     labels.retain(|(_, v)| !v.is_empty());
     // `str` orders as its bytes do, as receivers want.
-    for at in crate::order::text_order(labels.iter().map(|l| &*l.0)) {
+    for at in crate::text::text_order(labels.iter().map(|l| &*l.0)) {
         let (name, value) = &labels[at as usize];
         put_message(out, 0x0a, label_len(name, value), |out| {
             for (tag, text) in [(0x0a, &**name), (0x12, *value)] {
@@ -262,7 +262,7 @@ pub struct Encoder {
     /// How many lines the last walk saw.
     seen: usize,
     /// Where each known line is in `lines`; rebuilt when a walk changes the order.
-    index: hashbrown::HashMap<LineId, usize>,
+    index: crate::hash::HashMap<LineId, usize>,
     /// The encoded labels of the known lines, back to back.
     arena: Vec<u8>,
     /// Bytes of `arena` no known line uses any more.
@@ -277,7 +277,7 @@ impl Encoder {
             instance: instance.into(),
             lines: Vec::new(),
             seen: 0,
-            index: hashbrown::HashMap::new(),
+            index: crate::hash::HashMap::default(),
             arena: Vec::new(),
             garbage: 0,
         }

@@ -1,12 +1,10 @@
 //! Writing a recorder to a remote-write receiver: identity, timestamps, the first `0` sample, stale
 //! markers, batches, and sending with retries, one write at a time.
 
-use bytes::Bytes;
-
 use super::encode::{snappy, write_request, Encoder, Kind, Samples, TimeSeries, STALE_NAN};
 use super::settings::RemoteWriteConfig;
 use crate::config::ConfigError;
-use crate::platform::{unix_time_secs, HttpClient, HttpRequest};
+use crate::platform::{unix_time_secs, Body, HttpClient, HttpRequest};
 use crate::push::{redact_url, PushError};
 use crate::recorder::RecorderHandle;
 use crate::sink::Outcomes;
@@ -280,7 +278,7 @@ impl RemoteWriter {
                 samples += series[end].samples.as_slice().len();
                 end += 1;
             }
-            let body = Bytes::from(snappy(&write_request(&series[start..end])));
+            let body = Body::from(snappy(&write_request(&series[start..end])));
             let sent = self
                 .config
                 .retry
@@ -296,7 +294,7 @@ impl RemoteWriter {
         (start, Ok(()))
     }
 
-    async fn send_once(&self, http: &HttpClient, body: Bytes) -> Result<(), PushError> {
+    async fn send_once(&self, http: &HttpClient, body: Body) -> Result<(), PushError> {
         let method = "POST";
         let request = HttpRequest {
             method,

@@ -118,6 +118,8 @@ enum Verb {
     End,
     /// Every configured sink: a push with `options.method` and a remote write.
     All,
+    /// `All`, for pushIfDue(): resolves `true`.
+    Due,
 }
 
 impl Shared {
@@ -149,7 +151,7 @@ impl Shared {
             Verb::Push(method) => self.pusher()?.push(method).await,
             Verb::Delete => self.pusher()?.delete().await,
             Verb::Write => self.writer()?.write().await,
-            Verb::End | Verb::All => {
+            Verb::End | Verb::All | Verb::Due => {
                 if self.pusher.is_none() && self.writer.is_none() {
                     return Err(JsError::new(NO_SINK).into());
                 }
@@ -172,8 +174,12 @@ impl Shared {
                 pushed.and(written)
             }
         };
+        let resolved = match verb {
+            Verb::Due => JsValue::TRUE,
+            _ => JsValue::UNDEFINED,
+        };
         result
-            .map(|()| JsValue::UNDEFINED)
+            .map(|()| resolved)
             .map_err(|e| JsError::new(&e.to_string()).into())
     }
 
@@ -559,11 +565,7 @@ impl ObserverMetrics {
             return Promise::resolve(&JsValue::FALSE);
         }
         self.shared.last_attempt.set(Some(now));
-        let shared = self.shared.clone();
-        future_to_promise(async move {
-            shared.send(Verb::All).await?;
-            Ok(JsValue::TRUE)
-        })
+        self.shared.request(Verb::Due)
     }
 
     /// Writes the current values to the remote-write receiver (`options.remoteWriteUrl`). Writes

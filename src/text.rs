@@ -1,6 +1,8 @@
-//! Ordering by text. Every sort by text in the crate (the series of a family, the labels of a
-//! series) goes through [`text_order`]: each instance of the standard sort costs the wasm module
-//! about 2.5 KB, and sorts over different element types are different instances.
+//! Text helpers that keep the wasm module small. Every sort by text in the crate (the series of a
+//! family, the labels of a series) goes through [`text_order`]: each instance of the standard sort
+//! costs the module about 2.5 KB, and sorts over different element types are different instances.
+//! [`find`] searches for a string without the standard two-way searcher (about 2 KB): the texts
+//! searched here are URLs, label lists and error codes, short enough for the plain way.
 
 /// The positions of `texts` in ascending order; equal texts keep their order. A sorted run
 /// followed by a tail costs a merge, not a full sort.
@@ -33,11 +35,38 @@ pub(crate) fn permute<T>(items: &mut [T], mut order: Vec<u32>) {
     }
 }
 
+/// Where `needle` first starts in `haystack`.
+#[cfg(feature = "push")]
+pub(crate) fn find(haystack: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+}
+
+/// `text` split around the first `needle`, as `str::split_once` does.
+#[cfg(feature = "push")]
+pub(crate) fn split_once<'a>(text: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
+    let at = find(text, needle)?;
+    Some((&text[..at], &text[at + needle.len()..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     proptest::proptest! {
+        #[cfg(feature = "push")]
+        #[test]
+        fn search_agrees_with_the_standard_one(text in "[ab:/]{0,12}", needle in "[ab:/]{0,3}") {
+            proptest::prop_assert_eq!(find(&text, &needle), text.find(needle.as_str()));
+            proptest::prop_assert_eq!(split_once(&text, &needle), text.split_once(needle.as_str()));
+        }
+
+
         #[test]
         fn permuting_by_the_order_sorts_stably(
             texts in proptest::collection::vec("[a-c]{0,3}", 0..40),
