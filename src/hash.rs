@@ -41,7 +41,8 @@ impl Hasher for TableHasher {
         self.0 = self.0.rotate_left(32) ^ text_hash(bytes, &SECRETS);
     }
 
-    // The end mark `str`'s `Hash` writes after the bytes, which the bytes' hash already covers.
+    // Single bytes are mixed in without a hash call: the one these tables see is the end mark
+    // `str`'s `Hash` writes after a string's bytes, which their hash already covers.
     fn write_u8(&mut self, n: u8) {
         self.0 ^= u64::from(n);
     }

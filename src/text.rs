@@ -47,6 +47,12 @@ pub(crate) fn find(haystack: &str, needle: &str) -> Option<usize> {
         .position(|w| w == needle.as_bytes())
 }
 
+/// Whether `needle` occurs in `haystack`.
+#[cfg(all(feature = "push", target_arch = "wasm32"))]
+pub(crate) fn contains(haystack: &str, needle: &str) -> bool {
+    find(haystack, needle).is_some()
+}
+
 /// `text` split around the first `needle`, as `str::split_once` does.
 #[cfg(feature = "push")]
 pub(crate) fn split_once<'a>(text: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {

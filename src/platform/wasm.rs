@@ -222,10 +222,10 @@ fn classify(error: &JsValue, expired: bool) -> HttpFailure {
                 | "UND_ERR_CONNECT_TIMEOUT",
             ) => HttpFailure::Connect(Cause::from(detail)),
             Some(code)
-                if crate::text::find(code, "CERT").is_some()
+                if crate::text::contains(code, "CERT")
                     || code.starts_with("ERR_TLS")
                     || code.starts_with("ERR_SSL")
-                    || crate::text::find(code, "SELF_SIGNED").is_some()
+                    || crate::text::contains(code, "SELF_SIGNED")
                     || code.starts_with("UNABLE_TO") =>
             {
                 HttpFailure::Tls(Cause::from(format!("{code}: {detail}")))
@@ -245,7 +245,7 @@ fn classify(error: &JsValue, expired: bool) -> HttpFailure {
         t if t.starts_with("NetworkError") => HttpFailure::Other(Cause::from(format!(
             "{text}: the gateway is unreachable, or the browser refused its answer under CORS"
         ))),
-        t if crate::text::find(t, "Network connection lost").is_some() => {
+        t if crate::text::contains(t, "Network connection lost") => {
             HttpFailure::Connect(Cause::from(text))
         }
         _ => HttpFailure::Other(Cause::from(text)),
