@@ -371,3 +371,54 @@ async fn a_series_that_goes_idle_ends_at_once_at_the_receiver() {
     let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
     assert_eq!(values, [0.0, 2.0, 3.0], "{samples:?}");
 }
+
+/// A stale marker whose write failed goes out again with the next write: the series still ends at
+/// the receiver, not five minutes later.
+#[tokio::test]
+async fn a_stale_marker_survives_a_failed_write() {
+    let prometheus = Prometheus::start(&[]);
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let upstream = prometheus.write_url();
+    let host = upstream
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let relay = FaultServer::start(Fault::Relay(host, down.clone()));
+    let path = &upstream[upstream.find("/api").unwrap()..];
+    let config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+    let recorder = ObserverRecorder::new(&config).unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("leaving_total", "id" => "a").increment(3);
+        metrics::counter!("staying_total").increment(1);
+    });
+    let mut rw = config_for(&format!("{}{path}", relay.url), "fail", "i1");
+    rw.retry.tries = 1;
+    let writer = RemoteWriter::new(recorder.handle(), rw).unwrap();
+    writer.write().await.unwrap();
+    let leaving = "leaving_total{job=\"fail\",instance=\"i1\",id=\"a\"}";
+    assert_eq!(prometheus.scalar(leaving), Some(3.0));
+
+    // The series goes idle; the write carrying its stale marker fails.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    down.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.write().await.is_err());
+    down.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.write().await.unwrap();
+    let events = relay.events.lock().unwrap().clone();
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("refused")).count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        prometheus.query(leaving),
+        vec![],
+        "the series did not end: its stale marker was lost with the failed write"
+    );
+    assert_eq!(
+        prometheus.scalar(&format!("last_over_time({leaving}[1h])")),
+        Some(3.0)
+    );
+}

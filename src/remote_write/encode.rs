@@ -189,6 +189,11 @@ fn sample_labels(out: &mut Vec<u8>, sample: &Sample<'_>, job: &str, instance: &s
     }
 }
 
+/// How many writes carry a stale marker for a series that is gone for good before the encoder
+/// forgets it. Five writes are five minutes at the default interval: by then Prometheus' lookback
+/// has ended the series anyway.
+const END_TRIES: u8 = 5;
+
 /// What an [`Encoder`] keeps of a line between writes, and what the last walk read of it.
 #[derive(Debug)]
 pub(crate) struct Known {
@@ -200,8 +205,10 @@ pub(crate) struct Known {
     anchor: Anchor,
     /// Whether a receiver took a sample of it: a cumulative series gets a `0` first until then.
     pub(crate) zeroed: bool,
-    /// Whether it left the exposition and its stale marker went out.
+    /// Whether it left the exposition and a receiver took its stale marker.
     ended: bool,
+    /// Writes that carried its stale marker without a receiver taking it.
+    end_tries: u8,
     /// The last walk's value.
     pub(crate) value: f64,
     pub(crate) kind: Kind,
@@ -304,18 +311,24 @@ impl Encoder {
             sample: sample_len(timestamp_ms),
             timestamp: &tail,
         };
-        self.walk(recorder, Some(body));
+        // No stale markers here: the lines that left are done with.
+        let ended = self.walk(recorder, Some(body));
+        self.mark_ended(ended.into_iter().map(|(id, _)| id));
     }
 
     /// Walks `recorder`'s exposition: learns the lines not seen before and reads every value.
-    /// Returns the labels of the lines that left the exposition since the last walk (each once,
-    /// for a stale marker).
-    pub(crate) fn collect(&mut self, recorder: &RecorderHandle) -> Vec<(usize, usize)> {
+    /// Returns the lines that left the exposition and still want a stale marker, with their
+    /// labels: each until [`mark_ended`](Self::mark_ended) says a receiver took it.
+    pub(crate) fn collect(&mut self, recorder: &RecorderHandle) -> Vec<(LineId, (usize, usize))> {
         self.walk(recorder, None)
     }
 
     /// [`collect`](Self::collect), writing each line's series into `body` as it goes (one pass).
-    fn walk(&mut self, recorder: &RecorderHandle, body: Option<Body<'_>>) -> Vec<(usize, usize)> {
+    fn walk(
+        &mut self,
+        recorder: &RecorderHandle,
+        body: Option<Body<'_>>,
+    ) -> Vec<(LineId, (usize, usize))> {
         if self.garbage > self.arena.len() / 2 {
             self.compact();
         }
@@ -340,16 +353,17 @@ impl Encoder {
         self.end_unseen()
     }
 
-    /// Ends the lines past `seen`: each reported once, and forgotten when its series is gone for
-    /// good (a series that comes back later is a new one, from 0).
-    fn end_unseen(&mut self) -> Vec<(usize, usize)> {
+    /// Ends the lines past `seen`: each reported until its stale marker is taken, and forgotten
+    /// once its series is gone for good (a series that comes back later is a new one, from 0)
+    /// and the marker was taken or reported [`END_TRIES`] times.
+    fn end_unseen(&mut self) -> Vec<(LineId, (usize, usize))> {
         let seen = self.seen;
         let mut ended = Vec::new();
         for known in self.lines[seen..].iter_mut().filter(|k| !k.ended) {
-            known.ended = true;
-            ended.push(known.labels);
+            known.end_tries = known.end_tries.saturating_add(1);
+            ended.push((known.id, known.labels));
         }
-        let gone = |k: &Known| !k.anchor.alive();
+        let gone = |k: &Known| (k.ended || k.end_tries >= END_TRIES) && !k.anchor.alive();
         if self.lines[seen..].iter().any(gone) {
             let forgotten: usize = self.lines[seen..]
                 .iter()
@@ -400,6 +414,15 @@ impl Encoder {
         &self.arena[place.0..place.1]
     }
 
+    /// Records that a receiver took the stale markers of `lines`.
+    pub(crate) fn mark_ended(&mut self, lines: impl IntoIterator<Item = LineId>) {
+        for id in lines {
+            if let Some(&i) = self.index.get(&id) {
+                self.lines[i].ended = true;
+            }
+        }
+    }
+
     /// Records that a receiver took samples of `lines`.
     pub(crate) fn mark_zeroed(&mut self, lines: impl IntoIterator<Item = LineId>) {
         for id in lines {
@@ -418,6 +441,7 @@ impl Encoder {
             anchor: Anchor::of(sample.owner),
             zeroed: false,
             ended: false,
+            end_tries: 0,
             value: 0.0,
             kind: Kind::Gauge,
         }
@@ -473,7 +497,8 @@ impl Visit for Collector<'_> {
         if self.reordered.is_none() {
             if let Some(known) = encoder.lines.get_mut(self.cursor) {
                 if known.id == sample.id {
-                    (known.value, known.kind, known.ended) = (value, kind, false);
+                    (known.value, known.kind, known.ended, known.end_tries) =
+                        (value, kind, false, 0);
                     self.cursor += 1;
                     if let Some(body) = &mut self.body {
                         body.put(&encoder.arena[known.labels.0..known.labels.1], value);
@@ -496,7 +521,7 @@ impl Visit for Collector<'_> {
         };
         let taken = encoder.index.get(&sample.id).and_then(|&i| old[i].take());
         let mut known = taken.unwrap_or_else(|| encoder.learn(&sample));
-        (known.value, known.kind, known.ended) = (value, kind, false);
+        (known.value, known.kind, known.ended, known.end_tries) = (value, kind, false, 0);
         if let Some(body) = &mut self.body {
             body.put(&encoder.arena[known.labels.0..known.labels.1], value);
         }
@@ -693,6 +718,44 @@ mod tests {
             vec![("le", Cow::from("+Inf"))]
         );
         assert!(got[3..].iter().all(|l| l.kind == Kind::Cumulative));
+    }
+
+    /// A line that left is reported with every walk until a receiver takes its stale marker, then
+    /// forgotten; one whose marker is never taken is forgotten after `END_TRIES` reports.
+    #[test]
+    fn an_ended_line_is_reported_until_its_marker_is_taken() {
+        let config = crate::MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+        let recorder = crate::ObserverRecorder::new(&config).unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("taken_total").increment(1);
+            metrics::counter!("refused_total").increment(1);
+        });
+        let handle = recorder.handle();
+        let mut encoder = Encoder::new("j", "i");
+        assert!(encoder.collect(&handle).is_empty());
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        let ended = encoder.collect(&handle);
+        assert_eq!(ended.len(), 2);
+        let named = |encoder: &Encoder, place: (usize, usize), name: &str| {
+            let labels = encoder.labels_at(place);
+            labels.windows(name.len()).any(|w| w == name.as_bytes())
+        };
+        let taken = ended
+            .iter()
+            .find(|(_, place)| named(&encoder, *place, "taken_total"))
+            .unwrap()
+            .0;
+        encoder.mark_ended([taken]);
+        for report in 2..=END_TRIES {
+            let again = encoder.collect(&handle);
+            assert_eq!(again.len(), 1, "report {report}");
+            assert!(
+                named(&encoder, again[0].1, "refused_total"),
+                "report {report}"
+            );
+        }
+        assert!(encoder.collect(&handle).is_empty());
+        assert!(encoder.lines.is_empty(), "{:?}", encoder.lines);
     }
 
     /// The encoder reading the recorder and the one-off reading its render write the same bytes:

@@ -242,8 +242,9 @@ impl RemoteWriter {
                 samples,
             });
         }
-        // Series that left the exposition (idle expiry) end at once, as at `end`.
-        for &labels in &ended {
+        // Series that left the exposition (idle expiry) end at once, as at `end`; after the
+        // walked ones, so that what was sent tells which markers were taken.
+        for &(_, labels) in &ended {
             series.push(TimeSeries {
                 labels: encoder.labels_at(labels),
                 samples: Samples::one(stale, now),
@@ -255,6 +256,10 @@ impl RemoteWriter {
         drop(series);
         let accepted = new_lines[..sent.min(new_lines.len())].iter().flatten();
         state.encoder.mark_zeroed(accepted.copied());
+        let ends_taken = &ended[..sent.saturating_sub(new_lines.len())];
+        state
+            .encoder
+            .mark_ended(ends_taken.iter().map(|&(id, _)| id));
         self.outcomes.record(&result);
         result.map(|()| true)
     }

@@ -24,6 +24,9 @@ pub enum Fault {
     /// Answer 200 once the flag is true (at most 60 s). A client that hung up by then is logged as
     /// `abandoned <n>` instead of `answered <n>`.
     Held(std::sync::Arc<AtomicBool>),
+    /// Pass each request on to a real receiver at this `host:port` and its answer back, except
+    /// while the flag is true: then answer 503 (a receiver that is down for a while).
+    Relay(String, std::sync::Arc<AtomicBool>),
 }
 
 /// A small HTTP server on loopback for faults, recording every request it read.
@@ -133,6 +136,29 @@ impl FaultServer {
                                     b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                                 );
                             }
+                        }
+                        Fault::Relay(upstream, down) => {
+                            if down.load(Ordering::Relaxed) {
+                                log.lock().unwrap().push(format!("refused {n}"));
+                                let _ = stream.write_all(
+                                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                                );
+                                return;
+                            }
+                            let Ok(mut up) = std::net::TcpStream::connect(&upstream) else {
+                                return;
+                            };
+                            up.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                            // One request per connection: the receiver closes once it answered.
+                            let request = reqs.lock().unwrap()[n].clone();
+                            let end = find(&request, b"\r\n\r\n").unwrap();
+                            let _ = up.write_all(&request[..end]);
+                            let _ = up.write_all(b"\r\nconnection: close");
+                            let _ = up.write_all(&request[end..]);
+                            let mut answer = Vec::new();
+                            let _ = up.read_to_end(&mut answer);
+                            log.lock().unwrap().push(format!("relayed {n}"));
+                            let _ = stream.write_all(&answer);
                         }
                         Fault::Statuses(list) => {
                             let i = served.fetch_add(1, Ordering::Relaxed).min(list.len() - 1);
