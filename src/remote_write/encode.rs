@@ -189,9 +189,9 @@ fn sample_labels(out: &mut Vec<u8>, sample: &Sample<'_>, job: &str, instance: &s
     }
 }
 
-/// How many writes carry a stale marker for a series that is gone for good before the encoder
-/// forgets it. Five writes are five minutes at the default interval: by then Prometheus' lookback
-/// has ended the series anyway.
+/// How many writes carry a stale marker no receiver took before the encoder gives up on it. Five
+/// writes are five minutes at the default interval: by then Prometheus' lookback has ended the
+/// series anyway.
 const END_TRIES: u8 = 5;
 
 /// What an [`Encoder`] keeps of a line between writes, and what the last walk read of it.
@@ -353,28 +353,29 @@ impl Encoder {
         self.end_unseen()
     }
 
-    /// Ends the lines past `seen`: each reported until its stale marker is taken, and forgotten
-    /// once its series is gone for good (a series that comes back later is a new one, from 0)
-    /// and the marker was taken or reported [`END_TRIES`] times.
+    /// Ends the lines past `seen`: each reported until its stale marker is taken or was reported
+    /// [`END_TRIES`] times, and forgotten after that once its series is gone for good (a series
+    /// that comes back later is a new one, from 0).
     fn end_unseen(&mut self) -> Vec<(LineId, (usize, usize))> {
         let seen = self.seen;
         let mut ended = Vec::new();
-        for known in self.lines[seen..].iter_mut().filter(|k| !k.ended) {
-            known.end_tries = known.end_tries.saturating_add(1);
+        let wanted = |k: &Known| !k.ended && k.end_tries < END_TRIES;
+        for known in self.lines[seen..].iter_mut().filter(|k| wanted(k)) {
+            known.end_tries += 1;
             ended.push((known.id, known.labels));
         }
-        let gone = |k: &Known| (k.ended || k.end_tries >= END_TRIES) && !k.anchor.alive();
-        if self.lines[seen..].iter().any(gone) {
+        let forget = |k: &Known| !wanted(k) && !k.anchor.alive();
+        if self.lines[seen..].iter().any(forget) {
             let forgotten: usize = self.lines[seen..]
                 .iter()
-                .filter(|k| gone(k))
+                .filter(|k| forget(k))
                 .map(|k| k.labels.1 - k.labels.0)
                 .sum();
             self.garbage += forgotten;
             let mut at = 0;
             self.lines.retain(|k| {
                 at += 1;
-                at <= seen || !gone(k)
+                at <= seen || !forget(k)
             });
             self.reindex();
         }
