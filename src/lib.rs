@@ -85,6 +85,8 @@ mod storage;
 #[cfg(all(feature = "testkit", not(target_arch = "wasm32")))]
 pub mod testkit;
 mod text;
+#[cfg(feature = "push")]
+mod turn;
 #[cfg(any(feature = "push", feature = "pull"))]
 mod wire;
 

@@ -138,10 +138,14 @@ impl RetryPolicy {
     }
 
     /// Runs `attempt` until it succeeds, fails for good (`transient` says no), the tries are
-    /// used up, or `give_up()` (checked before each wait and after it).
+    /// used up, or `give_up()` (checked before each wait and after it). Each attempt takes at most
+    /// `timeout`; `turn`, the sink's turn when the sends are taken in turn, is told when each
+    /// attempt and each wait is due to end, so that a send that can no longer finish is known.
     pub(crate) async fn run<T, E, F, Fut>(
         &self,
         give_up: &(dyn Fn() -> bool + Sync),
+        turn: Option<&crate::turn::Turn<'_>>,
+        timeout: Duration,
         transient: impl Fn(&E) -> bool,
         mut attempt: F,
     ) -> Result<T, E>
@@ -149,12 +153,19 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        let expect = |within| {
+            if let Some(turn) = turn {
+                turn.expect(within)
+            }
+        };
         let mut tries = 0;
         loop {
+            expect(timeout);
             match attempt().await {
                 Err(e) if transient(&e) && tries + 1 < self.tries && !give_up() => {
-                    crate::platform::sleep(self.jittered(tries, crate::storage::random_unit()))
-                        .await;
+                    let wait = self.jittered(tries, crate::storage::random_unit());
+                    expect(wait);
+                    crate::platform::sleep(wait).await;
                     if give_up() {
                         return Err(e);
                     }

@@ -9,6 +9,7 @@ use super::settings::{PushConfig, PushMethod};
 use super::url::{group_url, redact_url};
 use crate::config::ConfigError;
 use crate::platform::{Body, HttpClient, HttpFailure, HttpRequest, HttpResponse};
+use crate::turn::Turn;
 use crate::wire::TEXT_CONTENT_TYPE;
 
 /// Why a push (or a DELETE) failed. The message names the method, the group URL and the cause;
@@ -272,7 +273,7 @@ impl PushClient {
 
     /// [`push`](Self::push) or [`push_add`](Self::push_add), as `method` says.
     pub async fn push_with(&self, method: PushMethod, body: &str) -> Result<(), PushError> {
-        self.push_until(method, body, &|| false).await
+        self.push_until(method, body, &|| false, None).await
     }
 
     /// [`push_with`](Self::push_with), making no further attempt once `give_up()` is true. A request
@@ -283,6 +284,7 @@ impl PushClient {
         method: PushMethod,
         body: &str,
         give_up: &(dyn Fn() -> bool + Sync),
+        turn: Option<&Turn<'_>>,
     ) -> Result<(), PushError> {
         // Prepared once per push, not per attempt: retries share the same (gzipped) bytes.
         let payload = match self
@@ -294,13 +296,18 @@ impl PushClient {
             Some(compressed) => Body::from(compressed),
             None => Body::from(body.as_bytes()),
         };
-        self.with_retries(method.as_str(), Some(payload), give_up)
+        self.with_retries(method.as_str(), Some(payload), give_up, turn)
             .await
     }
 
     /// DELETE: removes the group (the gateway answers 202 even when there was none).
     pub async fn delete(&self) -> Result<(), PushError> {
-        self.with_retries("DELETE", None, &|| false).await
+        self.delete_in(None).await
+    }
+
+    /// [`delete`](Self::delete) in `turn`, when the group's sends are taken in turn.
+    pub(crate) async fn delete_in(&self, turn: Option<&Turn<'_>>) -> Result<(), PushError> {
+        self.with_retries("DELETE", None, &|| false, turn).await
     }
 
     /// GET of `path` on the gateway (`/api/v1/metrics`, say), with the configured credentials and
@@ -326,12 +333,17 @@ impl PushClient {
         method: &'static str,
         payload: Option<Body>,
         give_up: &(dyn Fn() -> bool + Sync),
+        turn: Option<&Turn<'_>>,
     ) -> Result<(), PushError> {
         self.config
             .retry
-            .run(give_up, PushError::is_transient, || {
-                self.send_once(method, payload.clone())
-            })
+            .run(
+                give_up,
+                turn,
+                self.config.timeout(),
+                PushError::is_transient,
+                || self.send_once(method, payload.clone()),
+            )
             .await
     }
 

@@ -5,6 +5,9 @@
 //! send counters backwards. A push asked for while another is in flight waits for it and then
 //! carries the newer totals.
 //!
+//! The turns are [`Turns`]: a push whose I/O can no longer settle (workerd cancels what a request
+//! that ended left pending) loses its turn once overdue, rather than holding every later push.
+//!
 //! Stopping (shutdown, drop) must not cut a request that may already be on the wire: the gateway
 //! could still apply that older body after the final one. So [`GroupPusher::stop_interval_pushes`]
 //! only stops retries and new interval pushes; the final push then waits its turn at the gate.
@@ -17,6 +20,7 @@ use super::client::{PushClient, PushError};
 use super::settings::PushMethod;
 use crate::recorder::RecorderHandle;
 use crate::sink::Outcomes;
+use crate::turn::{Turn, Turns};
 
 /// Which push of a run this is; with `method = "put"` it decides the HTTP method.
 #[cfg(not(target_arch = "wasm32"))]
@@ -53,8 +57,8 @@ impl Phase {
 pub struct GroupPusher {
     recorder: RecorderHandle,
     client: PushClient,
-    /// Held from the render to the gateway's answer.
-    gate: futures_util::lock::Mutex<()>,
+    /// Taken from the render to the gateway's answer.
+    turns: Turns,
     /// Set when the run ends: interval pushes stop, and one in flight makes no further attempt.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     stopping: AtomicBool,
@@ -76,7 +80,7 @@ impl GroupPusher {
             outcomes: Outcomes::register(&recorder, "pushgateway"),
             recorder,
             client,
-            gate: futures_util::lock::Mutex::new(()),
+            turns: Turns::default(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -116,12 +120,12 @@ impl GroupPusher {
     /// An interval push (or a flush); `Ok(false)` when the run has ended and nothing was sent.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) async fn push_interval(&self, method: PushMethod) -> Result<bool, PushError> {
-        let _turn = self.gate.lock().await;
+        let turn = self.turns.take().await;
         if self.stopping.load(Relaxed) {
             return Ok(false);
         }
         let stopping = || self.stopping.load(Relaxed);
-        self.send(&self.client, method, &stopping)
+        self.send(&self.client, method, &stopping, &turn)
             .await
             .map(|()| true)
     }
@@ -144,13 +148,13 @@ impl GroupPusher {
         client: &PushClient,
         method: PushMethod,
     ) -> Result<(), PushError> {
-        let _turn = self.gate.lock().await;
-        self.send(client, method, &|| false).await
+        let turn = self.turns.take().await;
+        self.send(client, method, &|| false, &turn).await
     }
 
     pub(crate) async fn delete_via(&self, client: &PushClient) -> Result<(), PushError> {
-        let _turn = self.gate.lock().await;
-        client.delete().await
+        let turn = self.turns.take().await;
+        client.delete_in(Some(&turn)).await
     }
 
     async fn send(
@@ -158,13 +162,14 @@ impl GroupPusher {
         client: &PushClient,
         method: PushMethod,
         give_up: &(dyn Fn() -> bool + Sync),
+        turn: &Turn<'_>,
     ) -> Result<(), PushError> {
         if !self.recorder.is_enabled() {
             // A disabled recorder pushes nothing: an empty PUT would wipe an earlier run's group.
             return Ok(());
         }
         let body = self.recorder.render();
-        let result = client.push_until(method, &body, give_up).await;
+        let result = client.push_until(method, &body, give_up, Some(turn)).await;
         self.outcomes.record(&result);
         result
     }

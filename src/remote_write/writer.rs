@@ -4,10 +4,12 @@
 use super::encode::{snappy, write_request, Encoder, Kind, Samples, TimeSeries, STALE_NAN};
 use super::settings::RemoteWriteConfig;
 use crate::config::ConfigError;
+use crate::encoder::LineId;
 use crate::platform::{unix_time_secs, Body, HttpClient, HttpRequest};
 use crate::push::{redact_url, PushError};
 use crate::recorder::RecorderHandle;
 use crate::sink::Outcomes;
+use crate::turn::{Turn, Turns};
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 fn unix_millis() -> i64 {
@@ -24,7 +26,9 @@ fn generated_instance() -> String {
     format!("om-{:016x}", u64::from_le_bytes(bytes))
 }
 
-/// What the writer remembers between writes; held for a whole write, so writes never overlap.
+/// What the writer remembers between writes. Locked only while a write encodes and while it marks
+/// what was taken, never across a request: a write taken over from one that can no longer finish
+/// (see [`Turns`]) finds it free.
 struct State {
     /// The timestamp of the last sample written: every next one is later, whatever the clock does.
     last_ms: i64,
@@ -68,7 +72,9 @@ pub struct RemoteWriter {
     url: String,
     headers: Vec<(String, String)>,
     instance: String,
-    state: futures_util::lock::Mutex<State>,
+    /// One write at a time.
+    turns: Turns,
+    state: std::sync::Mutex<State>,
     /// Set when the run ends: interval writes stop, and one in flight makes no further attempt.
     stopping: std::sync::atomic::AtomicBool,
     outcomes: Outcomes,
@@ -123,7 +129,8 @@ impl RemoteWriter {
             target,
             headers,
             instance,
-            state: futures_util::lock::Mutex::new(State {
+            turns: Turns::default(),
+            state: std::sync::Mutex::new(State {
                 last_ms: now - 1,
                 last_write_ms: now - 1,
                 encoder,
@@ -202,8 +209,14 @@ impl RemoteWriter {
         HttpClient::new(self.config.ca_file.as_deref())
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn write_with(&self, kind: Write, http: &HttpClient) -> Result<bool, PushError> {
-        let mut state = self.state.lock().await;
+        let turn = self.turns.take().await;
         let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
         if kind == Write::Interval && stopping() {
             return Ok(false);
@@ -212,10 +225,32 @@ impl RemoteWriter {
             Write::Interval => &stopping,
             _ => &|| false,
         };
-        let end = kind == Write::End;
         if !self.recorder.is_enabled() {
             return Ok(true);
         }
+        // A write taken over from one that stopped answering: that one's samples may have arrived,
+        // so its new series' `0` is not sent again (at a timestamp the receiver may hold with
+        // another value, a 400 for the whole request); their first value is.
+        let (batches, new_lines, ended) = self.encode(kind == Write::End, turn.taken_over());
+        let (sent, result) = self.send_batches(http, &batches, give_up, &turn).await;
+        let mut state = self.state();
+        let accepted = new_lines[..sent.min(new_lines.len())].iter().flatten();
+        state.encoder.mark_zeroed(accepted.copied());
+        let ends_taken = &ended[..sent.saturating_sub(new_lines.len())];
+        state.encoder.mark_ended(ends_taken.iter().copied());
+        self.outcomes.record(&result);
+        result.map(|()| true)
+    }
+
+    /// The requests of one write, each with the number of series sent once it is taken; the line
+    /// of each walked series that is new (its `0` goes first), and the lines that left.
+    #[allow(clippy::type_complexity)]
+    fn encode(
+        &self,
+        end: bool,
+        no_zero: bool,
+    ) -> (Vec<(Body, usize)>, Vec<Option<LineId>>, Vec<LineId>) {
+        let mut state = self.state();
         let (now, zero_at) = state.stamps(unix_millis());
         let stale = f64::from_bits(STALE_NAN);
         let state = &mut *state;
@@ -226,11 +261,11 @@ impl RemoteWriter {
         let mut new_lines = Vec::with_capacity(walked.len());
         for line in walked {
             let new = line.kind == Kind::Cumulative && !line.zeroed;
-            let mut samples = match new {
+            let mut samples = match new && !no_zero {
                 true => Samples::one(0.0, zero_at),
                 false => Samples::one(line.value, now),
             };
-            if new {
+            if new && !no_zero {
                 samples.push(line.value, now);
             }
             if end {
@@ -252,27 +287,19 @@ impl RemoteWriter {
         }
         state.last_ms = if end { now + 1 } else { now };
         state.last_write_ms = now;
-        let (sent, result) = self.send_batches(http, &series, give_up).await;
-        drop(series);
-        let accepted = new_lines[..sent.min(new_lines.len())].iter().flatten();
-        state.encoder.mark_zeroed(accepted.copied());
-        let ends_taken = &ended[..sent.saturating_sub(new_lines.len())];
-        state
-            .encoder
-            .mark_ended(ends_taken.iter().map(|&(id, _)| id));
-        self.outcomes.record(&result);
-        result.map(|()| true)
+        let batches = self.batches(&series);
+        (
+            batches,
+            new_lines,
+            ended.iter().map(|&(id, _)| id).collect(),
+        )
     }
 
-    /// Sends `series` in requests of at most `max_samples_per_send` samples (a series is never
-    /// split), in order. Returns how many series receivers took, and the outcome.
-    async fn send_batches(
-        &self,
-        http: &HttpClient,
-        series: &[TimeSeries<'_>],
-        give_up: &(dyn Fn() -> bool + Sync),
-    ) -> (usize, Result<(), PushError>) {
+    /// `series` in requests of at most `max_samples_per_send` samples (a series is never split),
+    /// in order, each with the count of series sent once it is taken.
+    fn batches(&self, series: &[TimeSeries<'_>]) -> Vec<(Body, usize)> {
         let limit = self.config.max_samples_per_send;
+        let mut batches = Vec::new();
         let mut start = 0;
         while start < series.len() {
             let mut end = start;
@@ -283,20 +310,39 @@ impl RemoteWriter {
                 samples += series[end].samples.as_slice().len();
                 end += 1;
             }
-            let body = Body::from(snappy(&write_request(&series[start..end])));
+            batches.push((Body::from(snappy(&write_request(&series[start..end]))), end));
+            start = end;
+        }
+        batches
+    }
+
+    /// Sends `batches` in order. Returns how many series receivers took, and the outcome.
+    async fn send_batches(
+        &self,
+        http: &HttpClient,
+        batches: &[(Body, usize)],
+        give_up: &(dyn Fn() -> bool + Sync),
+        turn: &Turn<'_>,
+    ) -> (usize, Result<(), PushError>) {
+        let mut taken = 0;
+        for (body, end) in batches {
             let sent = self
                 .config
                 .retry
-                .run(give_up, PushError::is_transient, || {
-                    self.send_once(http, body.clone())
-                })
+                .run(
+                    give_up,
+                    Some(turn),
+                    self.config.timeout(),
+                    PushError::is_transient,
+                    || self.send_once(http, body.clone()),
+                )
                 .await;
             if let Err(e) = sent {
-                return (start, Err(e));
+                return (taken, Err(e));
             }
-            start = end;
+            taken = *end;
         }
-        (start, Ok(()))
+        (taken, Ok(()))
     }
 
     async fn send_once(&self, http: &HttpClient, body: Body) -> Result<(), PushError> {
