@@ -63,6 +63,8 @@ pub(crate) struct BucketRules {
     patterns: Vec<(String, Arc<HistogramShape>)>,
     seconds: Arc<HistogramShape>,
     default: Arc<HistogramShape>,
+    sample_rate: f64,
+    nan_drops: Arc<Named<CounterCell>>,
 }
 
 impl BucketRules {
@@ -91,7 +93,18 @@ impl BucketRules {
             patterns,
             seconds: shape(&config.histogram_buckets_seconds),
             default: shape(&config.histogram_buckets),
+            sample_rate: config.sample_rate,
+            nan_drops,
         }
+    }
+
+    /// A shape of `bounds` under the config's sampling, for buckets given at run time.
+    pub(crate) fn shape(&self, bounds: &[f64]) -> Arc<HistogramShape> {
+        Arc::new(HistogramShape::new(
+            bounds,
+            self.sample_rate,
+            self.nan_drops.clone(),
+        ))
     }
 
     /// The shape of a new histogram family recorded as `raw` and exposed as `exposed`.

@@ -579,7 +579,7 @@ fn pairs(value: &str, map: &mut BTreeMap<String, String>) -> Result<(), &'static
     Ok(())
 }
 
-fn validate_buckets(field: &str, buckets: &[f64]) -> Result<(), ConfigError> {
+pub(crate) fn validate_buckets(field: &str, buckets: &[f64]) -> Result<(), ConfigError> {
     use naming::{Num, Nums};
     if buckets.is_empty() {
         return Err(invalid(field, Nums(buckets), "must not be empty"));

@@ -415,6 +415,8 @@ struct Catalog {
     families: HashMap<String, FamilyInfo>,
     /// Exposition names described with `Unit::Seconds`.
     seconds: HashSet<String>,
+    /// Buckets given at run time for a family by its exposition name, ahead of every config rule.
+    buckets: HashMap<String, Arc<HistogramShape>>,
     /// Registered since the last render.
     pending: Vec<Pending>,
 }
@@ -573,6 +575,9 @@ pub(crate) struct SeriesIndex {
     exposition: Mutex<Exposition>,
     /// The clock of idle expiry, in whole seconds from here.
     start: web_time::Instant,
+    /// Whether series were removed since the last render, which then drops them from the
+    /// exposition.
+    removed: std::sync::atomic::AtomicBool,
 }
 
 impl SeriesIndex {
@@ -631,6 +636,7 @@ impl SeriesIndex {
             catalog: Mutex::new(catalog),
             exposition: Mutex::new(exposition),
             start: web_time::Instant::now(),
+            removed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -668,6 +674,12 @@ impl SeriesIndex {
         if let Some(idle) = self.settings.idle_secs {
             self.sweep(&mut exposition, now, idle);
         }
+        if self
+            .removed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.drop_evicted(&mut exposition);
+        }
         for family in exposition.families.values_mut() {
             family.series.sort();
         }
@@ -702,9 +714,13 @@ impl SeriesIndex {
                 entry.hide();
             }
         }
-        if !evicted {
-            return;
+        if evicted {
+            self.drop_evicted(exposition);
         }
+    }
+
+    /// Drops the evicted series from the exposition, freeing their places under the limit.
+    fn drop_evicted(&self, exposition: &mut Exposition) {
         let mut catalog = self.catalog();
         for (name, family) in &mut exposition.families {
             let removed = family.series.remove_evicted();
@@ -712,6 +728,43 @@ impl SeriesIndex {
                 info.len = info.len.saturating_sub(removed);
             }
         }
+    }
+
+    /// Removes the series of `key` now, if nothing but the index holds it: it leaves the next
+    /// render, and the key registered again starts a new series from zero. `false` when there is
+    /// no such series, or a handle to it is held (it must keep working, so it stays).
+    pub(crate) fn remove<C: Stored>(&self, key: &Key) -> bool {
+        SCRATCH.with(|scratch| {
+            let mut own = String::new();
+            let mut borrowed = scratch.try_borrow_mut();
+            let text = match &mut borrowed {
+                Ok(text) => &mut **text,
+                Err(_) => &mut own,
+            };
+            let Some((_, hash)) = self.write_text(key, C::KIND, text, false) else {
+                return false;
+            };
+            let mut shard = self
+                .shard(hash)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let Some(entry) = C::table(&shard)
+                .find(hash, |n| *n.text == **text)
+                .map(|n| C::wrap(n.clone()))
+            else {
+                return false;
+            };
+            // The table, the exposition (or the pending list) and `entry`: as in the sweep, no
+            // lookup can reach it again under the shard's write lock.
+            if entry.holders() == 3 && shard.remove(hash, &entry) {
+                entry.evict();
+                self.removed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                true
+            } else {
+                false
+            }
+        })
     }
 
     fn shard(&self, hash: u64) -> &RwLock<Shard> {
@@ -799,6 +852,7 @@ impl SeriesIndex {
         let Catalog {
             families,
             seconds,
+            buckets,
             pending,
         } = &mut *catalog;
         let name = &text[..name_len];
@@ -816,10 +870,13 @@ impl SeriesIndex {
         let shape = (C::KIND == Kind::Histogram).then(|| {
             family
                 .shape
-                .get_or_insert_with(|| {
-                    self.settings
-                        .buckets
-                        .shape_for(key.name(), name, seconds.contains(name))
+                .get_or_insert_with(|| match buckets.get(name) {
+                    Some(shape) => shape.clone(),
+                    None => {
+                        self.settings
+                            .buckets
+                            .shape_for(key.name(), name, seconds.contains(name))
+                    }
                 })
                 .clone()
         });
@@ -1010,6 +1067,27 @@ impl SeriesIndex {
         true
     }
 
+    /// Gives the histogram family `name` these bucket bounds (already checked), ahead of every
+    /// config rule; `false` when the family already has its buckets (they are fixed by its first
+    /// series).
+    pub(crate) fn set_buckets(&self, name: &str, bounds: &[f64]) -> bool {
+        let mut exposed = String::new();
+        if !naming::push_metric_name(&mut exposed, self.settings.prefix.as_deref(), name) {
+            return false;
+        }
+        let mut catalog = self.catalog();
+        if catalog
+            .families
+            .get(&exposed)
+            .is_some_and(|f| f.shape.is_some())
+        {
+            return false;
+        }
+        let shape = self.settings.buckets.shape(bounds);
+        catalog.buckets.insert(exposed, shape);
+        true
+    }
+
     /// Records HELP text for `name`; units other than counts are appended in brackets. A
     /// histogram described in seconds gets second-scale default buckets.
     pub(crate) fn describe(&self, name: &KeyName, unit: Option<Unit>, description: &SharedString) {
@@ -1160,6 +1238,34 @@ mod tests {
         assert!(text.contains("idle_total{id=\"4\"} 1\n"), "{text}");
         assert!(!text.contains("otel_metric_overflow"), "{text}");
         assert_eq!(index.drops.cell(DropReason::CardinalityLimit).cell.get(), 0);
+    }
+
+    #[test]
+    fn a_removed_series_leaves_at_once_and_comes_back_from_zero() {
+        let index = index("max_series_per_metric = 2");
+        // Removed before any render (still pending) and after one.
+        index.series::<CounterCell>(&key(0)).increment(5);
+        assert!(index.remove::<CounterCell>(&key(0)));
+        index.series::<CounterCell>(&key(1)).increment(7);
+        render(&index, 0);
+        assert!(index.remove::<CounterCell>(&key(1)));
+        assert!(!index.remove::<CounterCell>(&key(1)), "removed twice");
+        let text = render(&index, 0);
+        assert!(!text.contains("idle_total"), "{text}");
+        assert_eq!(held(&index), 0);
+        // Their places under the limit are free, and a key seen again starts from zero.
+        let again = index.series::<CounterCell>(&key(0));
+        again.increment(1);
+        index.series::<CounterCell>(&key(2)).increment(1);
+        let text = render(&index, 0);
+        assert!(text.contains("idle_total{id=\"0\"} 1\n"), "{text}");
+        assert!(!text.contains("otel_metric_overflow"), "{text}");
+        // A held series is kept: its handle must keep counting.
+        assert!(!index.remove::<CounterCell>(&key(0)));
+        again.increment(1);
+        assert!(render(&index, 0).contains("idle_total{id=\"0\"} 2\n"));
+        // Another kind's series of the same text is not this one.
+        assert!(!index.remove::<GaugeCell>(&key(2)));
     }
 
     #[test]

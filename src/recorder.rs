@@ -122,6 +122,52 @@ impl RecorderHandle {
             .is_none_or(|i| i.renames_label(name))
     }
 
+    /// Removes the counter series of `key` now, as `prom-client`'s `remove(labels)` does: it leaves
+    /// the next render, and `key` registered again starts a new series from zero (which
+    /// Prometheus' `rate` and `increase` read as a counter reset). Returns `false`, and keeps the
+    /// series, when there is none or a handle to it is still held: a held handle must keep
+    /// counting. Drop the handles first.
+    pub fn remove_counter(&self, key: &Key) -> bool {
+        self.inner
+            .index
+            .as_ref()
+            .is_some_and(|i| i.remove::<CounterCell>(key))
+    }
+
+    /// [`remove_counter`](Self::remove_counter) for a gauge series.
+    pub fn remove_gauge(&self, key: &Key) -> bool {
+        self.inner
+            .index
+            .as_ref()
+            .is_some_and(|i| i.remove::<GaugeCell>(key))
+    }
+
+    /// [`remove_counter`](Self::remove_counter) for a histogram series.
+    pub fn remove_histogram(&self, key: &Key) -> bool {
+        self.inner
+            .index
+            .as_ref()
+            .is_some_and(|i| i.remove::<HistogramCell>(key))
+    }
+
+    /// Gives the histogram `name` these buckets, ahead of `bucket_overrides` and the defaults, as
+    /// a per-histogram `buckets` option does in other clients. The bounds are checked as
+    /// `histogram_buckets` is (the error names `field`). `Ok(false)` when the family has recorded
+    /// already: its buckets are fixed by its first series.
+    pub fn set_histogram_buckets(
+        &self,
+        field: &str,
+        name: &str,
+        bounds: &[f64],
+    ) -> Result<bool, ConfigError> {
+        crate::config::validate_buckets(field, bounds)?;
+        Ok(self
+            .inner
+            .index
+            .as_ref()
+            .is_none_or(|i| i.set_buckets(name, bounds)))
+    }
+
     pub(crate) fn counter_slot(&self, key: &Key) -> Slot<Named<CounterCell>> {
         match &self.inner.index {
             Some(index) => index.series(key),
