@@ -1,257 +1,156 @@
-//! The options object of `new ObserverMetrics(options)`: every option checked at construction,
-//! by its JS name, so a mistake throws there rather than failing every push later.
-//!
-//! - An unknown option name (a typo such as `pushGatewayUrl`) is an error listing the known ones.
-//! - A value of the wrong type is a `TypeError` naming the option.
-//! - What the core refuses (a URL with a `?query` or a bad port, a header value that is not
-//!   printable ASCII, a timer past the JS timers' range) is an `Error` naming the option as JS
-//!   spells it (`groupingKey`, not `push.grouping`).
+//! The recorder and sink settings, as the JS side hands them over: already checked for names,
+//! types and ranges (`wasm/js/options.js`, which writes its messages in JS so the module carries
+//! none of them), in plain values. What only the core can judge (a URL, a header value, a label
+//! name, a timer's range) is refused by its validation, and the error goes back as
+//! `field NUL value NUL reason` for the JS side to name the option as JS spells it.
 
-use js_sys::{Array, Object, Reflect};
-use observer_metrics::push::{PushConfig, PushMethod};
+use std::collections::BTreeMap;
+
+use observer_metrics::push::{PushConfig, PushMethod, RetryPolicy};
 use observer_metrics::remote_write::RemoteWriteConfig;
 use observer_metrics::{ConfigError, MetricsConfig};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
-use crate::args;
-
-const NEW: &str = "new ObserverMetrics";
-
-/// Every option, as JS spells it.
-const KNOWN: [&str; 14] = [
-    "job",
-    "pushgatewayUrl",
-    "remoteWriteUrl",
-    "instance",
-    "groupingKey",
-    "exportIntervalSecs",
-    "histogramBuckets",
-    "sampleRate",
-    "method",
-    "headers",
-    "timeoutMs",
-    "prefix",
-    "globalLabels",
-    "onError",
-];
-
-/// The checked options.
-pub(crate) struct Options {
-    pub(crate) config: MetricsConfig,
-    pub(crate) on_error: Option<js_sys::Function>,
+/// Pairs written as `name NUL value NUL …`.
+pub(crate) fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut parts = text.split('\0');
+    std::iter::from_fn(move || Some((parts.next()?, parts.next()?)))
 }
 
-/// `options[name]` unless it is absent, `undefined` or `null`.
-fn get(options: &JsValue, name: &str) -> Result<Option<JsValue>, JsValue> {
-    let value = Reflect::get(options, &JsValue::from_str(name))?;
-    Ok((!value.is_undefined() && !value.is_null()).then_some(value))
+/// `[tries, base, max, jitter]` over the defaults; empty is the defaults.
+fn retry_policy(values: &[f64]) -> RetryPolicy {
+    let mut policy = RetryPolicy::default();
+    if let [tries, base, max, jitter] = *values {
+        policy.tries = tries as u32;
+        policy.base_backoff_ms = base as u64;
+        policy.max_backoff_ms = max as u64;
+        policy.jitter = jitter;
+    }
+    policy
 }
 
-/// The option's name for messages: `options.groupingKey`.
-fn option(name: &str) -> String {
-    format!("options.{name}")
+fn map(text: &str) -> BTreeMap<String, String> {
+    pairs(text)
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
-/// An option of one type, read with one of the [`args`] readers.
-fn typed<T>(
-    options: &JsValue,
-    name: &str,
-    read: fn(&str, &str, &JsValue) -> Result<T, JsValue>,
-) -> Result<Option<T>, JsValue> {
-    get(options, name)?
-        .map(|v| read(NEW, &option(name), &v))
-        .transpose()
-}
-
-/// A core config error, with the option named as JS spells it.
+/// A core config error, for the JS side to name by its option.
 pub(crate) fn config_error(e: ConfigError) -> JsValue {
-    let (rust, rest) = match e.field.split_once('.') {
-        Some((sink @ ("push" | "remote_write"), rest)) => match rest.split_once('.') {
-            Some((field, key)) => (format!("{sink}.{field}"), Some(key.to_owned())),
-            None => (e.field.clone(), None),
-        },
-        Some((field, key)) => (field.to_owned(), Some(key.to_owned())),
-        None => (e.field.clone(), None),
-    };
-    let js = match rust.as_str() {
-        "push.url" => "pushgatewayUrl",
-        "push.job" => "job",
-        "push.grouping" => "groupingKey",
-        "push.headers" => "headers",
-        "push.method" => "method",
-        "push.timeout_ms" => "timeoutMs",
-        "remote_write.url" => "remoteWriteUrl",
-        "remote_write.job" => "job",
-        "remote_write.instance" => "instance",
-        "remote_write.headers" => "headers",
-        "remote_write.timeout_ms" => "timeoutMs",
-        "histogram_buckets" => "histogramBuckets",
-        "sample_rate" => "sampleRate",
-        "export_interval_secs" => "exportIntervalSecs",
-        "global_labels" => "globalLabels",
-        other => other,
-    };
-    let name = match rest {
-        Some(key) => format!("{js}.{key}"),
-        None => js.to_owned(),
-    };
-    js_sys::Error::new(&format!(
-        "{NEW}: options.{name} = {}: {}",
-        e.value, e.reason
-    ))
-    .into()
+    js_sys::Error::new(&format!("{}\0{}\0{}", e.field, e.value, e.reason)).into()
 }
 
-/// Reads and checks `options` (`undefined` or `null` means all defaults).
-pub(crate) fn read(options: &JsValue) -> Result<Options, JsValue> {
-    if options.is_undefined() || options.is_null() {
-        let config = MetricsConfig::default();
-        return Ok(Options {
-            config,
-            on_error: None,
-        });
-    }
-    if options.dyn_ref::<Object>().is_none() || Array::is_array(options) {
-        return Err(args::type_error(NEW, "options", "an object", options));
-    }
-    let keys = Object::keys(options.unchecked_ref::<Object>());
-    for key in keys.iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !KNOWN.contains(&key.as_str()) {
-            return Err(js_sys::Error::new(&format!(
-                "{NEW}: unknown option {}; the options are {}",
-                args::quoted(&key),
-                KNOWN.join(", ")
-            ))
-            .into());
+/// The settings of one instance, each as JS checked it; absent numbers are `NaN`, absent lists
+/// empty.
+#[wasm_bindgen]
+pub struct Settings {
+    config: MetricsConfig,
+}
+
+#[wasm_bindgen]
+impl Settings {
+    /// The recorder's settings.
+    #[wasm_bindgen(constructor)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        enabled: bool,
+        interval_secs: f64,
+        sample_rate: f64,
+        max_series: f64,
+        idle_secs: f64,
+        prefix: Option<String>,
+        global_labels: &str,
+        buckets: Vec<f64>,
+        seconds_buckets: Vec<f64>,
+    ) -> Settings {
+        let mut config = MetricsConfig::default();
+        config.enabled = enabled;
+        if !interval_secs.is_nan() {
+            config.export_interval_secs = interval_secs as u64;
         }
+        if !sample_rate.is_nan() {
+            config.sample_rate = sample_rate;
+        }
+        if !max_series.is_nan() {
+            config.max_series_per_metric = max_series as usize;
+        }
+        if !idle_secs.is_nan() {
+            config.idle_timeout_secs = Some(idle_secs as u64);
+        }
+        config.prefix = prefix;
+        config.global_labels = map(global_labels);
+        if !buckets.is_empty() {
+            config.histogram_buckets = buckets;
+        }
+        if !seconds_buckets.is_empty() {
+            config.histogram_buckets_seconds = seconds_buckets;
+        }
+        Settings { config }
     }
 
-    let mut config = MetricsConfig::default();
-    if let Some(secs) = typed(options, "exportIntervalSecs", args::number)? {
-        if !(secs >= 1.0 && secs.fract() == 0.0 && secs <= u32::MAX as f64) {
-            return Err(js_sys::RangeError::new(&format!(
-                "{NEW}: options.exportIntervalSecs must be a whole number of seconds >= 1, got {}",
-                args::shown(secs)
-            ))
-            .into());
-        }
-        config.export_interval_secs = secs as u64;
+    /// One `bucketOverrides` rule.
+    #[wasm_bindgen(js_name = bucketRule)]
+    pub fn bucket_rule(&mut self, pattern: String, bounds: Vec<f64>) {
+        self.config.bucket_overrides.insert(pattern, bounds);
     }
-    if let Some(buckets) = get(options, "histogramBuckets")? {
-        let what = option("histogramBuckets");
-        if !Array::is_array(&buckets) {
-            return Err(args::type_error(
-                NEW,
-                &what,
-                "an array of numbers",
-                &buckets,
-            ));
-        }
-        config.histogram_buckets = Array::from(&buckets)
-            .iter()
-            .enumerate()
-            .map(|(i, b)| args::number(NEW, &format!("{what}[{i}]"), &b))
-            .collect::<Result<_, _>>()?;
-    }
-    if let Some(rate) = typed(options, "sampleRate", args::number)? {
-        config.sample_rate = rate;
-    }
-    config.prefix = typed(options, "prefix", args::string)?;
-    if let Some(labels) = get(options, "globalLabels")? {
-        config.global_labels = args::string_map(NEW, &option("globalLabels"), &labels)?;
-    }
-    let on_error = match get(options, "onError")? {
-        Some(f) => Some(
-            f.dyn_into::<js_sys::Function>()
-                .map_err(|f| args::type_error(NEW, "options.onError", "a function", &f))?,
-        ),
-        None => None,
-    };
 
-    let push_url = typed(options, "pushgatewayUrl", args::string)?;
-    let write_url = typed(options, "remoteWriteUrl", args::string)?;
-    let sink_options = ["job", "headers", "timeoutMs"];
-    let given = |name: &str| {
-        Reflect::get(options, &JsValue::from_str(name)).is_ok_and(|v| !v.is_undefined())
-    };
-    if push_url.is_none() && write_url.is_none() {
-        if let Some(name) = sink_options
-            .iter()
-            .chain(&["groupingKey", "method", "instance"])
-            .find(|n| given(n))
-        {
-            return Err(js_sys::Error::new(&format!(
-                "{NEW}: options.{name} only applies with pushgatewayUrl or remoteWriteUrl, and neither is given"
-            ))
-            .into());
+    /// The Pushgateway sink. `retry` is `[tries, base, max, jitter]` or empty.
+    #[wasm_bindgen(js_name = pushTo)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_to(
+        &mut self,
+        url: String,
+        job: String,
+        grouping: &str,
+        headers: &str,
+        post: bool,
+        timeout_ms: f64,
+        retry: Vec<f64>,
+    ) {
+        let mut push = PushConfig::new(url, job);
+        push.grouping = map(grouping);
+        push.headers = map(headers);
+        if post {
+            push.method = PushMethod::Post;
         }
-        config.validate().map_err(config_error)?;
-        return Ok(Options { config, on_error });
+        if !timeout_ms.is_nan() {
+            push.timeout_ms = timeout_ms as u64;
+        }
+        push.retry = retry_policy(&retry);
+        self.config.push = Some(push);
     }
-    let job = typed(options, "job", args::string)?.ok_or_else(|| {
-        JsValue::from(js_sys::Error::new(&format!(
-            "{NEW}: options.job is required with pushgatewayUrl or remoteWriteUrl"
-        )))
-    })?;
-    // Read for each sink rather than cloned: the module is smaller without a map clone.
-    let headers = || match get(options, "headers")? {
-        Some(h) => args::string_map(NEW, &option("headers"), &h),
-        None => Ok(Default::default()),
-    };
-    let timeout_ms = match typed(options, "timeoutMs", args::number)? {
-        Some(ms) if !(ms >= 1.0 && ms.is_finite()) => {
-            return Err(js_sys::RangeError::new(&format!(
-                "{NEW}: options.timeoutMs must be a number of milliseconds >= 1, got {}",
-                args::shown(ms)
-            ))
-            .into())
-        }
-        // Past u64 saturates, and validation refuses it with the timers' range.
-        Some(ms) => Some(ms as u64),
-        None => None,
-    };
-    if let Some(url) = push_url {
-        let mut push = PushConfig::new(url, job.clone());
-        if let Some(grouping) = get(options, "groupingKey")? {
-            push.grouping = args::string_map(NEW, &option("groupingKey"), &grouping)?;
-        }
-        push.headers = headers()?;
-        push.method = match typed(options, "method", args::string)?.as_deref() {
-            None | Some("put") => PushMethod::Put,
-            Some("post") => PushMethod::Post,
-            Some(other) => {
-                return Err(js_sys::Error::new(&format!(
-                    "{NEW}: options.method must be \"put\" or \"post\", got {}",
-                    args::quoted(other)
-                ))
-                .into())
-            }
-        };
-        if let Some(ms) = timeout_ms {
-            push.timeout_ms = ms;
-        }
-        config.push = Some(push);
-    } else if let Some(name) = ["groupingKey", "method"].iter().find(|n| given(n)) {
-        return Err(js_sys::Error::new(&format!(
-            "{NEW}: options.{name} only applies with pushgatewayUrl, which is not given"
-        ))
-        .into());
-    }
-    if let Some(url) = write_url {
+
+    /// The remote-write sink.
+    #[wasm_bindgen(js_name = writeTo)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_to(
+        &mut self,
+        url: String,
+        job: String,
+        instance: Option<String>,
+        headers: &str,
+        timeout_ms: f64,
+        retry: Vec<f64>,
+        max_samples: f64,
+    ) {
         let mut rw = RemoteWriteConfig::new(url, job);
-        rw.instance = typed(options, "instance", args::string)?;
-        rw.headers = headers()?;
-        if let Some(ms) = timeout_ms {
-            rw.timeout_ms = ms;
+        rw.instance = instance;
+        rw.headers = map(headers);
+        if !timeout_ms.is_nan() {
+            rw.timeout_ms = timeout_ms as u64;
         }
-        config.remote_write = Some(rw);
-    } else if given("instance") {
-        return Err(js_sys::Error::new(&format!(
-            "{NEW}: options.instance only applies with remoteWriteUrl, which is not given"
-        ))
-        .into());
+        rw.retry = retry_policy(&retry);
+        if !max_samples.is_nan() {
+            rw.max_samples_per_send = max_samples as usize;
+        }
+        self.config.remote_write = Some(rw);
     }
-    config.validate().map_err(config_error)?;
-    Ok(Options { config, on_error })
+}
+
+impl Settings {
+    /// The config, validated by the core.
+    pub(crate) fn into_config(self) -> Result<MetricsConfig, JsValue> {
+        self.config.validate().map_err(config_error)?;
+        Ok(self.config)
+    }
 }

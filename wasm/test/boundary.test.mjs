@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { startGateway, value } from "./gateway.mjs";
 
 const require = createRequire(import.meta.url);
-const { ObserverMetrics } = require("../pkg/node/observer_metrics_wasm.js");
+const { ObserverMetrics } = require("../pkg/npm/node.cjs");
 
 let gw;
 before(async () => (gw = await startGateway()));

@@ -5,14 +5,11 @@
 // console stays clean, and that a cross-origin push says what a browser allows it to say.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import WebSocket from "ws";
 import { startGateway, value, sleep } from "./gateway.mjs";
+import { startChromium, startSite, openPage, evaluate } from "./chromium.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const readme = readFileSync(`${root}README.md`, "utf8");
@@ -21,123 +18,44 @@ const pageScript = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]
 let gw;
 let site;
 let browser;
-let profile;
 
-// The site: the page, the web package, and /metrics/ passed through to the gateway.
-function startSite(gatewayUrl) {
-  const types = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
-  const server = createServer(async (req, res) => {
-    const path = new URL(req.url, "http://x").pathname;
-    if (path.startsWith("/metrics/")) {
-      const chunks = [];
-      for await (const c of req) chunks.push(c);
-      const headers = {};
-      for (const h of ["content-type", "content-encoding", "authorization"]) if (req.headers[h]) headers[h] = req.headers[h];
-      const answer = await fetch(gatewayUrl + req.url, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
-      res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "text/plain" });
-      res.end(Buffer.from(await answer.arrayBuffer()));
-      return;
-    }
-    const files = {
-      "/": ["index.html", '<!doctype html><title>observer-metrics</title><link rel="icon" href="data:,"><script type="module" src="/page.mjs"></script>'],
-      "/page.mjs": ["page.mjs", pageScript],
-      "/cross.html": ["cross.html", `<!doctype html><link rel="icon" href="data:,"><script type="module">
-        import init, { ObserverMetrics } from "/pkg/web/observer_metrics_wasm.js";
-        await init();
-        const m = new ObserverMetrics({ job: "cross", pushgatewayUrl: ${JSON.stringify(gatewayUrl)}, timeoutMs: 2000 });
-        m.push().then(() => (window.crossOrigin = "pushed"), (e) => (window.crossOrigin = e.message));
-      </script>`],
-    };
-    let body;
-    let name = path;
-    if (files[path]) {
-      [name, body] = files[path];
-    } else if (path.startsWith("/pkg/web/") && !path.includes("..")) {
+// The site: the page, the package, and /metrics/ passed through to the gateway.
+function startPageSite(gatewayUrl) {
+  const files = {
+    "/": ["index.html", '<!doctype html><title>observer-metrics</title><link rel="icon" href="data:,"><script type="module" src="/page.mjs"></script>'],
+    "/page.mjs": ["page.mjs", pageScript],
+    "/cross.html": ["cross.html", `<!doctype html><link rel="icon" href="data:,"><script type="module">
+      import init, { ObserverMetrics } from "/pkg/npm/index.js";
+      await init();
+      const m = new ObserverMetrics({ job: "cross", pushgatewayUrl: ${JSON.stringify(gatewayUrl)}, timeoutMs: 2000 });
+      m.push().then(() => (window.crossOrigin = "pushed"), (e) => (window.crossOrigin = e.message));
+    </script>`],
+  };
+  return startSite(gatewayUrl, (path) => {
+    if (files[path]) return files[path];
+    if (path.startsWith("/pkg/npm/") && !path.includes("..")) {
       try {
-        body = readFileSync(join(root, "wasm", path));
+        return [path, readFileSync(join(root, "wasm", path))];
       } catch {}
     }
-    if (body === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
-    const ext = name.slice(name.lastIndexOf("."));
-    res.writeHead(200, { "content-type": types[ext] ?? "application/octet-stream" }).end(body);
+    return undefined;
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, origin: `http://127.0.0.1:${server.address().port}` })));
-}
-
-// Headless Chromium with the DevTools protocol on a free port; resolves with its endpoint.
-function startChromium() {
-  profile = mkdtempSync(join(tmpdir(), "om-chromium-"));
-  const child = spawn(
-    "chromium",
-    ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0", `--user-data-dir=${profile}`, "about:blank"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  return new Promise((resolve, reject) => {
-    let log = "";
-    const timer = setTimeout(() => reject(new Error(`chromium did not start in 30 s:\n${log}`)), 30000);
-    child.once("error", (e) => reject(new Error(`chromium must be installed (apt-get install -y chromium): ${e.message}`)));
-    child.stderr.on("data", (d) => {
-      log += d;
-      const m = log.match(/DevTools listening on (ws:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, endpoint: m[1] });
-      }
-    });
-  });
-}
-
-// A DevTools session on a new page: `send` commands, `events` as they came.
-async function openPage(endpoint) {
-  const ws = new WebSocket(endpoint);
-  await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
-  let next = 0;
-  const pending = new Map();
-  const events = [];
-  ws.on("message", (data) => {
-    const msg = JSON.parse(data);
-    if (msg.id !== undefined && pending.has(msg.id)) {
-      const { resolve, reject } = pending.get(msg.id);
-      pending.delete(msg.id);
-      msg.error ? reject(new Error(JSON.stringify(msg.error))) : resolve(msg.result);
-    } else if (msg.method) {
-      events.push(msg);
-    }
-  });
-  const call = (method, params = {}, sessionId) =>
-    new Promise((resolve, reject) => {
-      const id = ++next;
-      pending.set(id, { resolve, reject });
-      ws.send(JSON.stringify({ id, method, params, sessionId }));
-    });
-  const { targetId } = await call("Target.createTarget", { url: "about:blank" });
-  const { sessionId } = await call("Target.attachToTarget", { targetId, flatten: true });
-  const send = (method, params) => call(method, params, sessionId);
-  for (const domain of ["Network", "Runtime", "Log", "Page"]) await send(`${domain}.enable`);
-  return { send, events, close: () => ws.close() };
-}
-
-async function evaluate(page, expression) {
-  const { result } = await page.send("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true });
-  return result.value;
 }
 
 before(async () => {
   gw = await startGateway();
-  site = await startSite(gw.url);
+  site = await startPageSite(gw.url);
   browser = await startChromium();
 });
 
 after(async () => {
-  if (browser && browser.child.exitCode === null) {
-    await new Promise((r) => (browser.child.once("exit", r), browser.child.kill("SIGKILL")));
+  // Every part is stopped even if one fails to, so that no process outlives the tests.
+  try {
+    await browser?.stop();
+  } finally {
+    site?.server.close();
+    await gw?.stop();
   }
-  site?.server.close();
-  await gw?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 test("the README's browser snippet pushes exact values through the same origin, with nothing aborted or logged", async () => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { startGateway, group, value, freePort, sleep } from "./gateway.mjs";
 
 const require = createRequire(import.meta.url);
-const pkgPath = fileURLToPath(new URL("../pkg/node/observer_metrics_wasm.js", import.meta.url));
+const pkgPath = fileURLToPath(new URL("../pkg/npm/node.cjs", import.meta.url));
 const { ObserverMetrics } = require(pkgPath);
 
 let gw;
@@ -220,6 +220,9 @@ test('method "post" is honoured by push(), pushIfDue() and start()', async () =>
   await m.push();
   assert.equal(await value(gw.url, labels, "other_total"), 7, "push() replaced the group");
 
+  // An explicit push restarts the interval pushIfDue() counts.
+  assert.equal(await m.pushIfDue(), false, "pushIfDue() pushed again right after push()");
+  await sleep(1100);
   await seed();
   assert.equal(await m.pushIfDue(), true);
   assert.equal(await value(gw.url, labels, "other_total"), 7, "pushIfDue() replaced the group");

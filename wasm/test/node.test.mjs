@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import { startGateway, group, value, freePort, sleep } from "./gateway.mjs";
 
 const require = createRequire(import.meta.url);
-const { ObserverMetrics } = require("../pkg/node/observer_metrics_wasm.js");
+const { ObserverMetrics } = require("../pkg/npm/node.cjs");
 
 let gw;
 before(async () => (gw = await startGateway()));

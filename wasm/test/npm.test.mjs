@@ -5,13 +5,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { startGateway, value } from "./gateway.mjs";
+import { installPacked } from "./packed.mjs";
 
-const pkgDir = fileURLToPath(new URL("../pkg/npm/", import.meta.url));
 const cargoVersion = readFileSync(new URL("../Cargo.toml", import.meta.url), "utf8").match(/^version = "(.*)"/m)[1];
 
 let gw;
@@ -19,17 +18,15 @@ let project;
 let installed;
 before(async () => {
   gw = await startGateway();
-  project = mkdtempSync(join(tmpdir(), "om-npm-"));
-  const [{ filename, files }] = JSON.parse(
-    execFileSync("npm", ["pack", "--json", "--pack-destination", project], { cwd: pkgDir, encoding: "utf8" }),
-  );
-  const paths = files.map((f) => f.path);
-  for (const needed of ["README.md", "LICENSE-MIT", "package.json", "workerd.d.ts", "node.d.mts", "web/observer_metrics_wasm.d.ts", "node/observer_metrics_wasm_bg.wasm", "web/observer_metrics_wasm_bg.wasm"]) {
+  const packed = installPacked("om-npm-");
+  project = packed.project;
+  installed = packed.installed;
+  const paths = packed.files;
+  for (const needed of ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "package.json", "index.d.ts", "index.d.cts", "index.js", "node.mjs", "node.cjs", "workerd.mjs", "observer_metrics_wasm_bg.wasm"]) {
     assert.ok(paths.includes(needed), `${needed} is not in the tarball: ${paths}`);
   }
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", join(project, filename)], { cwd: project, stdio: "ignore" });
-  installed = join(project, "node_modules", "observer-metrics");
+  // One copy of the module, whatever the host.
+  assert.deepEqual(paths.filter((p) => p.endsWith(".wasm")), ["observer_metrics_wasm_bg.wasm"]);
 });
 after(async () => {
   await gw?.stop();
@@ -54,6 +51,19 @@ for (const [kind, args, source] of [
     const out = execFileSync(process.execPath, [...args, script], { cwd: project, env: { ...process.env, GW: gw.url }, encoding: "utf8" });
     assert.match(out, /^pushed$/m);
     assert.equal(await value(gw.url, { job }, "events_processed_total"), 2);
+  });
+}
+
+// The package README's Node snippets, as written, in the project that installed the tarball.
+for (const [name, job] of [["npm-report.cjs", "batch"], ["npm-report.mjs", "batch-esm"]]) {
+  test(`the package README's ${name} runs as written`, async () => {
+    const readme = readFileSync(join(installed, "README.md"), "utf8");
+    const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith(`// ${name}:`));
+    assert.ok(block, `the package README has no snippet ${name}`);
+    writeFileSync(join(project, name), block);
+    const out = execFileSync(process.execPath, [name], { cwd: project, env: { ...process.env, PUSHGATEWAY_URL: gw.url }, encoding: "utf8", timeout: 30000 });
+    assert.match(out, /^pushed$/m);
+    assert.equal(await value(gw.url, { job }, "batch_rows_total"), 120);
   });
 }
 
@@ -82,8 +92,8 @@ test("a workerd worker gets the package through its workerd condition", async ()
           };`,
       },
       module(entry.replace("./", ""), "ESModule"),
-      module("web/observer_metrics_wasm.js", "ESModule"),
-      module("web/observer_metrics_wasm_bg.wasm", "CompiledWasm"),
+      ...["api.js", "options.js", "runtime.js", "observer_metrics_wasm.js"].map((f) => module(f, "ESModule")),
+      module("observer_metrics_wasm_bg.wasm", "CompiledWasm"),
     ],
     bindings: { GATEWAY: gw.url },
     compatibilityDate: "2024-09-23",
@@ -97,16 +107,44 @@ test("a workerd worker gets the package through its workerd condition", async ()
   }
 });
 
-test("types resolve through the exports map (tsc --strict, Node16 resolution)", () => {
-  const tsc = fileURLToPath(new URL("../node_modules/.bin/tsc", import.meta.url));
-  writeFileSync(
-    join(project, "use.mts"),
-    `import { ObserverMetrics, type ObserverMetricsOptions } from "observer-metrics";
-     const options: ObserverMetricsOptions = { job: "typed", pushgatewayUrl: "http://127.0.0.1:9091" };
-     const m: ObserverMetrics = new ObserverMetrics(options);
-     m.recordAction("success", 3);
-     const pushed: Promise<boolean> = m.pushIfDue();
-     void pushed;\n`,
-  );
-  execFileSync(tsc, ["--strict", "--noEmit", "--module", "node16", "--moduleResolution", "node16", "--target", "es2022", "--lib", "esnext,dom", "use.mts"], { cwd: project, stdio: "pipe" });
-});
+// What a TypeScript user of each module resolution gets, with the library checks on
+// (`skipLibCheck: false`) and no DOM or Node types in `lib`: the declarations must stand alone.
+for (const [resolution, module, file] of [
+  ["nodenext", "nodenext", "use.mts"],
+  ["node16", "node16", "use.cts"],
+  ["bundler", "esnext", "use.ts"],
+  ["node10", "commonjs", "use.ts"],
+]) {
+  test(`types check under moduleResolution ${resolution} (${file}, skipLibCheck false, lib es2022 only)`, () => {
+    const tsc = fileURLToPath(new URL("../node_modules/.bin/tsc", import.meta.url));
+    const dir = mkdtempSync(join(project, `ts-${resolution}-`));
+    const imports = file === "use.cts"
+      ? `import metrics = require("observer-metrics");\nconst { ObserverMetrics } = metrics;\ntype ObserverMetricsOptions = metrics.ObserverMetricsOptions;`
+      : `import { ObserverMetrics, initSync, type ObserverMetricsOptions, type Counter } from "observer-metrics";\nvoid initSync;`;
+    writeFileSync(
+      join(dir, file),
+      `${imports}
+       const options: ObserverMetricsOptions = { job: "typed", pushgatewayUrl: "http://127.0.0.1:9091", bucketOverrides: { "*_bytes": [1024] } };
+       const m = new ObserverMetrics(options);
+       const c = m.counter({ name: "jobs_total", help: "Jobs.", labelNames: ["queue"] as const });
+       c.inc({ queue: "a" });
+       c.labels("a").inc(2);
+       const h = m.histogram({ name: "lat_seconds", help: "Latency.", buckets: [0.1, 1] });
+       const end = h.startTimer();
+       const seconds: number = end();
+       m.gauge({ name: "depth", help: "Depth." }).dec(seconds);
+       m.recordAction("success", 3);
+       const pushed: Promise<boolean> = m.pushIfDue();
+       void pushed;\n`,
+    );
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, target: "es2022", lib: ["es2022"], types: [], module, moduleResolution: resolution },
+      files: [file],
+    }));
+    try {
+      execFileSync(tsc, ["-p", dir], { cwd: dir, stdio: "pipe", encoding: "utf8" });
+    } catch (e) {
+      assert.fail(`tsc (${resolution}) failed:\n${e.stdout}${e.stderr}`);
+    }
+  });
+}

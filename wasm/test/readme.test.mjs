@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync, rmSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startGateway, value } from "./gateway.mjs";
+import { startGateway, group, value } from "./gateway.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const readme = readFileSync(`${root}README.md`, "utf8");
@@ -36,5 +36,9 @@ for (const [name, job] of [["report.cjs", "batch"], ["report.mjs", "batch-esm"]]
       rmSync(file, { force: true });
     }
     assert.equal(await value(gw.url, { job }, "events_processed_total"), 1);
+    const g = await group(gw.url, { job });
+    assert.equal(g.batch_records_total.help, "Records written.");
+    assert.equal(Number(g.batch_records_total.metrics[0].value), 12);
+    assert.equal(g.batch_records_total.metrics[0].labels.table, "orders");
   });
 }

@@ -7,7 +7,7 @@ import { startGateway, value } from "./gateway.mjs";
 import { startPrometheus } from "./receivers.mjs";
 
 const require = createRequire(import.meta.url);
-const { ObserverMetrics } = require("../pkg/node/observer_metrics_wasm.js");
+const { ObserverMetrics } = require("../pkg/npm/node.cjs");
 
 let prometheus;
 let gw;

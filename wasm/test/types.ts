@@ -1,6 +1,6 @@
 // Type-checked (tsc --strict --noEmit) against the generated declarations: what a TypeScript user
 // writes compiles, and what the API forbids does not.
-import { ObserverMetrics, type ObserverMetricsOptions } from "../pkg/web/observer_metrics_wasm.js";
+import { ObserverMetrics, type ObserverMetricsOptions, type Counter } from "../pkg/npm/index.js";
 
 const options: ObserverMetricsOptions = {
   job: "edge",
@@ -27,5 +27,14 @@ export async function use(): Promise<boolean> {
   new ObserverMetrics({ method: "patch" });
   // @ts-expect-error: label values are strings
   m.gauge("g", 1, { n: 1 });
+  const jobs: Counter<"queue"> = m.counter({ name: "jobs_total", help: "Jobs.", labelNames: ["queue"] as const });
+  jobs.inc({ queue: "a" }, 2);
+  jobs.labels("a").inc();
+  // @ts-expect-error: a label outside labelNames
+  jobs.inc({ queu: "a" });
+  const seconds: number = m.histogram({ name: "lat_seconds", buckets: [0.1, 1] }).startTimer()();
+  m.gauge({ name: "depth", collect() { this.set(seconds); } }).inc();
+  // @ts-expect-error: start() takes { unref }
+  m.start({ unreff: true });
   return m.pushIfDue();
 }

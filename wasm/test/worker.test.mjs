@@ -8,13 +8,21 @@ import { Miniflare } from "miniflare";
 import { startGateway, value, sleep } from "./gateway.mjs";
 import { startPrometheus } from "./receivers.mjs";
 
-const pkg = new URL("../pkg/web/", import.meta.url);
+const pkg = new URL("../pkg/npm/", import.meta.url);
+
+// The package's workerd entry and the files it imports, as wrangler bundles them.
+const packageModules = () => [
+  ...["workerd.mjs", "api.js", "options.js", "runtime.js", "observer_metrics_wasm.js"].map((path) => ({
+    type: "ESModule",
+    path,
+    contents: readFileSync(new URL(path, pkg), "utf8"),
+  })),
+  { type: "CompiledWasm", path: "observer_metrics_wasm_bg.wasm", contents: readFileSync(new URL("observer_metrics_wasm_bg.wasm", pkg)) },
+];
 
 const worker = `
-import wasmModule from "./observer_metrics_wasm_bg.wasm";
-import { initSync, ObserverMetrics } from "./observer_metrics_wasm.js";
+import { ObserverMetrics } from "./workerd.mjs";
 
-initSync({ module: wasmModule });
 let metrics;
 
 export default {
@@ -44,11 +52,7 @@ before(async () => {
   gw = await startGateway();
   prometheus = await startPrometheus();
   mf = new Miniflare({
-    modules: [
-      { type: "ESModule", path: "worker.mjs", contents: worker },
-      { type: "ESModule", path: "observer_metrics_wasm.js", contents: readFileSync(new URL("observer_metrics_wasm.js", pkg), "utf8") },
-      { type: "CompiledWasm", path: "observer_metrics_wasm_bg.wasm", contents: readFileSync(new URL("observer_metrics_wasm_bg.wasm", pkg)) },
-    ],
+    modules: [{ type: "ESModule", path: "worker.mjs", contents: worker }, ...packageModules()],
     bindings: { GATEWAY: gw.url, REMOTE_WRITE: prometheus.writeUrl },
     compatibilityDate: "2024-09-23",
   });
@@ -88,5 +92,76 @@ test("a worker's requests reach the gateway through pushIfDue in waitUntil", asy
   while ((await prometheus.scalar(written)) !== 21) {
     assert.ok(Date.now() < deadline, "Prometheus never held the 21 requests");
     await sleep(100);
+  }
+});
+
+// A worker that makes the slips users make: a push without waitUntil (its I/O is cancelled when
+// the response goes, and its promise never settles), and start(), which cannot work where timers
+// run only inside requests. Later requests' pushes must still go out, and the gateway must end up
+// with the exact totals.
+const slips = `
+import { ObserverMetrics } from "./workerd.mjs";
+
+let metrics;
+const requests = () => metrics.counter({ name: "worker_requests_total", help: "Requests served." });
+
+export default {
+  async fetch(request, env, ctx) {
+    metrics ??= new ObserverMetrics({ job: "edge-slips", pushgatewayUrl: env.GATEWAY, timeoutMs: 1000, exportIntervalSecs: 1 });
+    requests().inc();
+    const path = new URL(request.url).pathname;
+    if (path === "/forget") {
+      // The slip: no waitUntil. The response goes at once, and the push's I/O with it.
+      metrics.pushIfDue();
+      return new Response("forgot");
+    }
+    if (path === "/start") {
+      try {
+        metrics.start();
+        return new Response("started");
+      } catch (e) {
+        return new Response(e.message, { status: 500 });
+      }
+    }
+    // Awaited: the request waits for its push and says how it ended.
+    const started = Date.now();
+    try {
+      await metrics.push();
+      return new Response(\`pushed in \${Date.now() - started} ms\`);
+    } catch (e) {
+      return new Response(\`failed after \${Date.now() - started} ms: \${e.message}\`, { status: 502 });
+    }
+  },
+};
+`;
+
+test("a push whose request ended never blocks a later one; start() throws, naming pushIfDue", async () => {
+  const mf2 = new Miniflare({
+    modules: [{ type: "ESModule", path: "worker.mjs", contents: slips }, ...packageModules()],
+    bindings: { GATEWAY: gw.url },
+    compatibilityDate: "2024-09-23",
+  });
+  try {
+    const forgot = await mf2.dispatchFetch("http://localhost/forget");
+    assert.equal(await forgot.text(), "forgot");
+    const start = await mf2.dispatchFetch("http://localhost/start");
+    assert.equal(start.status, 500);
+    assert.match(await start.text(), /start\(\) cannot work in workerd.*pushIfDue\(\)/);
+    // Each later request's push settles within its own deadline (1 s an attempt, and the grace a
+    // cancelled holder is given), however the earlier ones ended.
+    for (let i = 0; i < 3; i++) {
+      const res = await Promise.race([
+        mf2.dispatchFetch("http://localhost/push"),
+        sleep(8000).then(() => null),
+      ]);
+      assert.ok(res !== null, `request ${i + 3}'s push still pending after 8 s`);
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.match(text, /^pushed in \d+ ms$/);
+    }
+    // Five requests, all counted: the last push carries the exact total.
+    assert.equal(await value(gw.url, { job: "edge-slips" }, "worker_requests_total"), 5);
+  } finally {
+    await mf2.dispose();
   }
 });

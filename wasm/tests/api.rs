@@ -1,31 +1,25 @@
-//! The JS API from inside wasm32, under Node (`wasm-bindgen-test-runner`): what JS callers get for
-//! good and bad input. Pushing to a real gateway is tested from JS (wasm/test/).
+//! The core under the JS API, from inside wasm32, under Node (`wasm-bindgen-test-runner`): slots,
+//! the lazy catalogue, removal, buckets and the config errors the JS side names. The JS API itself
+//! is tested from JS (wasm/test/), against real receivers.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Object, Reflect};
-use observer_metrics_wasm::ObserverMetrics;
-use wasm_bindgen::{JsCast, JsValue};
+use observer_metrics_wasm::{ObserverMetrics, Settings};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-fn object(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        Reflect::set(&o, &JsValue::from_str(k), v).unwrap();
-    }
-    o.into()
-}
-
-fn message(e: JsValue) -> String {
-    e.unchecked_into::<js_sys::Error>().message().into()
-}
-
-fn s(text: &str) -> JsValue {
-    JsValue::from_str(text)
-}
-
-fn n(value: f64) -> JsValue {
-    JsValue::from_f64(value)
+fn settings() -> Settings {
+    Settings::new(
+        true,
+        f64::NAN,
+        f64::NAN,
+        f64::NAN,
+        f64::NAN,
+        None,
+        "",
+        Vec::new(),
+        Vec::new(),
+    )
 }
 
 fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -33,144 +27,115 @@ fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 #[wasm_bindgen_test]
-fn records_the_catalogue_and_any_metric() {
-    let m = ObserverMetrics::new(JsValue::UNDEFINED).unwrap();
-    m.record_event(n(3.0), JsValue::TRUE).unwrap();
-    m.record_action(s("success"), n(10.0)).unwrap();
-    m.record_action(s("timeout"), n(20.0)).unwrap();
-    m.record_job(s("enqueued")).unwrap();
-    m.record_job(s("processed")).unwrap();
-    m.record_job(s("processed")).unwrap();
-    m.record_cache_lookup(JsValue::TRUE).unwrap();
-    m.record_cache_lookup(JsValue::FALSE).unwrap();
-    m.record_dedup_check(JsValue::TRUE).unwrap();
-    m.record_checkpoint_save(n(2.0)).unwrap();
-    m.record_checkpoint_recovery();
-    m.counter(
-        s("edge_requests_total"),
-        n(2.0),
-        object(&[("colo", JsValue::from_str("a/b c"))]),
-    )
-    .unwrap();
-    m.gauge(s("edge_temp"), n(-1.5), JsValue::UNDEFINED)
-        .unwrap();
-    m.histogram(s("edge_ms"), n(7.0), JsValue::NULL).unwrap();
+fn slots_record_and_the_catalogue_appears_once_used() {
+    let m = ObserverMetrics::new(settings()).unwrap();
+    let a = m.register(0, "edge_requests_total", "colo\0a/b c\0");
+    let g = m.register(1, "edge_temp", "");
+    let h = m.register(2, "edge_ms", "");
+    m.inc(a, 2.0);
+    m.set(g, -1.5);
+    m.add(g, 0.5);
+    m.observe(h, 7.0);
+    // Another slot of the same series counts into it.
+    let again = m.register(0, "edge_requests_total", "colo\0a/b c\0");
+    m.inc(again, 1.0);
+    let text = m.render();
+    assert_eq!(
+        line(&text, "edge_requests_total{"),
+        Some("edge_requests_total{colo=\"a/b c\"} 3")
+    );
+    assert_eq!(line(&text, "edge_temp "), Some("edge_temp -1"));
+    assert_eq!(line(&text, "edge_ms_count "), Some("edge_ms_count 1"));
+    assert!(!text.contains("events_processed_total"), "{text}");
+    m.record_event(3.0);
+    m.record_action(2, 20.0);
+    m.record_job(0);
+    m.record_job(1);
+    m.record_job(1);
     let text = m.render();
     assert_eq!(
         line(&text, "events_processed_total "),
         Some("events_processed_total 1")
     );
     assert_eq!(
-        line(&text, "actions_executed_total "),
-        Some("actions_executed_total 2")
+        line(&text, "action_timeout_total "),
+        Some("action_timeout_total 1")
     );
     assert_eq!(
         line(&text, "action_failure_total "),
         Some("action_failure_total 1")
     );
-    assert_eq!(
-        line(&text, "action_timeout_total "),
-        Some("action_timeout_total 1")
-    );
     assert_eq!(line(&text, "queue_depth "), Some("queue_depth 0"));
-    assert_eq!(line(&text, "cache_hit_rate "), Some("cache_hit_rate 50"));
-    assert_eq!(line(&text, "dedup_hit_rate "), Some("dedup_hit_rate 100"));
-    assert_eq!(
-        line(&text, "edge_requests_total"),
-        Some("edge_requests_total{colo=\"a/b c\"} 2")
-    );
-    assert_eq!(line(&text, "edge_temp "), Some("edge_temp -1.5"));
-    assert_eq!(line(&text, "edge_ms_count "), Some("edge_ms_count 1"));
 }
 
 #[wasm_bindgen_test]
-fn options_shape_the_recorder() {
-    let buckets = js_sys::Array::of2(&JsValue::from_f64(2.0), &JsValue::from_f64(4.0));
-    let m = ObserverMetrics::new(object(&[
-        ("histogramBuckets", buckets.into()),
-        ("prefix", JsValue::from_str("edge")),
-        (
-            "globalLabels",
-            object(&[("region", JsValue::from_str("eu"))]),
-        ),
-    ]))
-    .unwrap();
-    m.record_action(s("success"), n(3.0)).unwrap();
-    let text = m.render();
+fn a_released_series_leaves_unless_another_slot_holds_it() {
+    let m = ObserverMetrics::new(settings()).unwrap();
+    let one = m.register(0, "t_total", "k\0v\0");
+    let two = m.register(0, "t_total", "k\0v\0");
+    m.inc(one, 4.0);
     assert!(
-        text.contains("edge_action_duration_ms_bucket{region=\"eu\",le=\"4\"} 1\n"),
-        "{text}"
+        !m.release(0, one, "t_total", "k\0v\0"),
+        "held by the other slot"
     );
-    assert!(!text.contains("le=\"10\""), "{text}");
+    assert!(m.render().contains("t_total{k=\"v\"} 4"));
+    assert!(m.release(0, two, "t_total", "k\0v\0"));
+    assert!(!m.render().contains("t_total"), "{}", m.render());
+    // A freed slot is reused, and the series starts from zero.
+    let three = m.register(0, "t_total", "k\0v\0");
+    assert!(three == one || three == two);
+    m.inc(three, 1.0);
+    assert!(m.render().contains("t_total{k=\"v\"} 1"));
 }
 
 #[wasm_bindgen_test]
-fn bad_input_throws_errors_that_name_it() {
-    let cases = [
-        (
-            object(&[("pushgatewayUrl", JsValue::from_str("http://127.0.0.1:9091"))]),
-            "options.job",
-        ),
-        (
-            object(&[
-                ("job", JsValue::from_str("j")),
-                ("pushgatewayUrl", JsValue::from_str("ftp://x")),
-            ]),
-            "options.pushgatewayUrl",
-        ),
-        (
-            object(&[("sampleRate", JsValue::from_f64(2.0))]),
-            "options.sampleRate",
-        ),
-        (
-            object(&[("histogramBuckets", JsValue::from_str("1,2"))]),
-            "options.histogramBuckets",
-        ),
-        (
-            object(&[("exportIntervalSecs", JsValue::from_f64(0.5))]),
-            "options.exportIntervalSecs",
-        ),
-        (
-            object(&[
-                ("job", JsValue::from_str("j")),
-                ("pushgatewayUrl", JsValue::from_str("http://h")),
-                ("method", JsValue::from_str("patch")),
-            ]),
-            "options.method",
-        ),
-        (
-            object(&[("globalLabels", object(&[("__x", JsValue::from_str("1"))]))]),
-            "options.globalLabels.__x",
-        ),
-    ];
-    for (options, expected) in cases {
-        let err = ObserverMetrics::new(options).err().expect("should throw");
-        let text = message(err);
-        assert!(text.contains(expected), "{text:?} should name {expected}");
-    }
-    let m = ObserverMetrics::new(JsValue::UNDEFINED).unwrap();
+fn buckets_are_checked_and_fixed_by_the_first_series() {
+    let m = ObserverMetrics::new(settings()).unwrap();
+    assert!(m.buckets("b", "size_bytes", vec![1024.0, 65536.0]).unwrap());
+    let bad = m.buckets("histogram(\"x\").buckets", "x", vec![5.0, 1.0]);
+    let message: String = bad
+        .unwrap_err()
+        .unchecked_into::<js_sys::Error>()
+        .message()
+        .into();
     assert!(
-        message(m.counter(s("c"), n(-1.0), JsValue::UNDEFINED).unwrap_err())
-            .contains("whole numbers")
+        message.starts_with("histogram(\"x\").buckets: must be strictly increasing"),
+        "{message}"
     );
-    assert!(
-        message(m.counter(s("c"), n(1.5), JsValue::UNDEFINED).unwrap_err())
-            .contains("whole numbers")
-    );
-    assert!(message(m.record_action(s("maybe"), n(1.0)).unwrap_err()).contains("\"success\""));
-    assert!(message(m.record_job(s("lost")).unwrap_err()).contains("\"enqueued\""));
-    let bad_labels = object(&[("n", JsValue::from_f64(1.0))]);
-    assert!(message(m.counter(s("c"), n(1.0), bad_labels).unwrap_err())
-        .contains("labels.n must be a string"));
-    // Nothing recorded by the failed calls.
-    assert!(!m.render().contains("\nc "), "{}", m.render());
+    let h = m.register(2, "size_bytes", "");
+    m.observe(h, 2000.0);
+    assert!(m.render().contains("size_bytes_bucket{le=\"65536\"} 1"));
+    assert!(!m.buckets("b", "size_bytes", vec![1.0]).unwrap());
 }
 
 #[wasm_bindgen_test]
-async fn pushing_without_a_gateway_rejects() {
-    let m = ObserverMetrics::new(JsValue::UNDEFINED).unwrap();
-    let err = JsFuture::from(m.push()).await.unwrap_err();
-    let text = message(err);
-    assert!(text.contains("no pushgatewayUrl"), "{text}");
-    assert!(m.start().is_err());
+fn config_errors_come_back_as_field_value_and_reason() {
+    let mut s = settings();
+    s.push_to(
+        "ftp://x".into(),
+        "j".into(),
+        "",
+        "",
+        false,
+        f64::NAN,
+        Vec::new(),
+    );
+    let err = ObserverMetrics::new(s).err().expect("should throw");
+    let message: String = err.unchecked_into::<js_sys::Error>().message().into();
+    let parts: Vec<&str> = message.split('\0').collect();
+    assert_eq!(parts.len(), 3, "{message:?}");
+    assert_eq!(parts[0], "push.url");
+    assert!(parts[2].contains("http://"), "{message:?}");
+}
+
+#[wasm_bindgen_test]
+async fn sending_without_a_sink_rejects() {
+    let m = ObserverMetrics::new(settings()).unwrap();
+    assert!(!m.has_sink());
+    let err = JsFuture::from(m.send(0)).await.unwrap_err();
+    let message: String = err.unchecked_into::<js_sys::Error>().message().into();
+    assert!(message.contains("no pushgatewayUrl"), "{message}");
+    let err = JsFuture::from(m.send(5)).await.unwrap_err();
+    let message: String = err.unchecked_into::<js_sys::Error>().message().into();
+    assert!(message.contains("nothing to send to"), "{message}");
 }

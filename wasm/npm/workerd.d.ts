@@ -1,1 +1,0 @@
-export { ObserverMetrics, ObserverMetricsOptions, ActionOutcome, JobOperation } from "./web/observer_metrics_wasm.js";
