@@ -8,8 +8,8 @@
 //! nor rejects. Every later push of the isolate then waited on it, silently.
 //!
 //! So the holder says when it is next due to make progress (the end of its request's deadline, or
-//! of its retry wait), and a waiter that sees that moment pass, by [`GRACE`], with no word from the
-//! holder takes the turn over. A holder that is alive always makes progress by then, since its
+//! of its retry wait), and on wasm a waiter that sees that moment pass, by [`GRACE`], with no word
+//! from the holder takes the turn over. A holder that is alive always makes progress by then, since its
 //! own timer fires; the waiter's deadline is armed by the waiter, in its own request.
 
 use std::sync::{Mutex, PoisonError};
@@ -18,14 +18,21 @@ use std::time::Duration;
 
 use web_time::Instant;
 
-/// How long past its due moment a holder is still waited for: timers fire late under load.
-pub(crate) const GRACE: Duration = Duration::from_millis(250);
+/// How long past its due moment a holder is still waited for on wasm, where a holder's I/O can be
+/// cancelled under it: timers fire a little late. Natively every await of a holder ends (the HTTP
+/// client's deadline, a sleep, or the runtime dropping the task and its turn), and a busy machine
+/// fires timers late by more than any grace, so a native holder is never taken over.
+#[cfg(target_arch = "wasm32")]
+pub(crate) const GRACE: Option<Duration> = Some(Duration::from_millis(250));
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) const GRACE: Option<Duration> = None;
 
 /// The turn gate of one sink.
 #[derive(Debug)]
 pub(crate) struct Turns {
     state: Mutex<State>,
-    grace: Duration,
+    /// `None`: a holder is never taken over.
+    grace: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -57,8 +64,8 @@ impl Default for Turns {
 }
 
 impl Turns {
-    /// Turns whose holders are waited for `grace` past their due moment.
-    pub(crate) fn with_grace(grace: Duration) -> Self {
+    /// Turns whose holders are waited for `grace` past their due moment (`None`: for ever).
+    pub(crate) fn with_grace(grace: Option<Duration>) -> Self {
         Turns {
             grace,
             state: Mutex::new(State {
@@ -87,7 +94,7 @@ impl Turns {
             let wait = {
                 let mut state = self.state();
                 let now = Instant::now();
-                let deadline = state.due.map(|due| due + self.grace);
+                let deadline = state.due.zip(self.grace).map(|(due, grace)| due + grace);
                 let overdue = state.holder.is_some() && deadline.is_some_and(|d| now >= d);
                 if state.holder.is_none() || overdue {
                     let ticket = state.next_ticket;
@@ -101,8 +108,11 @@ impl Turns {
                         taken_over: overdue,
                     };
                 }
-                // Not yet said: looked at again when the turn is released, or after a grace.
-                deadline.map_or(self.grace, |d| d.saturating_duration_since(now))
+                // Not yet said: looked at again when the turn is released, or after a grace; never
+                // taken over: only when it is released.
+                deadline
+                    .map(|d| d.saturating_duration_since(now))
+                    .or(self.grace)
             };
             let released = std::future::poll_fn(|cx| {
                 let mut state = self.state();
@@ -116,11 +126,16 @@ impl Turns {
                 Poll::Pending
             });
             // Either way the loop looks again: the holder may have moved its due moment.
-            futures_util::future::select(
-                std::pin::pin!(released),
-                std::pin::pin!(crate::platform::sleep(wait)),
-            )
-            .await;
+            match wait {
+                Some(wait) => {
+                    futures_util::future::select(
+                        std::pin::pin!(released),
+                        std::pin::pin!(crate::platform::sleep(wait)),
+                    )
+                    .await;
+                }
+                None => released.await,
+            }
         }
     }
 }
@@ -162,7 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_live_holder_keeps_its_turn_and_a_silent_one_loses_it() {
-        let turns = Turns::with_grace(MS * 100);
+        let turns = Turns::with_grace(Some(MS * 100));
         let first = turns.take().await;
         first.expect(MS * 300);
         // Within the holder's deadline, the next send waits.
@@ -196,7 +211,7 @@ mod tests {
     async fn a_holder_that_has_not_said_when_is_never_overdue() {
         // It renders and encodes before its first request: however long that takes, it keeps
         // its turn.
-        let turns = Turns::with_grace(MS * 50);
+        let turns = Turns::with_grace(Some(MS * 50));
         let first = turns.take().await;
         let waited = tokio::time::timeout(MS * 400, turns.take()).await;
         assert!(waited.is_err(), "a holder still encoding lost its turn");
@@ -210,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_released_turn_wakes_its_waiter_at_once() {
-        let turns = std::sync::Arc::new(Turns::with_grace(MS * 100));
+        let turns = std::sync::Arc::new(Turns::with_grace(Some(MS * 100)));
         let first = turns.take().await;
         first.expect(MS * 60_000);
         let waiter = {
