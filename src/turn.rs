@@ -54,6 +54,7 @@ pub(crate) struct Turn<'a> {
     turns: &'a Turns,
     ticket: u64,
     /// Taken over from a holder that stopped making progress: what it sent may have arrived.
+    #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
     taken_over: bool,
 }
 
@@ -142,7 +143,9 @@ impl Turns {
 
 impl Turn<'_> {
     /// Whether this turn was taken over from a holder that stopped making progress, whose request
-    /// may still have reached the receiver.
+    /// may still have reached the receiver. (Remote write needs it: a pushed body replaces the
+    /// last, so a push does not.)
+    #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
     pub(crate) fn taken_over(&self) -> bool {
         self.taken_over
     }
