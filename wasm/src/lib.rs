@@ -4,9 +4,10 @@
 //! live in the core crate's `platform` seam; this crate keeps the handles JS records into and turns
 //! JS values into core calls.
 //!
-//! The JS side resolves a metric object's label set to a slot once, here, and then records with
-//! numbers only: `inc(slot, value)` crosses the boundary with two numbers and touches one handle,
-//! where a call with a name and labels would copy each string into wasm memory and build a key.
+//! The JS side resolves a label set to a slot here once and then crosses the boundary with
+//! numbers only: a histogram's `observe(slot, value)` on every call, a counter's or gauge's sum
+//! (`inc`, `set`, `add`) once per render or send, since every call into wasm costs about 40 ns in
+//! Node 20 whatever it does.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
