@@ -563,6 +563,15 @@ thread_local! {
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// `f` with the thread's reused text buffer, or a fresh one when it is in use further up.
+#[inline]
+fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut text) => f(&mut text),
+        Err(_) => f(&mut String::new()),
+    })
+}
+
 /// The series index (see the module docs).
 #[derive(Debug)]
 pub(crate) struct SeriesIndex {
@@ -734,13 +743,7 @@ impl SeriesIndex {
     /// render, and the key registered again starts a new series from zero. `false` when there is
     /// no such series, or a handle to it is held (it must keep working, so it stays).
     pub(crate) fn remove<C: Stored>(&self, key: &Key) -> bool {
-        SCRATCH.with(|scratch| {
-            let mut own = String::new();
-            let mut borrowed = scratch.try_borrow_mut();
-            let text = match &mut borrowed {
-                Ok(text) => &mut **text,
-                Err(_) => &mut own,
-            };
+        with_scratch(|text| {
             let Some((_, hash)) = self.write_text(key, C::KIND, text, false) else {
                 return false;
             };
@@ -788,10 +791,7 @@ impl SeriesIndex {
                 return Slot(Some(named.clone()));
             }
         }
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut text) => self.series_by_text(key, &mut text),
-            Err(_) => self.series_by_text(key, &mut String::new()),
-        })
+        with_scratch(|text| self.series_by_text(key, text))
     }
 
     fn series_by_text<C: Stored>(&self, key: &Key, text: &mut String) -> Slot<Named<C>> {

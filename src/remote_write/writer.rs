@@ -231,7 +231,11 @@ impl RemoteWriter {
         // A write taken over from one that stopped answering: that one's samples may have arrived,
         // so its new series' `0` is not sent again (at a timestamp the receiver may hold with
         // another value, a 400 for the whole request); their first value is.
-        let (batches, new_lines, ended) = self.encode(kind == Write::End, turn.taken_over());
+        let Encoded {
+            batches,
+            new_lines,
+            ended,
+        } = self.encode(kind == Write::End, turn.taken_over());
         let (sent, result) = self.send_batches(http, &batches, give_up, &turn).await;
         let mut state = self.state();
         let accepted = new_lines[..sent.min(new_lines.len())].iter().flatten();
@@ -242,14 +246,8 @@ impl RemoteWriter {
         result.map(|()| true)
     }
 
-    /// The requests of one write, each with the number of series sent once it is taken; the line
-    /// of each walked series that is new (its `0` goes first), and the lines that left.
-    #[allow(clippy::type_complexity)]
-    fn encode(
-        &self,
-        end: bool,
-        no_zero: bool,
-    ) -> (Vec<(Body, usize)>, Vec<Option<LineId>>, Vec<LineId>) {
+    /// One write's requests, encoded under the state's lock.
+    fn encode(&self, end: bool, no_zero: bool) -> Encoded {
         let mut state = self.state();
         let (now, zero_at) = state.stamps(unix_millis());
         let stale = f64::from_bits(STALE_NAN);
@@ -287,12 +285,11 @@ impl RemoteWriter {
         }
         state.last_ms = if end { now + 1 } else { now };
         state.last_write_ms = now;
-        let batches = self.batches(&series);
-        (
-            batches,
+        Encoded {
+            batches: self.batches(&series),
             new_lines,
-            ended.iter().map(|&(id, _)| id).collect(),
-        )
+            ended: ended.iter().map(|&(id, _)| id).collect(),
+        }
     }
 
     /// `series` in requests of at most `max_samples_per_send` samples (a series is never split),
@@ -361,6 +358,16 @@ impl RemoteWriter {
             http.send(request).await,
         )
     }
+}
+
+/// One write, encoded: what `send_batches` sends and what the receiver's answer marks.
+struct Encoded {
+    /// The requests, each with the number of series sent once it is taken.
+    batches: Vec<(Body, usize)>,
+    /// For each walked series, its line if it is new (its `0` goes first).
+    new_lines: Vec<Option<LineId>>,
+    /// The lines that left the exposition, each getting a stale marker.
+    ended: Vec<LineId>,
 }
 
 /// What a write is.

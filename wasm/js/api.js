@@ -2,7 +2,7 @@
 // labels(), startTimer(), collect, remove, reset) over the wasm core, which stores, renders and
 // sends. A label set is resolved to a slot in the core once; after that a call crosses into wasm
 // with two numbers, the slot and the value, and nothing is copied.
-import { coreOf } from "./options.js";
+import { coreOf, typeName } from "./options.js";
 import { runtime } from "./runtime.js";
 
 const COUNTER = 0;
@@ -26,12 +26,6 @@ function timer(record) {
     record(seconds, labels);
     return seconds;
   };
-}
-
-function typeName(value) {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  return typeof value;
 }
 
 function shown(value) {
@@ -732,9 +726,9 @@ export class ObserverMetrics {
     this.#intervalMs = (typeof secs === "number" ? secs : 60) * 1000;
   }
 
-  /** The core, with every call made so far handed over. */
+  /** The core. What waits in JS reaches it at a flush: render(), metrics() and sends flush first;
+   * the catalogue's calls and a text call past the series limit go straight to it. */
   #core() {
-    this.#box.flush();
     return this.#box.core;
   }
 

@@ -49,7 +49,8 @@ const JS_NAMES = {
 
 const RETRY_NAMES = { base_backoff_ms: "baseBackoffMs", max_backoff_ms: "maxBackoffMs" };
 
-function typeName(value) {
+/** `typeof value`, with `null` and arrays told apart, for messages. */
+export function typeName(value) {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
   return typeof value;
