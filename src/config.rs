@@ -216,9 +216,7 @@ impl MetricsConfig {
                      the series past max_series_per_metric",
                 ));
             }
-            let grouping = self.group_label_names().any(|g| g == name);
-            let identity = self.writes_remotely() && name == "instance";
-            if name == "job" || grouping || identity {
+            if name == "job" || self.sink_label_names().any(|g| g == name) {
                 return Err(invalid(
                     field(),
                     name,
@@ -251,17 +249,26 @@ impl MetricsConfig {
         Ok(())
     }
 
-    /// `job` and the push grouping label names (none without a `[push]` table): a series' own
-    /// label of such a name is renamed `exported_<name>`.
-    pub(crate) fn group_label_names(&self) -> impl Iterator<Item = &str> {
+    /// The labels the configured sinks set on every series: `job` and the push grouping labels
+    /// with a `[push]` table, `job` and `instance` with a `[remote_write]` one. A series' own label
+    /// of such a name is renamed `exported_<name>`; a global label may not have one.
+    pub(crate) fn sink_label_names(&self) -> impl Iterator<Item = &str> {
         #[cfg(feature = "push")]
-        let names = self.push.iter().flat_map(|p| p.group_label_names());
+        let push = self.push.iter().flat_map(|p| p.group_label_names());
         #[cfg(not(feature = "push"))]
-        let names = std::iter::empty();
-        names
+        let push = std::iter::empty();
+        #[cfg(feature = "remote-write")]
+        let remote = self
+            .remote_write
+            .iter()
+            .flat_map(|_| crate::remote_write::RemoteWriteConfig::IDENTITY_LABELS);
+        #[cfg(not(feature = "remote-write"))]
+        let remote = std::iter::empty();
+        push.chain(remote)
     }
 
     /// Whether a `[remote_write]` table is set.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
     pub(crate) fn writes_remotely(&self) -> bool {
         #[cfg(feature = "remote-write")]
         let set = self.remote_write.is_some();

@@ -465,9 +465,11 @@ struct Settings {
     prefix: Option<String>,
     /// Sanitised, sorted by name.
     global_labels: Vec<(String, String)>,
-    /// `job` and the push grouping labels: a series' own label of such a name is renamed
+    /// The labels the sinks set on every series (push: `job` and the grouping labels; remote
+    /// write: `job` and `instance`): a series' own label of such a name is renamed
     /// `exported_<name>`, as Prometheus does for clashing target labels, because the gateway would
-    /// overwrite it and could merge distinct series into one, rejecting the whole push.
+    /// overwrite it (merging distinct series into one and rejecting the whole push) and a receiver
+    /// refuses a series with a label name twice.
     group_labels: Vec<String>,
     buckets: BucketRules,
     /// `max_series_per_metric`; 0 is no limit.
@@ -600,7 +602,7 @@ impl SeriesIndex {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            group_labels: config.group_label_names().map(str::to_owned).collect(),
+            group_labels: config.sink_label_names().map(str::to_owned).collect(),
             buckets: BucketRules::new(config, nan_drops),
             max_series: config.max_series_per_metric,
             idle_secs: config
@@ -649,8 +651,8 @@ impl SeriesIndex {
         }
     }
 
-    /// Whether a series' own label `name` is renamed `exported_<name>` (it is a grouping label).
-    #[cfg_attr(any(target_arch = "wasm32", not(feature = "push")), allow(dead_code))]
+    /// Whether a series' own label `name` is renamed `exported_<name>` (a sink sets it).
+    #[cfg_attr(not(feature = "push"), allow(dead_code))]
     pub(crate) fn renames_label(&self, name: &str) -> bool {
         self.settings.group_labels.iter().any(|g| g == name)
     }
@@ -976,17 +978,12 @@ impl SeriesIndex {
                 Some(n) if kind == Kind::Histogram && n == "le" => {
                     labels.push((Cow::Borrowed("user_le"), 0, label.key(), label.value()))
                 }
-                Some(n) if self.settings.renames(&n) => labels.push((
-                    Cow::Owned(format!("exported_{n}")),
-                    0,
-                    label.key(),
-                    label.value(),
-                )),
                 Some(n) => labels.push((n, 0, label.key(), label.value())),
                 None if count => self.drops.count(DropReason::EmptyLabelName),
                 None => {}
             }
         }
+        self.export_clashing(&mut labels);
         for (k, v) in &self.settings.global_labels {
             labels.push((Cow::Borrowed(k), 1, k, v));
         }
@@ -1015,6 +1012,30 @@ impl SeriesIndex {
         let hash = series_hash(out, kept.iter().map(|l| (&*l.0, l.3)));
         push_labels(out, kept.iter().map(|l| (&*l.0, l.3)));
         hash
+    }
+
+    /// Renames each of the series' own labels that a sink sets itself (or `otel_metric_overflow`)
+    /// to `exported_<name>`, prefixing again while that name is taken, as Prometheus resolves a
+    /// scraped label that clashes with a target label: `job` with an `exported_job` of its own
+    /// beside it becomes `exported_exported_job`, so neither is lost and no name appears twice.
+    fn export_clashing(&self, labels: &mut [(Cow<'_, str>, u8, &str, &str)]) {
+        if !labels.iter().any(|l| self.settings.renames(&l.0)) {
+            return;
+        }
+        let mut taken: Vec<String> = labels
+            .iter()
+            .filter(|l| !self.settings.renames(&l.0))
+            .map(|l| l.0.to_string())
+            .collect();
+        taken.extend(self.settings.global_labels.iter().map(|(k, _)| k.clone()));
+        for label in labels.iter_mut().filter(|l| self.settings.renames(&l.0)) {
+            let mut name = format!("exported_{}", label.0);
+            while taken.contains(&name) || self.settings.renames(&name) {
+                name.insert_str(0, "exported_");
+            }
+            taken.push(name.clone());
+            label.0 = Cow::Owned(name);
+        }
     }
 
     /// Registers a gauge `name` (no labels but the global ones) derived at render time as
@@ -1212,6 +1233,39 @@ mod tests {
         let mut out = String::new();
         index.walk_at(now, &mut crate::encoder::Text(&mut out));
         out
+    }
+
+    /// A label a sink sets is renamed `exported_<name>`, and prefixed again while that name is
+    /// taken by the series' own labels or a global one: nothing is dropped, no name is twice.
+    #[test]
+    fn clashing_labels_take_the_next_free_exported_name() {
+        let push = index(
+            "global_labels = { exported_region = \"g\" }\n\
+             [push]\nurl = \"http://127.0.0.1:1\"\njob = \"j\"\ngrouping = { region = \"r\" }",
+        );
+        let labels = [("job", "a"), ("exported_job", "b"), ("region", "c")];
+        let key = Key::from_parts(
+            "clash_total",
+            labels.map(|(k, v)| Label::new(k, v)).to_vec(),
+        );
+        push.series::<CounterCell>(&key).increment(1);
+        let text = render(&push, 0);
+        assert!(
+            text.contains(
+                "clash_total{exported_exported_job=\"a\",exported_exported_region=\"c\",\
+                 exported_job=\"b\",exported_region=\"g\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("observer_metrics_dropped_total"), "{text}");
+        // Without a sink, the labels stay as they are.
+        let plain = index("");
+        plain.series::<CounterCell>(&key).increment(1);
+        let text = render(&plain, 0);
+        assert!(
+            text.contains("clash_total{exported_job=\"b\",job=\"a\",region=\"c\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

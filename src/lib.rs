@@ -36,7 +36,7 @@
 //! | HELP text with newlines and backslashes | escaped as `\n`, `\\`; the last description wins |
 //! | one name registered as two types | the first registration wins; the later gets a no-op handle, counted as `type_conflict` |
 //! | a user label `le` on a histogram | renamed `user_le` |
-//! | when pushing, a label named `job` or like a grouping label | renamed `exported_<name>`, as Prometheus does (the gateway would overwrite it) |
+//! | a label the sinks set: `job` or a grouping label when pushing, `job` or `instance` when writing remotely | renamed `exported_<name>`, prefixed again while that name is taken (`exported_exported_job`), as Prometheus does (the gateway would overwrite it; a receiver refuses a name twice) |
 //! | a name colliding with a histogram's `_bucket`/`_sum`/`_count` | the family registered second gets a no-op handle, counted as `name_clash` |
 //! | a name the Pushgateway exports itself (`go_*`, `process_*`, `pushgateway_*`, `push_time_seconds`) with another type | no-op handle, counted as `reserved_name` |
 //! | NaN or ±Inf gauge | rendered as `NaN`, `+Inf`, `-Inf` |

@@ -24,9 +24,12 @@ fn resident_bytes() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_label_explosion_folds_into_one_overflow_series_every_receiver_accepts() {
-    // The default limit.
-    let config = MetricsConfig::default();
+    let prometheus = Prometheus::start(&[]);
+    let victoria = VictoriaMetrics::start();
+    // The default limit; a recorder that writes remotely (it renames a series' own `instance`).
+    let mut config = MetricsConfig::default();
     assert_eq!(config.max_series_per_metric, LIMIT);
+    config.remote_write = Some(RemoteWriteConfig::new(prometheus.write_url(), "bounds"));
     let recorder = ObserverRecorder::new(&config).unwrap();
     with_local_recorder(&recorder, || counter!("steady_total").increment(1));
 
@@ -87,8 +90,6 @@ async fn a_label_explosion_folds_into_one_overflow_series_every_receiver_accepts
 
     // Both remote-write receivers take every series, and the totals add up exactly.
     let total = (2 * VALUES + 11) as f64;
-    let prometheus = Prometheus::start(&[]);
-    let victoria = VictoriaMetrics::start();
     for (url, instance) in [(prometheus.write_url(), "p"), (victoria.write_url(), "v")] {
         let mut rw = RemoteWriteConfig::new(&url, "bounds");
         rw.instance = Some(instance.into());

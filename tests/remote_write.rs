@@ -9,9 +9,12 @@ use observer_metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
 use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
 use support::{Fault, FaultServer, Prometheus, VictoriaMetrics};
 
-/// A recorder holding the whole catalogue with known values, custom series and histogram buckets.
-fn recorded() -> ObserverRecorder {
-    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+/// A recorder written to `url` holding the whole catalogue with known values, custom series and
+/// histogram buckets.
+fn recorded(url: &str) -> ObserverRecorder {
+    let mut settings = MetricsConfig::default();
+    settings.remote_write = Some(config(url, "p1"));
+    let recorder = ObserverRecorder::new(&settings).unwrap();
     let m = ObserverMetrics::new(&recorder.handle());
     m.events_processed_total.increment(42);
     for ms in [0.5, 3.0, 7.0, 70.0, 700.0, 7000.0] {
@@ -54,13 +57,8 @@ fn config(url: &str, instance: &str) -> RemoteWriteConfig {
 fn selector(series: &str, instance: &str) -> String {
     let extra = format!("job=\"rw-test\",instance=\"{instance}\"");
     match series.split_once('{') {
-        // A series' own `job` label went out as `exported_job`.
-        Some((name, labels)) => format!(
-            "{name}{{{},{extra}}}",
-            labels
-                .trim_end_matches('}')
-                .replace("job=", "exported_job=")
-        ),
+        // The render shows a series' own `job` label as `exported_job` already.
+        Some((name, labels)) => format!("{name}{{{},{extra}}}", labels.trim_end_matches('}')),
         None => format!("{series}{{{extra}}}"),
     }
 }
@@ -85,7 +83,7 @@ fn same(a: f64, b: f64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_answers_every_catalogue_series_and_the_zero_sample_comes_first() {
     let prometheus = Prometheus::start(&[]);
-    let recorder = recorded();
+    let recorder = recorded(&prometheus.write_url());
     let writer =
         RemoteWriter::new(recorder.handle(), config(&prometheus.write_url(), "p1")).unwrap();
     // What is written: the render before the write (the writer then counts its own success).
@@ -127,7 +125,7 @@ async fn prometheus_answers_every_catalogue_series_and_the_zero_sample_comes_fir
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_markers_end_the_series_at_once_and_totals_stay_exact() {
     let prometheus = Prometheus::start(&[]);
-    let recorder = recorded();
+    let recorder = recorded(&prometheus.write_url());
     let writer =
         RemoteWriter::new(recorder.handle(), config(&prometheus.write_url(), "p2")).unwrap();
     writer.write().await.unwrap();
@@ -148,7 +146,7 @@ async fn stale_markers_end_the_series_at_once_and_totals_stay_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn victoria_metrics_answers_every_series() {
     let vm = VictoriaMetrics::start();
-    let recorder = recorded();
+    let recorder = recorded(&vm.write_url());
     let writer = RemoteWriter::new(recorder.handle(), config(&vm.write_url(), "v1")).unwrap();
     let samples = render_samples(&recorder);
     writer.write().await.unwrap();
@@ -181,8 +179,8 @@ async fn victoria_metrics_answers_every_series() {
 
 #[tokio::test]
 async fn five_hundreds_are_retried_and_four_hundreds_are_not() {
-    let recorder = recorded();
     let flaky = FaultServer::start(Fault::Statuses(vec![503, 500, 204]));
+    let recorder = recorded(&flaky.url);
     let writer = RemoteWriter::new(recorder.handle(), config(&flaky.url, "f")).unwrap();
     writer.write().await.unwrap();
     assert_eq!(flaky.requests.lock().unwrap().len(), 3);
@@ -208,8 +206,8 @@ async fn five_hundreds_are_retried_and_four_hundreds_are_not() {
 
 #[tokio::test]
 async fn the_wire_is_remote_write_1_0() {
-    let recorder = recorded();
     let server = FaultServer::start(Fault::Statuses(vec![204]));
+    let recorder = recorded(&server.url);
     let mut c = config(&server.url, "w");
     c.max_samples_per_send = 10;
     c.headers.insert("X-Scope-OrgID".into(), "team-a".into());
@@ -331,18 +329,15 @@ fn simulate_writes_a_batch_and_fails_naming_a_dead_receiver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_series_that_goes_idle_ends_at_once_at_the_receiver() {
     let prometheus = Prometheus::start(&[]);
-    let config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+    let mut config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+    config.remote_write = Some(config_for(&prometheus.write_url(), "idle", "i1"));
     let recorder = ObserverRecorder::new(&config).unwrap();
     let held = metrics::with_local_recorder(&recorder, || {
         metrics::counter!("leaving_total", "id" => "a").increment(3);
         metrics::counter!("held_total")
     });
     held.increment(2);
-    let writer = RemoteWriter::new(
-        recorder.handle(),
-        config_for(&prometheus.write_url(), "idle", "i1"),
-    )
-    .unwrap();
+    let writer = RemoteWriter::new(recorder.handle(), config.remote_write.unwrap()).unwrap();
     writer.write().await.unwrap();
     let leaving = "leaving_total{job=\"idle\",instance=\"i1\",id=\"a\"}";
     let held_series = "held_total{job=\"idle\",instance=\"i1\"}";
@@ -387,14 +382,15 @@ async fn a_stale_marker_survives_a_failed_write() {
         .to_owned();
     let relay = FaultServer::start(Fault::Relay(host, down.clone()));
     let path = &upstream[upstream.find("/api").unwrap()..];
-    let config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+    let mut rw = config_for(&format!("{}{path}", relay.url), "fail", "i1");
+    rw.retry.tries = 1;
+    let mut config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+    config.remote_write = Some(rw.clone());
     let recorder = ObserverRecorder::new(&config).unwrap();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("leaving_total", "id" => "a").increment(3);
         metrics::counter!("staying_total").increment(1);
     });
-    let mut rw = config_for(&format!("{}{path}", relay.url), "fail", "i1");
-    rw.retry.tries = 1;
     let writer = RemoteWriter::new(recorder.handle(), rw).unwrap();
     writer.write().await.unwrap();
     let leaving = "leaving_total{job=\"fail\",instance=\"i1\",id=\"a\"}";
@@ -421,4 +417,34 @@ async fn a_stale_marker_survives_a_failed_write() {
         prometheus.scalar(&format!("last_over_time({leaving}[1h])")),
         Some(3.0)
     );
+}
+
+/// A series' own `job` becomes `exported_job` at the receiver; when the series has an
+/// `exported_job` of its own too, the renamed one takes the next free name
+/// (`exported_exported_job`), as Prometheus does for a scrape. Two labels of one name would make
+/// the receiver refuse the whole write with a final 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_with_job_and_exported_job_is_written_whole() {
+    let prometheus = Prometheus::start(&[]);
+    let mut settings = MetricsConfig::default();
+    settings.remote_write = Some(config(&prometheus.write_url(), "p1"));
+    let recorder = ObserverRecorder::new(&settings).unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("clash_total", "job" => "own", "exported_job" => "older",
+            "instance" => "mine")
+        .increment(3);
+        metrics::counter!("plain_total").increment(1);
+    });
+    let writer =
+        RemoteWriter::new(recorder.handle(), settings.remote_write.clone().unwrap()).unwrap();
+    writer.write().await.unwrap();
+    let got = prometheus.query("clash_total");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let labels = &got[0].0;
+    assert_eq!(labels["exported_job"], "older", "{labels}");
+    assert_eq!(labels["exported_exported_job"], "own", "{labels}");
+    assert_eq!(labels["exported_instance"], "mine", "{labels}");
+    assert_eq!(labels["job"], "rw-test", "{labels}");
+    assert_eq!(got[0].1, 3.0);
+    assert_eq!(prometheus.scalar("plain_total"), Some(1.0));
 }

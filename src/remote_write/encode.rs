@@ -134,28 +134,23 @@ fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {
     Some(pairs)
 }
 
-/// The labels a series is written with: `__name__`, its own (a `job` or `instance` of its own
-/// renamed `exported_job` / `exported_instance`, as Prometheus does), and the producer's `job` and
+/// The labels a series is written with: `__name__`, its own (the recorder renamed a `job` or
+/// `instance` of its own `exported_job` / `exported_instance`), and the producer's `job` and
 /// `instance`; empty values left out, sorted by name as raw bytes; encoded as the `labels` fields of
 /// a `TimeSeries`, appended to `out`.
 fn encode_labels(out: &mut Vec<u8>, name: &str, own: &[(&str, &str)], job: &str, instance: &str) {
-    let mut labels: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(own.len() + 3);
-    labels.push((Cow::Borrowed("__name__"), name));
-    for &(label, value) in own {
-        let label = match label {
-            "job" | "instance" => Cow::Owned(format!("exported_{label}")),
-            other => Cow::Borrowed(other),
-        };
-        labels.push((label, value));
-    }
-    labels.push((Cow::Borrowed("job"), job));
-    labels.push((Cow::Borrowed("instance"), instance));
+    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(own.len() + 3);
+    labels.push(("__name__", name));
+    // The recorder renamed a series' own `job` and `instance` at registration.
+    labels.extend_from_slice(own);
+    labels.push(("job", job));
+    labels.push(("instance", instance));
     labels.retain(|(_, v)| !v.is_empty());
     // `str` orders as its bytes do, as receivers want.
-    for at in crate::text::text_order(labels.iter().map(|l| &*l.0)) {
-        let (name, value) = &labels[at as usize];
+    for at in crate::text::text_order(labels.iter().map(|l| l.0)) {
+        let (name, value) = labels[at as usize];
         put_message(out, 0x0a, label_len(name, value), |out| {
-            for (tag, text) in [(0x0a, &**name), (0x12, *value)] {
+            for (tag, text) in [(0x0a, name), (0x12, value)] {
                 put_message(out, tag, text.len(), |out| {
                     out.extend_from_slice(text.as_bytes())
                 });

@@ -92,6 +92,10 @@ impl fmt::Debug for RemoteWriteConfig {
 }
 
 impl RemoteWriteConfig {
+    /// The labels the writer sets on every series. A recorder that writes remotely renames a
+    /// series' own label of either name `exported_<name>` at registration.
+    pub const IDENTITY_LABELS: [&'static str; 2] = ["job", "instance"];
+
     /// A config for `url` and `job` with every other setting at its default.
     pub fn new(url: impl Into<String>, job: impl Into<String>) -> Self {
         RemoteWriteConfig {

@@ -51,8 +51,8 @@ impl State {
 
 /// Writes a recorder's series to a remote-write 1.0 receiver.
 ///
-/// - Every series carries `job` and `instance`; a series' own label of either name becomes
-///   `exported_job` / `exported_instance`, as Prometheus does.
+/// - Every series carries `job` and `instance`; the recorder renamed a series' own label of either
+///   name `exported_job` / `exported_instance` at registration, as Prometheus does.
 /// - The first time a counter or histogram series is written, a `0` sample goes first, at the
 ///   previous write's time (or the writer's start), so `increase()` and `rate()` count a producer
 ///   that writes only once.
@@ -92,8 +92,24 @@ impl std::fmt::Debug for RemoteWriter {
 
 impl RemoteWriter {
     /// Validates `config` and builds a writer of `recorder`.
+    ///
+    /// Fails when `recorder` was built without a `[remote_write]` table: such a recorder keeps a
+    /// series' own `job` and `instance` labels as they are, and the writer's own would then appear
+    /// twice, which a receiver refuses for the whole write. Build both from one `MetricsConfig`.
     pub fn new(recorder: RecorderHandle, config: RemoteWriteConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        if let Some(name) = RemoteWriteConfig::IDENTITY_LABELS
+            .into_iter()
+            .find(|name| !recorder.renames_label(name))
+        {
+            return Err(crate::config::invalid(
+                "remote_write",
+                name,
+                "the recorder was built without remote write, so a series' own label of this name \
+                 is not renamed exported_<name> and would go out twice: build the recorder and the \
+                 writer from the same MetricsConfig",
+            ));
+        }
         let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| {
             crate::config::invalid(
                 "remote_write.ca_file",
