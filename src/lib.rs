@@ -12,7 +12,7 @@
 //! - `pull` (native): the `/metrics` router and server.
 //! - `observer` (native): the observer traits, metered decorators and pipeline the catalogue
 //!   instruments.
-//! - Cargo features: `push`, `remote-write`, `pull`, `observer`, `cli` (default), `testkit`. With
+//! - Cargo features: `push`, `remote-write`, `pull`, `observer`, `cli` (default). With
 //!   none, the crate is the recorder, its config and the text encoder.
 //! - The wasm32 package with a JS API lives in the `observer-metrics-wasm` crate (`wasm/`).
 //!
@@ -82,8 +82,6 @@ pub mod remote_write;
 #[cfg(feature = "push")]
 mod sink;
 mod storage;
-#[cfg(all(feature = "testkit", not(target_arch = "wasm32")))]
-pub mod testkit;
 mod text;
 #[cfg(feature = "push")]
 mod turn;

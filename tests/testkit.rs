@@ -1,7 +1,7 @@
 //! The public testkit, used as a user would: typed families read back from a real gateway, and a
 //! missing binary named with its Debian package.
 
-use observer_metrics::testkit::{ChildGuard, Pushgateway};
+use observer_metrics_testkit::{ChildGuard, Pushgateway};
 
 #[test]
 fn families_come_back_typed() {

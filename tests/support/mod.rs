@@ -1,4 +1,4 @@
-//! What the integration tests use beyond the public `testkit`: servers for the faults a real
+//! What the integration tests use beyond `observer-metrics-testkit`: servers for the faults a real
 //! component cannot make (stalls, delays, held answers, 5xx), and a TLS front with a private CA.
 #![allow(dead_code)]
 
@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-pub use observer_metrics::testkit::*;
+pub use observer_metrics_testkit::*;
 
 /// What a [`FaultServer`] does with each connection. For faults a real gateway cannot make.
 #[derive(Clone)]

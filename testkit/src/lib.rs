@@ -1,14 +1,15 @@
-//! Real components for integration tests (feature `testkit`): a Pushgateway, Prometheus (with the
-//! remote-write receiver) and VictoriaMetrics started on free loopback ports, memory only or in a
-//! temporary directory, and killed on drop; `promtool check metrics`; typed reads of a gateway
-//! group; bounded waits. This crate's own tests run on it.
+//! Real components for integration tests: a Pushgateway, Prometheus (with the remote-write
+//! receiver) and VictoriaMetrics started on free loopback ports, memory only or in a temporary
+//! directory, and killed on drop; `promtool check metrics`; typed reads of a gateway group; bounded
+//! waits. observer-metrics' own tests run on it. It knows nothing of observer-metrics: it tests
+//! what any Prometheus producer sends.
 //!
 //! A missing binary panics with its name and the Debian package that has it
 //! (`prometheus-pushgateway`, `prometheus`, `victoria-metrics`): integration tests should fail
 //! loudly, never skip, when a real component is not there.
 //!
 //! ```no_run
-//! use observer_metrics::testkit::Pushgateway;
+//! use observer_metrics_testkit::Pushgateway;
 //! let gw = Pushgateway::start();
 //! assert_eq!(gw.put("nightly", "# TYPE rows_total counter\nrows_total 42\n").0, 200);
 //! assert_eq!(gw.value(&[("job", "nightly")], "rows_total"), Some(42.0));
@@ -16,6 +17,9 @@
 //!
 //! Every function here panics on what a test should not survive (a component that does not start,
 //! an answer that is not JSON); none waits without a bound.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::io::Write;
