@@ -12,7 +12,7 @@
 //! - `pull` (native): the `/metrics` router and server.
 //! - `observer` (native): the observer traits, metered decorators and pipeline the catalogue
 //!   instruments.
-//! - Cargo features: `push`, `remote-write`, `pull`, `observer`, `cli` (default). With
+//! - Cargo features: `push`, `remote-write`, `pull`, `observer`, all on by default. With
 //!   none, the crate is the recorder, its config and the text encoder.
 //! - The wasm32 package with a JS API lives in the `observer-metrics-wasm` crate (`wasm/`).
 //!
@@ -59,8 +59,6 @@
 
 mod buckets;
 mod catalogue;
-#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
-pub mod check;
 mod config;
 mod encoder;
 #[cfg(all(feature = "push", not(target_arch = "wasm32")))]

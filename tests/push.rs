@@ -4,14 +4,13 @@
 mod support;
 
 use std::io::Read;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use observer_metrics::push::{
     BasicAuth, BatchOutcome, PushClient, PushConfig, PushError, PushExporter, PushMethod, Secret,
 };
 use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
-use support::{free_port, Fault, FaultServer, Pushgateway};
+use support::{free_port, recorder_with_push, Fault, FaultServer, Pushgateway};
 
 const JOB: &[(&str, &str)] = &[("job", "j")];
 
@@ -213,18 +212,6 @@ async fn a_dead_gateway_gives_a_connect_error_naming_it() {
     );
 }
 
-fn recorder_with_push(url: &str, interval: u64) -> (ObserverRecorder, MetricsConfig) {
-    let mut push = PushConfig::new(url, "batch");
-    push.timeout_ms = 1000;
-    push.shutdown_timeout_ms = 5000;
-    push.retry.base_backoff_ms = 10;
-    push.retry.max_backoff_ms = 50;
-    let mut config = MetricsConfig::default();
-    config.export_interval_secs = interval;
-    config.push = Some(push);
-    (ObserverRecorder::new(&config).unwrap(), config)
-}
-
 const BATCH: &[(&str, &str)] = &[("job", "batch")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,96 +357,6 @@ async fn outage_at_start_and_mid_run_ends_with_exact_totals() {
     assert_eq!(gw.value(BATCH, "events_processed_total"), Some(180.0));
 }
 
-fn simulate(args: &[&str]) -> (Option<i32>, String, Duration) {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-        .arg("simulate")
-        .args(args)
-        .env_remove("OBSERVER_METRICS_PUSH_URL")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        started.elapsed(),
-    )
-}
-
-#[test]
-fn simulate_pushes_the_batch_and_exits_zero() {
-    let gw = Pushgateway::start();
-    let (code, stderr, _) = simulate(&[
-        "--events",
-        "2500",
-        "--push-gateway",
-        &gw.url,
-        "--job",
-        "sim",
-        "--grouping",
-        "instance=a/b c",
-    ]);
-    assert_eq!(code, Some(0), "{stderr}");
-    let labels = [("job", "sim"), ("instance", "a/b c")];
-    assert_eq!(gw.value(&labels, "events_processed_total"), Some(2500.0));
-    assert!(gw
-        .value(&labels, "batch_last_success_timestamp_seconds")
-        .is_some());
-}
-
-#[test]
-fn simulate_against_a_stalling_gateway_fails_in_bounded_time_naming_it() {
-    let server = FaultServer::start(Fault::Stall);
-    let (code, stderr, _elapsed) = simulate(&["--events", "10", "--push-gateway", &server.url]);
-    assert_eq!(code, Some(1), "{stderr}");
-    let line = stderr.lines().last().unwrap();
-    assert!(
-        line.contains(&server.url) && line.contains("no answer within"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn simulate_against_nothing_fails_naming_the_gateway() {
-    let url = format!("http://127.0.0.1:{}", free_port());
-    let (code, stderr, _) = simulate(&["--events", "10", "--push-gateway", &url]);
-    assert_eq!(code, Some(1), "{stderr}");
-    let line = stderr.lines().last().unwrap();
-    assert!(
-        line.contains(&url) && line.contains("cannot connect"),
-        "{stderr}"
-    );
-}
-
-#[cfg(unix)]
-#[test]
-fn sigterm_ends_the_batch_with_a_last_push() {
-    let gw = Pushgateway::start();
-    let mut child = support::ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-            .args([
-                "simulate",
-                "--events",
-                "1000000",
-                "--rate",
-                "200",
-                "--interval",
-                "1",
-            ])
-            .args(["--push-gateway", &gw.url, "--job", "term"])
-            .stderr(std::process::Stdio::piped()),
-    );
-    let term = [("job", "term")];
-    assert!(gw.wait_for(Duration::from_secs(15), |g| g
-        .value(&term, "events_processed_total")
-        .unwrap_or(0.0)
-        > 0.0));
-    let status = support::terminate(&mut child.0, Duration::from_secs(30));
-    assert_eq!(status.code(), Some(143));
-    // The last push carried the run's duration, which only the final push sets.
-    assert!(gw.value(&term, "batch_last_run_duration_seconds").is_some());
-    assert!(gw.value(&term, "events_processed_total").unwrap() > 0.0);
-}
-
 #[tokio::test]
 async fn tls_failures_are_reported_as_tls() {
     // An https URL pointing at a plain-HTTP server: the handshake cannot succeed.
@@ -582,60 +479,6 @@ fn drop_does_not_block_the_runtime_on_either_flavour() {
     }
 }
 
-/// Run 1 succeeds; run 2 is SIGKILLed after its first push. The group must still hold run 1's
-/// success time, or `time() - batch_last_success_timestamp_seconds > 86400` has no data and a job
-/// that dies every night never alerts.
-#[test]
-fn a_killed_run_keeps_the_last_success_time() {
-    let gw = Pushgateway::start();
-    let labels = [("job", "nightly")];
-    let (code, stderr, _) = simulate(&[
-        "--events",
-        "10",
-        "--push-gateway",
-        &gw.url,
-        "--job",
-        "nightly",
-    ]);
-    assert_eq!(code, Some(0), "{stderr}");
-    let success = gw
-        .value(&labels, "batch_last_success_timestamp_seconds")
-        .expect("run 1 pushed its success time");
-    let pushed_at = gw.value(&labels, "push_time_seconds").unwrap();
-
-    let mut run2 = support::ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-            .args([
-                "simulate",
-                "--events",
-                "100000",
-                "--rate",
-                "50",
-                "--push-gateway",
-                &gw.url,
-                "--job",
-                "nightly",
-                "--interval",
-                "1",
-            ])
-            .stderr(std::process::Stdio::null()),
-    );
-    assert!(
-        gw.wait_for(Duration::from_secs(15), |g| g
-            .value(&labels, "push_time_seconds")
-            .is_some_and(|t| t > pushed_at)),
-        "run 2 never pushed"
-    );
-    run2.0.kill().unwrap();
-    run2.0.wait().unwrap();
-    assert_eq!(
-        gw.value(&labels, "batch_last_success_timestamp_seconds"),
-        Some(success),
-        "{}",
-        gw.api_metrics()
-    );
-}
-
 /// An exporter pushing a grouping label the recorder was not built with would push series whose
 /// own label of that name was not renamed: the gateway refuses such a push whole. Refused at start.
 #[tokio::test]
@@ -661,42 +504,6 @@ async fn an_exporter_grouping_the_recorder_does_not_know_is_refused_at_start() {
     assert_eq!(err.field, "push.grouping.zone");
     // Shut down without a gateway: the final push fails, and that is all.
     let _ = tokio::time::timeout(Duration::from_secs(20), exporter.shutdown()).await;
-}
-
-/// `.` and `..` are dot segments to a URL parser: pushed plainly, they lose the label or move the
-/// group, and two groups with one label set then make the gateway refuse every later push, from
-/// any job.
-#[test]
-fn dot_grouping_values_keep_their_group_and_others_can_still_push() {
-    let gw = Pushgateway::start();
-    for value in [".", ".."] {
-        let (code, stderr, _) = simulate(&[
-            "--events",
-            "5",
-            "--push-gateway",
-            &gw.url,
-            "--job",
-            "dots",
-            "--grouping",
-            &format!("instance={value}"),
-        ]);
-        assert_eq!(code, Some(0), "{stderr}");
-        assert_eq!(
-            gw.value(
-                &[("job", "dots"), ("instance", value)],
-                "events_processed_total"
-            ),
-            Some(5.0),
-            "{}",
-            gw.api_metrics()
-        );
-    }
-    assert_eq!(
-        gw.put("unrelated", "# TYPE x counter\nx 1\n").0,
-        200,
-        "{}",
-        gw.api_metrics()
-    );
 }
 
 proptest::proptest! {
@@ -725,36 +532,6 @@ proptest::proptest! {
 fn shared_gateway() -> &'static Pushgateway {
     static GATEWAY: std::sync::OnceLock<Pushgateway> = std::sync::OnceLock::new();
     GATEWAY.get_or_init(Pushgateway::start)
-}
-
-/// Credentials in the gateway URL never show: not in errors, `Debug`, `url()`, or the CLI's final
-/// push line.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_in_the_url_are_never_shown() {
-    let port = free_port();
-    let url = format!("http://user:hunter2@127.0.0.1:{port}");
-    let (recorder, mut config) = recorder_with_push(&url, 3600);
-    config.push.as_mut().unwrap().shutdown_timeout_ms = 3000;
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
-    let shown = [
-        exporter.url().to_owned(),
-        format!("{exporter:?}"),
-        format!("{:?}", config.push.as_ref().unwrap()),
-        exporter.flush().await.unwrap_err().to_string(),
-        exporter.shutdown().await.unwrap_err().to_string(),
-    ];
-    for text in shown {
-        assert!(
-            !text.contains("hunter2") && text.contains("user:***@"),
-            "{text}"
-        );
-    }
-    let (code, stderr, _) = simulate(&["--events", "3", "--push-gateway", &url]);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("final push failed") && !stderr.contains("hunter2"),
-        "{stderr}"
-    );
 }
 
 /// `enabled = false` pushes nothing at all: an empty PUT wiped an earlier run's group, its last
@@ -807,123 +584,6 @@ async fn url_credentials_travel_as_a_basic_header() {
     let mut both = PushConfig::new(&url, "j");
     both.bearer_token = Some(Secret::new("t"));
     assert_eq!(both.validate().unwrap_err().field, "push.url");
-}
-
-/// SIGINT against a stalled gateway: the final push waits out its deadline and the exit code still
-/// says SIGINT (130, not 1); a second SIGINT ends the process at once, long before a 60 s deadline.
-#[cfg(unix)]
-#[test]
-fn signals_with_a_stalled_gateway() {
-    let stalled = FaultServer::start(Fault::Stall);
-    let start = |request_timeout: &str, shutdown_timeout: &str| {
-        let child = support::ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-                .args(["simulate", "--events", "1000000", "--rate", "100"])
-                .args(["--push-gateway", &stalled.url])
-                .env("OBSERVER_METRICS_PUSH_TIMEOUT_MS", request_timeout)
-                .env(
-                    "OBSERVER_METRICS_PUSH_SHUTDOWN_TIMEOUT_MS",
-                    shutdown_timeout,
-                )
-                .stderr(std::process::Stdio::null()),
-        );
-        // The push at start reaching the server means the run (and its signal handler) is up.
-        let seen = stalled.requests.lock().unwrap().len();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while stalled.requests.lock().unwrap().len() == seen {
-            assert!(Instant::now() < deadline, "no push at start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        child
-    };
-    let sigint = |child: &support::ChildGuard| {
-        Command::new("kill")
-            .args(["-INT", &child.0.id().to_string()])
-            .status()
-            .unwrap();
-    };
-    let exit_within = |child: &mut support::ChildGuard, limit: Duration| {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = child.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running {limit:?} after the signal"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-
-    let mut once = start("500", "1500");
-    sigint(&once);
-    assert_eq!(
-        exit_within(&mut once, Duration::from_secs(20)).code(),
-        Some(130)
-    );
-
-    let mut twice = start("60000", "60000");
-    sigint(&twice);
-    std::thread::sleep(Duration::from_secs(1));
-    sigint(&twice);
-    assert_eq!(
-        exit_within(&mut twice, Duration::from_secs(20)).code(),
-        Some(130)
-    );
-}
-
-/// An https gateway behind a private CA: refused as a TLS error by default, trusted through
-/// `push.ca_file`, and through the platform's store, which honours `SSL_CERT_FILE` as other tools
-/// do (only the bundled roots were trusted, and `SSL_CERT_FILE` was ignored).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_behind_a_private_ca() {
-    let gw = Pushgateway::start();
-    let proxy = support::TlsProxy::start(&gw.url).await;
-    let ca = std::env::temp_dir().join(format!("om-ca-{}.pem", std::process::id()));
-    std::fs::write(&ca, &proxy.ca_pem).unwrap();
-    let body = "# TYPE tls_total counter\ntls_total 3\n";
-
-    let err = PushClient::new(PushConfig::new(&proxy.url, "tls"))
-        .unwrap()
-        .push(body)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, PushError::Tls { .. }), "{err}");
-    assert!(
-        error_chain(&err).count() > 1,
-        "the TLS failure lost its source: {err:?}"
-    );
-
-    let mut config = PushConfig::new(&proxy.url, "tls");
-    config.ca_file = Some(ca.display().to_string());
-    PushClient::new(config).unwrap().push(body).await.unwrap();
-    assert_eq!(gw.value(&[("job", "tls")], "tls_total"), Some(3.0));
-
-    let (url, ca_path) = (proxy.url.clone(), ca.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-            .args(["simulate", "--events", "3", "--push-gateway", &url])
-            .args(["--job", "tls-env"])
-            .env("SSL_CERT_FILE", &ca_path)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(
-        gw.value(&[("job", "tls-env")], "events_processed_total"),
-        Some(3.0)
-    );
-
-    std::fs::write(&ca, "not a certificate").unwrap();
-    let mut config = PushConfig::new(&proxy.url, "tls");
-    config.ca_file = Some(ca.display().to_string());
-    assert_eq!(PushClient::new(config).unwrap_err().field, "push.ca_file");
-    std::fs::remove_file(&ca).unwrap();
 }
 
 /// `flush()` is bounded by the shutdown deadline, waiting and retries included: against a stalled

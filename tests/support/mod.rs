@@ -284,3 +284,26 @@ pub fn series_of(text: &str, family: &str) -> usize {
         .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
         .count()
 }
+
+/// A recorder and its config pushing to `url` as job `batch` every `interval` seconds, with short
+/// deadlines and backoffs.
+pub fn recorder_with_push(
+    url: &str,
+    interval: u64,
+) -> (
+    observer_metrics::ObserverRecorder,
+    observer_metrics::MetricsConfig,
+) {
+    let mut push = observer_metrics::push::PushConfig::new(url, "batch");
+    push.timeout_ms = 1000;
+    push.shutdown_timeout_ms = 5000;
+    push.retry.base_backoff_ms = 10;
+    push.retry.max_backoff_ms = 50;
+    let mut config = observer_metrics::MetricsConfig::default();
+    config.export_interval_secs = interval;
+    config.push = Some(push);
+    (
+        observer_metrics::ObserverRecorder::new(&config).unwrap(),
+        config,
+    )
+}

@@ -1,6 +1,5 @@
-//! Smoke tests of a deployment (native): the `observer-metrics check` command, and the functions
-//! behind it for programs and test suites. Each sends a canary, reads it back from the receiver
-//! itself and compares every value exactly, then removes it and confirms that it is gone.
+//! Smoke tests of a deployment: the `observer-metrics check` command. Each sends a canary, reads
+//! it back from the receiver itself and compares every value exactly, then removes it and confirms that it is gone.
 //!
 //! - [`check_pushgateway`]: a canary group (a counter, a gauge, a histogram, and a grouping value
 //!   with `/` and a space) pushed with PUT, read back through the gateway's `/api/v1/metrics`,
@@ -13,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use metrics::{Key, Label, Level, Metadata, Recorder};
 
-use crate::push::{PushClient, PushConfig};
-use crate::remote_write::{RemoteWriteConfig, RemoteWriter};
-use crate::{MetricsConfig, ObserverRecorder};
+use std::process::ExitCode;
+
+use observer_metrics::push::{PushClient, PushConfig};
+use observer_metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
+use observer_metrics::{MetricsConfig, ObserverRecorder};
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
@@ -195,11 +196,9 @@ pub async fn check_pushgateway(push: &PushConfig) -> Report {
     let mut push = push.clone();
     push.grouping
         .insert(CANARY_GROUPING.0.to_owned(), CANARY_GROUPING.1.to_owned());
-    push.method = crate::push::PushMethod::Put;
-    let config = MetricsConfig {
-        push: Some(push.clone()),
-        ..MetricsConfig::default()
-    };
+    push.method = observer_metrics::push::PushMethod::Put;
+    let mut config = MetricsConfig::default();
+    config.push = Some(push.clone());
     let mut setup = None;
     report
         .step("build the canary", async {
@@ -280,13 +279,13 @@ pub async fn check_remote_write(rw: &RemoteWriteConfig, query_url: &str, wait: D
     if rw.instance.is_none() {
         rw.instance = Some(format!(
             "check-{}",
-            crate::platform::unix_time_secs() as u64
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
         ));
     }
-    let config = MetricsConfig {
-        remote_write: Some(rw.clone()),
-        ..MetricsConfig::default()
-    };
+    let mut config = MetricsConfig::default();
+    config.remote_write = Some(rw.clone());
     let mut setup = None;
     report
         .step("build the canary", async {
@@ -376,4 +375,50 @@ pub async fn check_remote_write(rw: &RemoteWriteConfig, query_url: &str, wait: D
         })
         .await;
     report
+}
+
+/// `observer-metrics check`: each configured sink checked in turn, every step printed.
+pub(crate) async fn command(config: &MetricsConfig, query: Option<&str>) -> ExitCode {
+    let mut reports: Vec<(String, Report)> = Vec::new();
+    if let Some(push) = &config.push {
+        reports.push((
+            format!(
+                "Pushgateway {}",
+                observer_metrics::push::redact_url(&push.url)
+            ),
+            check_pushgateway(push).await,
+        ));
+    }
+    if let (Some(rw), Some(query)) = (&config.remote_write, query) {
+        reports.push((
+            format!(
+                "remote write {} read back from {query}",
+                observer_metrics::push::redact_url(&rw.url)
+            ),
+            check_remote_write(rw, query, Duration::from_secs(30)).await,
+        ));
+    }
+    let mut passed = true;
+    for (what, report) in &reports {
+        println!("check: {what}");
+        for step in &report.steps {
+            match &step.outcome {
+                Ok(()) => println!("  ok    {} ({:.0?})", step.name, step.elapsed),
+                Err(cause) => println!("  FAIL  {} ({:.0?}): {cause}", step.name, step.elapsed),
+            }
+        }
+        passed &= report.passed();
+    }
+    if passed {
+        println!("check: all passed");
+        return ExitCode::SUCCESS;
+    }
+    if let Some((what, step, cause)) = reports.iter().find_map(|(w, r)| {
+        r.steps
+            .iter()
+            .find_map(|s| s.outcome.as_ref().err().map(|c| (w, s.name, c)))
+    }) {
+        eprintln!("observer-metrics: check failed at \"{step}\" ({what}): {cause}");
+    }
+    ExitCode::FAILURE
 }

@@ -1,6 +1,7 @@
 //! The `observer-metrics` binary's configuration: a TOML file sets everything the flags set, the
 //! environment and the flags override it, and a bad value fails at start naming the field.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::Command;

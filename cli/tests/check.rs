@@ -2,6 +2,7 @@
 //! front with a private CA given by `--config`), a Prometheus and a VictoriaMetrics as remote-write
 //! receivers and query APIs; and a dead gateway, which fails naming the step and the cause.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! End to end with real parts: a `simulate` batch pushes to a real Pushgateway, `serve` exposes
 //! `/metrics`, and a real Prometheus scrapes both. PromQL answers must equal the batch's numbers.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::{Command, Stdio};

@@ -4,6 +4,7 @@
 //! total, and every producer's series began with its 0 sample (which `increase()` counts from).
 //! Bounded: at most 4 processes at once, each with a deadline; the whole test within minutes.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::{Command, Stdio};

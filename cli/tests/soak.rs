@@ -4,6 +4,7 @@
 //! reads `/proc`.
 #![cfg(target_os = "linux")]
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::{Command, Stdio};

@@ -1,0 +1,112 @@
+//! `observer-metrics`: drives a synthetic observer workload through the metered pipeline, pushing
+//! to a Pushgateway and serving `/metrics` as configured.
+
+#![forbid(unsafe_code)]
+// The flags' doc comments are clap's help text, written for a terminal (`[workload]`,
+// `<command>`), not rustdoc markdown.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
+mod check;
+mod run;
+mod settings;
+mod summary;
+mod workload;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use observer_metrics::ObserverRecorder;
+
+use settings::{Flags, Mode};
+
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 the final push or write failed, or a check \
+step failed; 2 a usage or configuration error; 3 a batch invariant does not hold; 130 / 143 the \
+run was ended by SIGINT / SIGTERM.
+
+Settings come from --config (TOML: a MetricsConfig plus a [workload] table with events, rate, \
+duplicate_rate, failure_rate, error_rate, timeout_rate, seed, entities, actions, \
+action_timeout_ms, max_retries, checkpoint_every), then OBSERVER_METRICS_* variables, then flags.";
+
+/// Prometheus metrics for event observers: a synthetic observer workload through the metered
+/// pipeline, pushed to a Pushgateway, remote-written and served for scraping; and a smoke test of
+/// a deployment.
+#[derive(Parser)]
+#[command(name = "observer-metrics", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Subcommand)]
+enum CliCommand {
+    /// Run a batch of synthetic observer events through the metered pipeline (dedup, result
+    /// cache, actions with failures and timeouts, retry queue, dead letters, checkpoints). Without
+    /// a sink it prints the exposition on stdout; with one it sends at start, every --interval
+    /// seconds and at the end, and exits 0 only when that last send succeeded. SIGTERM/SIGINT end
+    /// the batch early with a last send.
+    #[command(after_help = EXIT_CODES)]
+    Simulate(Flags),
+    /// Run the workload until SIGTERM/SIGINT with GET /metrics (and /health) on --listen,
+    /// sending to the configured sinks too.
+    #[command(after_help = EXIT_CODES)]
+    Serve(Flags),
+    /// Smoke-test a deployment as configured (URL, credentials, headers, TLS): push a canary
+    /// group, read it back from the gateway's /api/v1/metrics and compare every value, delete it
+    /// and confirm it is gone; with --remote-write and --query, the same through remote write and
+    /// PromQL. Prints each step with its time; exits 0 only when every step passed.
+    #[command(after_help = EXIT_CODES)]
+    Check(Flags),
+    /// Print a completion script for SHELL on stdout.
+    Completions {
+        /// bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit 2 in clap's format; --help and --version exit 0.
+    let cli = Cli::parse();
+    let (mode, flags) = match cli.command {
+        CliCommand::Simulate(flags) => (Mode::Simulate, flags),
+        CliCommand::Serve(flags) => (Mode::Serve, flags),
+        CliCommand::Check(flags) => (Mode::Check, flags),
+        CliCommand::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "observer-metrics",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+    };
+    let (config, workload) = match settings::load(mode, &flags) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("observer-metrics: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let recorder = match ObserverRecorder::new(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("observer-metrics: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("observer-metrics: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if mode == Mode::Check {
+        return runtime.block_on(check::command(&config, workload.query.as_deref()));
+    }
+    runtime.block_on(run::run(mode, &config, &workload, recorder))
+}

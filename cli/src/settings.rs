@@ -1,0 +1,278 @@
+//! Where a run's settings come from: the `--config` file (a `MetricsConfig` plus a `[workload]`
+//! table), then `OBSERVER_METRICS_*` variables, then the flags.
+
+use std::path::PathBuf;
+
+use observer_metrics::pull::PullConfig;
+use observer_metrics::push::PushConfig;
+use observer_metrics::remote_write::RemoteWriteConfig;
+use observer_metrics::MetricsConfig;
+use serde::Deserialize;
+
+/// The command being run.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Mode {
+    Simulate,
+    Serve,
+    Check,
+}
+
+impl Mode {
+    /// The subcommand's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::Simulate => "simulate",
+            Mode::Serve => "serve",
+            Mode::Check => "check",
+        }
+    }
+}
+
+/// The flags of simulate, serve and check. Each overrides the file and the environment; the
+/// defaults shown are the ones used when neither sets the value.
+#[derive(clap::Args)]
+pub(crate) struct Flags {
+    /// TOML settings: a MetricsConfig plus a [workload] table.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Events to run (simulate) [default: 1000].
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+    /// Events per second [default: simulate as fast as it can, serve 100].
+    #[arg(long, value_name = "N")]
+    rate: Option<f64>,
+    /// The Pushgateway, e.g. http://127.0.0.1:9091 (push.url).
+    #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_PUSH_URL")]
+    push_gateway: Option<String>,
+    /// A remote-write receiver, e.g. http://127.0.0.1:9090/api/v1/write (remote_write.url).
+    #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_REMOTE_WRITE_URL")]
+    remote_write: Option<String>,
+    /// The remote-write instance label (remote_write.instance) [default: one generated per run].
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "OBSERVER_METRICS_REMOTE_WRITE_INSTANCE"
+    )]
+    instance: Option<String>,
+    /// The job label of both sinks (push.job, remote_write.job) [default: observer-metrics-<command>].
+    #[arg(long, value_name = "NAME")]
+    job: Option<String>,
+    /// Another grouping label of the pushed group (push.grouping); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    grouping: Vec<String>,
+    /// Seconds between sends (export_interval_secs) [default: 60].
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "OBSERVER_METRICS_EXPORT_INTERVAL_SECS"
+    )]
+    interval: Option<u64>,
+    /// Where serve listens for scrapes (pull.listen) [default: 127.0.0.1:9898].
+    #[arg(long, value_name = "ADDR", env = "OBSERVER_METRICS_PULL_LISTEN")]
+    listen: Option<String>,
+    /// Fraction of events delivered twice [default: 0.1].
+    #[arg(long, value_name = "F")]
+    duplicate_rate: Option<f64>,
+    /// Fraction of actions that report failure [default: 0.05].
+    #[arg(long, value_name = "F")]
+    failure_rate: Option<f64>,
+    /// Fraction of actions that return an error [default: 0.02].
+    #[arg(long, value_name = "F")]
+    error_rate: Option<f64>,
+    /// Fraction of actions that pass their deadline [default: 0.01].
+    #[arg(long, value_name = "F")]
+    timeout_rate: Option<f64>,
+    /// Seed of the event stream [default: 1].
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// check: the Prometheus-compatible query API to read remote writes back from.
+    #[arg(long, value_name = "URL")]
+    query: Option<String>,
+}
+
+/// The workload's settings: the `[workload]` table, overridden by flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Workload {
+    pub(crate) events: u64,
+    pub(crate) rate: Option<f64>,
+    pub(crate) seed: u64,
+    pub(crate) duplicate_rate: f64,
+    pub(crate) failure_rate: f64,
+    pub(crate) error_rate: f64,
+    pub(crate) timeout_rate: f64,
+    /// Distinct entities events are about: repeats are what the result cache hits.
+    pub(crate) entities: u64,
+    /// Actions each event runs.
+    pub(crate) actions: u32,
+    pub(crate) action_timeout_ms: u64,
+    pub(crate) max_retries: u32,
+    pub(crate) checkpoint_every: u64,
+    /// `check --query`: not a workload setting, carried here from the flags.
+    #[serde(skip)]
+    pub(crate) query: Option<String>,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            events: 1000,
+            rate: None,
+            seed: 1,
+            duplicate_rate: 0.1,
+            failure_rate: 0.05,
+            error_rate: 0.02,
+            timeout_rate: 0.01,
+            entities: 2000,
+            actions: 2,
+            action_timeout_ms: 5,
+            max_retries: 3,
+            checkpoint_every: 100,
+            query: None,
+        }
+    }
+}
+
+impl Workload {
+    fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("duplicate_rate", self.duplicate_rate),
+            ("failure_rate", self.failure_rate),
+            ("error_rate", self.error_rate),
+            ("timeout_rate", self.timeout_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("workload.{name} = {rate}: must be between 0 and 1"));
+            }
+        }
+        if self.failure_rate + self.error_rate + self.timeout_rate > 1.0 {
+            return Err(
+                "workload: failure_rate + error_rate + timeout_rate must not exceed 1".into(),
+            );
+        }
+        if let Some(rate) = self.rate {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(format!("workload.rate = {rate}: must be a positive number"));
+            }
+        }
+        if self.entities == 0 || self.action_timeout_ms == 0 {
+            return Err("workload: entities and action_timeout_ms must be greater than 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// The file (a MetricsConfig plus `[workload]`), then the environment, then the flags; validated.
+pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload), String> {
+    let (mut config, mut workload) = match &flags.config {
+        None => (MetricsConfig::default(), Workload::default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("config file {}: {e}", path.display()))?;
+            let mut table: toml::Table =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let workload = match table.remove("workload") {
+                Some(w) => w
+                    .try_into()
+                    .map_err(|e| format!("{}: [workload]: {e}", path.display()))?,
+                None => Workload::default(),
+            };
+            let rest = toml::to_string(&table).map_err(|e| e.to_string())?;
+            let config = MetricsConfig::from_toml_str(&rest)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            (config, workload)
+        }
+    };
+    // Validated once the flags below are applied too: an env push setting may need the flag's URL.
+    config = MetricsConfig::process_env()
+        .and_then(|vars| config.apply_env(vars))
+        .map_err(|e| e.to_string())?;
+    flags.apply(&mut config, &mut workload)?;
+    // `--job` names both sinks' job; without one, a default.
+    let default_job = format!("observer-metrics-{}", mode.name());
+    if let Some(push) = &mut config.push {
+        push.job = flags
+            .job
+            .clone()
+            .unwrap_or_else(|| take_or(&push.job, &default_job));
+    }
+    if let Some(rw) = &mut config.remote_write {
+        rw.job = flags
+            .job
+            .clone()
+            .unwrap_or_else(|| take_or(&rw.job, &default_job));
+    }
+    if mode == Mode::Serve {
+        config.pull.get_or_insert_with(PullConfig::default);
+        workload.rate.get_or_insert(100.0);
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    workload.validate()?;
+    if mode == Mode::Check {
+        if config.push.is_none() && config.remote_write.is_none() {
+            return Err("check needs --push-gateway, or --remote-write with --query".into());
+        }
+        if config.remote_write.is_some() && flags.query.is_none() {
+            return Err("check --remote-write needs --query URL to read the canary back".into());
+        }
+        workload.query = flags.query.clone();
+    }
+    Ok((config, workload))
+}
+
+impl Flags {
+    /// Applies the flags given over the file and the environment, as the typed values clap
+    /// parsed.
+    fn apply(&self, config: &mut MetricsConfig, workload: &mut Workload) -> Result<(), String> {
+        let set = |target: &mut f64, value: Option<f64>| {
+            if let Some(value) = value {
+                *target = value;
+            }
+        };
+        if let Some(events) = self.events {
+            workload.events = events;
+        }
+        if let Some(seed) = self.seed {
+            workload.seed = seed;
+        }
+        workload.rate = self.rate.or(workload.rate);
+        set(&mut workload.duplicate_rate, self.duplicate_rate);
+        set(&mut workload.failure_rate, self.failure_rate);
+        set(&mut workload.error_rate, self.error_rate);
+        set(&mut workload.timeout_rate, self.timeout_rate);
+        if let Some(interval) = self.interval {
+            config.export_interval_secs = interval;
+        }
+        if let Some(listen) = &self.listen {
+            config.pull.get_or_insert_with(PullConfig::default).listen = listen.clone();
+        }
+        if let Some(url) = &self.push_gateway {
+            config.push.get_or_insert_with(PushConfig::default).url = url.clone();
+        }
+        if let Some(url) = &self.remote_write {
+            let rw = config
+                .remote_write
+                .get_or_insert_with(RemoteWriteConfig::default);
+            rw.url = url.clone();
+        }
+        if let Some(instance) = &self.instance {
+            let rw = config
+                .remote_write
+                .get_or_insert_with(RemoteWriteConfig::default);
+            rw.instance = Some(instance.clone());
+        }
+        for pair in &self.grouping {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--grouping: expected KEY=VALUE, got `{pair}`"))?;
+            let push = config.push.get_or_insert_with(PushConfig::default);
+            push.grouping.insert(k.to_owned(), v.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// `value`, or `default` when it is empty.
+fn take_or(value: &str, default: &str) -> String {
+    if value.is_empty() { default } else { value }.to_owned()
+}
