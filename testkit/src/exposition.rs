@@ -1,0 +1,48 @@
+//! Reading and checking a text exposition: `promtool check metrics`, one sample's value.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Runs `promtool check metrics` on `text`. Panics on a parse error (exit 1); lint remarks such as
+/// the plan's `_ms` names (exit 3) are returned, not failures.
+pub fn promtool_check(text: &str) -> String {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool must be installed (apt-get install -y prometheus): {e}")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)) && !report.contains("error while linting"),
+        "promtool rejected the exposition ({:?}): {report}\n--- text ---\n{text}",
+        out.status.code()
+    );
+    report
+}
+
+/// The value of the sample line whose series is exactly `series` (`name{labels}`), if any.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (s, v) = line.rsplit_once(' ')?;
+        (s == series).then(|| match v {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap(),
+        })
+    })
+}
