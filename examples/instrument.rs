@@ -11,10 +11,11 @@ use observer_metrics::observer::metered::{
     EventGuard, MeteredCache, MeteredDedup, MeteredQueue, MetricsActionExecutor,
 };
 use observer_metrics::observer::pipeline::ObserverPipeline;
+use observer_metrics::observer::ObserverMetrics;
 use observer_metrics::observer::{
     ActionConfig, ActionExecutor, ActionResult, DedupStore, EntityEvent, ObserverError,
 };
-use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use observer_metrics::MetricsBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The service's own action executor, unchanged.
@@ -35,11 +36,12 @@ impl ActionExecutor for SendWebhook {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // 1. Config: defaults, a TOML file if you have one, OBSERVER_METRICS_* variables.
-    let config = MetricsConfig::from_toml_str(
-        "prefix = \"orders\"\n[global_labels]\nservice = \"orders\"\n",
-    )?;
-    let recorder = ObserverRecorder::new(&config)?;
+    // 1. Config: typed setters here; `MetricsBuilder::load(path)` reads a TOML file and the
+    // OBSERVER_METRICS_* variables instead.
+    let recorder = MetricsBuilder::new()
+        .prefix("orders")
+        .add_global_label("service", "orders")
+        .build_recorder()?;
     let metrics = ObserverMetrics::new(&recorder.handle());
 
     // 2. Decorators around the service's parts: results and errors pass through unchanged.
@@ -120,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = stop.send(());
     server.await??;
 
-    // 4. Pushing as well: add a [push] table to the config and start a PushExporter on the same
+    // 4. Pushing as well: add a [push] table to the config and start a Exporter on the same
     //    recorder (see the README); push and pull run side by side.
     Ok(())
 }

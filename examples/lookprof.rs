@@ -3,10 +3,10 @@
 //! `cargo run --release --example lookprof`
 
 use metrics::counter;
-use observer_metrics::{MetricsConfig, ObserverRecorder};
+use observer_metrics::MetricsBuilder;
 
 fn main() {
-    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let recorder = MetricsBuilder::new().build_recorder().unwrap();
     let start = std::time::Instant::now();
     let calls = 20_000_000u64;
     metrics::with_local_recorder(&recorder, || {

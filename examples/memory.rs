@@ -8,7 +8,7 @@ use std::process::Command;
 
 use metrics::{Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::PrometheusBuilder;
-use observer_metrics::{MetricsConfig, ObserverRecorder};
+use observer_metrics::{MetricsBuilder, MetricsConfig};
 use prometheus_client::metrics::{
     counter::Counter as PcCounter, family::Family, histogram::Histogram as PcHistogram,
 };
@@ -48,8 +48,10 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
         "observer-metrics" => {
             // No cardinality limit: every series is kept, as the peers keep them.
             let mut config = MetricsConfig::default();
-            config.max_series_per_metric = 0;
-            let rec = ObserverRecorder::new(&config).unwrap();
+            config.recorder.max_series_per_metric = 0;
+            let rec = MetricsBuilder::from_config(config.clone())
+                .build_recorder()
+                .unwrap();
             through_recorder(&rec, kind);
             // Steady state: the series registered since the last render are handed to the
             // exposition by the first render, as any scrape or push would.

@@ -1,7 +1,8 @@
 //! Registers 200,000 fresh series, for profiling registration (`valgrind --tool=callgrind`).
 use metrics::counter;
+use observer_metrics::MetricsBuilder;
 fn main() {
-    let r = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
+    let r = MetricsBuilder::new().build_recorder().unwrap();
     let ids: Vec<String> = (0..200_000).map(|i| i.to_string()).collect();
     let t = std::time::Instant::now();
     metrics::with_local_recorder(&r, || {

@@ -1,19 +1,33 @@
 //! Prometheus metrics for event observer systems.
 //!
 //! [`ObserverRecorder`] is a [`metrics::Recorder`]: every `counter!`, `gauge!` and `histogram!` call
-//! of any crate, and the typed [`ObserverMetrics`] catalogue, land in lock-free cells, and
-//! [`ObserverRecorder::render`] writes them as Prometheus text format 0.0.4.
+//! of any crate, and the typed [`ObserverMetrics`](observer::ObserverMetrics) catalogue, land in
+//! lock-free cells, and [`ObserverRecorder::render`] writes them as Prometheus text format 0.0.4.
+//! [`MetricsBuilder`] builds the recorder and the exporter of its sinks together:
 //!
-//! Data flows one way: instrumentation → recorder storage (lock-free cells, indexed once per
-//! series at registration) → encoder → sink.
+//! ```no_run
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (_handle, exporter) = observer_metrics::MetricsBuilder::new()
+//!     .with_push_gateway("http://127.0.0.1:9091", "nightly-import")
+//!     .install()?;
+//! metrics::counter!("rows_total").increment(42);
+//! exporter.shutdown().await?; // the last push
+//! # Ok(()) }
+//! ```
 //!
-//! - [`MetricsConfig`]: defaults, TOML, `OBSERVER_METRICS_*` variables, validation.
-//! - [`push`]: the Pushgateway client and, natively, the interval [`push::PushExporter`].
-//! - `pull` (native): the `/metrics` router and server.
-//! - `observer` (native): the observer traits, metered decorators and pipeline the catalogue
-//!   instruments.
-//! - Cargo features: `push`, `remote-write`, `pull`, `observer`, all on by default. With
-//!   none, the crate is the recorder, its config and the text encoder.
+//! Data flows one way: instrumentation → recorder (lock-free cells, indexed once per series at
+//! registration) → encoders (text, remote write's protobuf) → sinks.
+//!
+//! - [`MetricsBuilder`], [`MetricsConfig`]: typed setters, TOML, `OBSERVER_METRICS_*` variables,
+//!   validation; [`RecorderConfig`] is the recorder's part of it.
+//! - [`export`]: what every sink shares, and natively the [`Exporter`](export::Exporter) that
+//!   drives them on one schedule.
+//! - [`push`]: the Pushgateway. [`remote_write`]: Prometheus remote write 1.0. `pull` (native):
+//!   the `/metrics` router and server.
+//! - [`observer`]: the plan's catalogue, and natively the observer traits, metered decorators and
+//!   pipeline it instruments.
+//! - Cargo features: `push`, `remote-write`, `pull`, `observer`, all on by default. With none, the
+//!   crate is the recorder, its config and the text encoder.
 //! - The wasm32 package with a JS API lives in the `observer-metrics-wasm` crate (`wasm/`).
 //!
 //! # An exposition nothing can break
@@ -56,89 +70,46 @@
 //! byte-identical. Every histogram's `le="+Inf"` bucket equals its `_count` in every render.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod buckets;
-mod catalogue;
-mod config;
-mod encoder;
-#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
-pub mod exporter;
+// The layers, lowest first; each imports only from those above it in this list (`tests/layers.rs`
+// checks it): pure text and hashing, naming rules, errors and env parsing, the recorder, the
+// encoders, the platform seam, the sinks and the observer instrumentation (peers), and the config
+// that composes them.
 mod hash;
-mod index;
+mod text;
+
 mod naming;
-#[cfg(all(feature = "observer", not(target_arch = "wasm32")))]
-pub mod observer;
+
+mod env;
+mod error;
+
+mod recorder;
+
+mod encoding;
+
 #[cfg(feature = "push")]
 mod platform;
+
+pub mod observer;
+mod sinks;
+
+mod config;
+
+pub use config::{BuildError, MetricsBuilder, MetricsConfig, ENV_PREFIX};
+pub use error::{ConfigError, MAX_TIMER_MS};
+pub use recorder::buckets::SECONDS_BUCKETS;
+pub use recorder::config::RecorderConfig;
+pub use recorder::{DropReason, InstallError, ObserverRecorder, RecorderHandle};
+#[cfg(feature = "push")]
+#[cfg_attr(docsrs, doc(cfg(feature = "push")))]
+pub use sinks::export;
 #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
-pub mod pull;
+#[cfg_attr(docsrs, doc(cfg(all(feature = "pull", not(target_arch = "wasm32")))))]
+pub use sinks::pull;
 #[cfg(feature = "push")]
-pub mod push;
-mod recorder;
+#[cfg_attr(docsrs, doc(cfg(feature = "push")))]
+pub use sinks::push;
 #[cfg(feature = "remote-write")]
-pub mod remote_write;
-#[cfg(feature = "push")]
-mod sink;
-mod storage;
-mod text;
-#[cfg(feature = "push")]
-mod turn;
-#[cfg(any(feature = "push", feature = "pull"))]
-mod wire;
-
-pub use buckets::SECONDS_BUCKETS;
-pub use catalogue::{CatalogueEntry, MetricType, ObserverMetrics, CATALOGUE};
-pub use config::{ConfigError, MetricsConfig, ENV_PREFIX, MAX_TIMER_MS};
-pub use recorder::{InstallError, ObserverRecorder, RecorderHandle};
-
-/// Why the exposition rules dropped a series, a label or an observation. Each reason is a series of
-/// `observer_metrics_dropped_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DropReason {
-    /// The metric name was empty.
-    EmptyName,
-    /// The name was first registered as another type.
-    TypeConflict,
-    /// The name collides with a histogram's `_bucket`, `_sum` or `_count` series.
-    NameClash,
-    /// The name is the recorder's own, or the Pushgateway's with another type.
-    ReservedName,
-    /// A label name was empty; the label was dropped, the series kept.
-    EmptyLabelName,
-    /// A label name appeared twice; one pair was kept.
-    DuplicateLabel,
-    /// A histogram observation was NaN.
-    NanObservation,
-    /// A new label set arrived for a metric already at `max_series_per_metric`; it was recorded
-    /// into the metric's `otel_metric_overflow="true"` series.
-    CardinalityLimit,
-}
-
-impl DropReason {
-    /// Every reason, in the order of the enum.
-    pub const ALL: [DropReason; 8] = [
-        DropReason::EmptyName,
-        DropReason::TypeConflict,
-        DropReason::NameClash,
-        DropReason::ReservedName,
-        DropReason::EmptyLabelName,
-        DropReason::DuplicateLabel,
-        DropReason::NanObservation,
-        DropReason::CardinalityLimit,
-    ];
-
-    /// The value of the `reason` label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::EmptyName => "empty_name",
-            DropReason::TypeConflict => "type_conflict",
-            DropReason::NameClash => "name_clash",
-            DropReason::ReservedName => "reserved_name",
-            DropReason::EmptyLabelName => "empty_label_name",
-            DropReason::DuplicateLabel => "duplicate_label",
-            DropReason::NanObservation => "nan_observation",
-            DropReason::CardinalityLimit => "cardinality_limit",
-        }
-    }
-}
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-write")))]
+pub use sinks::remote_write;

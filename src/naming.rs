@@ -3,7 +3,7 @@
 //!
 //! Every rule here is total and deterministic: it never fails and maps equal input to equal output.
 //! Inputs that cannot be made valid (an empty name) return `None`, and the caller drops the series
-//! and counts it (see [`DropReason`](crate::DropReason)).
+//! and counts it (see [`DropReason`](crate::recorder::DropReason)).
 //!
 //! | input | rule |
 //! |---|---|

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use metrics::{counter, histogram, with_local_recorder};
-use observer_metrics::{MetricsConfig, ObserverRecorder};
+use observer_metrics::{MetricsBuilder, MetricsConfig};
 use support::{explode, promtool_check, sample, series_of, Pushgateway};
 
 const LIMIT: usize = 10_000;
@@ -20,7 +20,9 @@ fn a_limit_from_the_environment_and_zero_for_none() {
         )]
     };
     let three = MetricsConfig::default().with_env(env("3")).unwrap();
-    let recorder = ObserverRecorder::new(&three).unwrap();
+    let recorder = MetricsBuilder::from_config(three.clone())
+        .build_recorder()
+        .unwrap();
     explode(&recorder, 0, 5);
     let text = recorder.render();
     assert_eq!(series_of(&text, "logins_total"), 4);
@@ -30,7 +32,9 @@ fn a_limit_from_the_environment_and_zero_for_none() {
     );
 
     let unlimited = MetricsConfig::default().with_env(env("0")).unwrap();
-    let recorder = ObserverRecorder::new(&unlimited).unwrap();
+    let recorder = MetricsBuilder::from_config(unlimited.clone())
+        .build_recorder()
+        .unwrap();
     explode(&recorder, 0, LIMIT + 5);
     let text = recorder.render();
     assert_eq!(series_of(&text, "logins_total"), LIMIT + 5);
@@ -43,7 +47,9 @@ fn a_limit_from_the_environment_and_zero_for_none() {
 #[test]
 fn a_caller_label_named_like_the_overflow_marker_is_renamed() {
     let config = MetricsConfig::from_toml_str("max_series_per_metric = 1").unwrap();
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     with_local_recorder(&recorder, || {
         counter!("x_total", "otel_metric_overflow" => "true").increment(1);
         counter!("x_total", "other" => "1").increment(1);
@@ -63,7 +69,9 @@ fn a_caller_label_named_like_the_overflow_marker_is_renamed() {
 #[test]
 fn idle_series_leave_renders_and_the_gateway_and_come_back_when_touched() {
     let config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     let held = with_local_recorder(&recorder, || {
         counter!("passing_total", "id" => "a").increment(3);
         histogram!("passing_ms", "id" => "a").record(2.0);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use metrics::{counter, with_local_recorder};
 use observer_metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
-use observer_metrics::{MetricsConfig, ObserverRecorder};
+use observer_metrics::{MetricsBuilder, MetricsConfig};
 use support::{
     explode, promtool_check, sample, series_of, Prometheus, Pushgateway, VictoriaMetrics,
 };
@@ -28,9 +28,11 @@ async fn a_label_explosion_folds_into_one_overflow_series_every_receiver_accepts
     let victoria = VictoriaMetrics::start();
     // The default limit; a recorder that writes remotely (it renames a series' own `instance`).
     let mut config = MetricsConfig::default();
-    assert_eq!(config.max_series_per_metric, LIMIT);
+    assert_eq!(config.recorder.max_series_per_metric, LIMIT);
     config.remote_write = Some(RemoteWriteConfig::new(prometheus.write_url(), "bounds"));
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     with_local_recorder(&recorder, || counter!("steady_total").increment(1));
 
     explode(&recorder, 0, VALUES);

@@ -6,7 +6,8 @@ mod support;
 use metrics::{
     counter, gauge, histogram, with_local_recorder, Key, Label, Level, Metadata, Recorder,
 };
-use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use observer_metrics::observer::ObserverMetrics;
+use observer_metrics::{MetricsBuilder, MetricsConfig, ObserverRecorder};
 use proptest::prelude::*;
 use support::{promtool_check, sample, Pushgateway};
 
@@ -102,9 +103,15 @@ fn hostile(r: &ObserverRecorder) {
     c("observer_metrics_dropped_total", &[("reason", "fake")], 1);
 }
 
+/// A recorder built to push as `job`, so it keeps to the gateway's rules (its own names' types, the
+/// group's labels renamed in series); the tests push its render themselves.
+fn pushing(job: &str) -> MetricsBuilder {
+    MetricsBuilder::new().with_push_gateway("http://127.0.0.1:9", job)
+}
+
 #[test]
 fn hostile_battery_is_valid_for_promtool_and_a_real_pushgateway() {
-    let r = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let r = pushing("hostile").build_recorder().unwrap();
     let _catalogue = ObserverMetrics::new(&r.handle());
     hostile(&r);
     let text = r.render();
@@ -185,8 +192,10 @@ fn hostile_battery_is_valid_for_promtool_and_a_real_pushgateway() {
 #[test]
 fn disabled_render_is_an_accepted_empty_push() {
     let mut config = MetricsConfig::default();
-    config.enabled = false;
-    let r = ObserverRecorder::new(&config).unwrap();
+    config.recorder.enabled = false;
+    let r = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     hostile(&r);
     let text = r.render();
     assert_eq!(text, "");
@@ -200,7 +209,10 @@ fn prefix_and_global_labels_stay_valid() {
         "prefix = \"edge:obs\"\n[global_labels]\nservice = \"a \\\"b\\\"\\n\"\n",
     )
     .unwrap();
-    let r = ObserverRecorder::new(&config).unwrap();
+    let r = MetricsBuilder::from_config(config)
+        .with_push_gateway("http://127.0.0.1:9", "prefixed")
+        .build_recorder()
+        .unwrap();
     let _m = ObserverMetrics::new(&r.handle());
     hostile(&r);
     let text = r.render();
@@ -253,7 +265,7 @@ proptest! {
     /// Random names, labels, types and values: each render parses and the gateway takes it.
     #[test]
     fn random_series_always_render_valid_text(batch in prop::collection::vec(any_series(), 1..24)) {
-        let r = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+        let r = pushing("proptest").build_recorder().unwrap();
         with_local_recorder(&r, || {
             for (name, labels, op) in &batch {
                 let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(k.clone(), v.clone())).collect();

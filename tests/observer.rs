@@ -12,15 +12,16 @@ use observer_metrics::observer::memory::{
 use observer_metrics::observer::metered::{
     EventGuard, MeteredCache, MeteredCheckpoints, MeteredDedup, MeteredQueue, MetricsActionExecutor,
 };
+use observer_metrics::observer::ObserverMetrics;
 use observer_metrics::observer::{
     ActionConfig, ActionExecutor, ActionResult, CachedResult, CheckpointState, CheckpointStore,
     DedupStore, EntityEvent, Job, JobQueue, ObserverError, ResultCache,
 };
-use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use observer_metrics::{MetricsBuilder, ObserverRecorder};
 use support::sample;
 
 fn setup() -> (ObserverRecorder, ObserverMetrics) {
-    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let recorder = MetricsBuilder::new().build_recorder().unwrap();
     let metrics = ObserverMetrics::new(&recorder.handle());
     (recorder, metrics)
 }

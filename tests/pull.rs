@@ -6,8 +6,10 @@ mod support;
 use std::io::Read;
 use std::time::Duration;
 
-use observer_metrics::push::{PushConfig, PushExporter};
-use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder, RecorderHandle};
+use observer_metrics::export::Exporter;
+use observer_metrics::observer::ObserverMetrics;
+use observer_metrics::push::PushConfig;
+use observer_metrics::{MetricsBuilder, MetricsConfig, RecorderHandle};
 use support::{promtool_check, sample, Pushgateway};
 
 async fn serve(handle: RecorderHandle) -> (String, tokio::sync::oneshot::Sender<()>) {
@@ -32,7 +34,7 @@ fn get(url: &str, gzip: bool) -> ureq::Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_metrics_endpoint_response() {
-    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let recorder = MetricsBuilder::new().build_recorder().unwrap();
     let m = ObserverMetrics::new(&recorder.handle());
     m.events_processed_total.increment(11);
     let (url, _stop) = serve(recorder.handle()).await;
@@ -69,7 +71,7 @@ async fn test_metrics_endpoint_response() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_prometheus_format_compliance() {
-    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let recorder = MetricsBuilder::new().build_recorder().unwrap();
     let m = ObserverMetrics::new(&recorder.handle());
     m.action_duration_ms.record(12.5);
     metrics::with_local_recorder(&recorder, || {
@@ -91,9 +93,11 @@ async fn push_and_pull_run_together_on_one_recorder() {
         .unwrap();
     let mut config = MetricsConfig::default();
     config.push = Some(PushConfig::new(&gw.url, "both"));
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     let m = ObserverMetrics::new(&recorder.handle());
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     let (url, _stop) = serve(recorder.handle()).await;
     m.events_processed_total.increment(42);
     exporter.flush().await.unwrap();
@@ -123,7 +127,7 @@ async fn the_router_merges_into_an_app_with_state_and_its_own_health() {
     struct AppState {
         name: &'static str,
     }
-    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let recorder = MetricsBuilder::new().build_recorder().unwrap();
     metrics::with_local_recorder(&recorder, || metrics::counter!("merged_total").increment(2));
     let app: axum::Router = axum::Router::new()
         .route(

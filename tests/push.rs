@@ -6,10 +6,10 @@ mod support;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use observer_metrics::push::{
-    BasicAuth, BatchOutcome, PushClient, PushConfig, PushError, PushExporter, PushMethod, Secret,
-};
-use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use observer_metrics::export::{BasicAuth, BatchOutcome, ExportError, Exporter, Secret};
+use observer_metrics::observer::ObserverMetrics;
+use observer_metrics::push::{PushClient, PushConfig, PushMethod};
+use observer_metrics::{MetricsBuilder, MetricsConfig};
 use support::{free_port, recorder_with_push, Fault, FaultServer, Pushgateway};
 
 const JOB: &[(&str, &str)] = &[("job", "j")];
@@ -90,7 +90,7 @@ async fn a_400_body_reaches_the_error_verbatim() {
         .await
         .unwrap_err();
     match &err {
-        PushError::Status {
+        ExportError::Status {
             status, body, url, ..
         } => {
             assert_eq!(*status, 400);
@@ -174,7 +174,7 @@ async fn transient_5xx_is_retried_and_4xx_is_not() {
     let server = FaultServer::start(Fault::Statuses(vec![401]));
     let err = client(&server.url).push("x 1\n").await.unwrap_err();
     assert!(
-        matches!(err, PushError::Status { status: 401, .. }),
+        matches!(err, ExportError::Status { status: 401, .. }),
         "{err}"
     );
     assert_eq!(server.requests.lock().unwrap().len(), 1);
@@ -185,7 +185,7 @@ async fn a_stalling_gateway_ends_at_the_timeout_with_a_named_error() {
     let server = FaultServer::start(Fault::Stall);
     let c = client(&server.url);
     let err = c.push("x 1\n").await.unwrap_err();
-    assert!(matches!(err, PushError::Timeout { .. }), "{err}");
+    assert!(matches!(err, ExportError::Timeout { .. }), "{err}");
     assert!(
         err.to_string().contains(&server.url) && err.to_string().contains("no answer within 1s"),
         "{err}"
@@ -198,7 +198,7 @@ async fn a_stalling_gateway_ends_at_the_timeout_with_a_named_error() {
 async fn a_dead_gateway_gives_a_connect_error_naming_it() {
     let url = format!("http://127.0.0.1:{}", free_port());
     let err = client(&url).push("x 1\n").await.unwrap_err();
-    assert!(matches!(err, PushError::Connect { .. }), "{err}");
+    assert!(matches!(err, ExportError::Connect { .. }), "{err}");
     // The underlying errors stay reachable through `source()`, down to the refused connection.
     let refused = error_chain(&err).any(|e| {
         e.downcast_ref::<std::io::Error>()
@@ -220,7 +220,7 @@ async fn first_push_is_immediate_and_shutdown_pushes_the_rest() {
     let (recorder, config) = recorder_with_push(&gw.url, 3600);
     let m = ObserverMetrics::new(&recorder.handle());
     m.events_processed_total.increment(5);
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     // With an hour's interval, only the push at start can bring this.
     assert!(gw.wait_for(Duration::from_secs(10), |g| g
         .value(BATCH, "events_processed_total")
@@ -235,7 +235,7 @@ async fn flush_pushes_now() {
     let gw = Pushgateway::start();
     let (recorder, config) = recorder_with_push(&gw.url, 3600);
     let m = ObserverMetrics::new(&recorder.handle());
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     m.queue_retry_total.increment(4);
     exporter.flush().await.unwrap();
     assert_eq!(gw.value(BATCH, "queue_retry_total"), Some(4.0));
@@ -273,7 +273,7 @@ fn dropping_the_exporter_pushes_a_last_time() {
     let m = ObserverMetrics::new(&recorder.handle());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+        let exporter = Exporter::start(recorder.handle(), &config).unwrap();
         m.checkpoint_saves_total.increment(3);
         drop(exporter);
     });
@@ -286,7 +286,7 @@ async fn delete_on_shutdown_removes_the_group() {
     let (recorder, mut config) = recorder_with_push(&gw.url, 3600);
     config.push.as_mut().unwrap().delete_on_shutdown = true;
     let _m = ObserverMetrics::new(&recorder.handle());
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     assert!(gw.wait_for(Duration::from_secs(10), |g| g.group(BATCH).is_some()));
     exporter.shutdown().await.unwrap();
     assert!(gw.group(BATCH).is_none());
@@ -296,7 +296,7 @@ async fn delete_on_shutdown_removes_the_group() {
 async fn batch_gauges_and_a_failed_run_keeps_the_last_success() {
     let gw = Pushgateway::start();
     let (recorder, config) = recorder_with_push(&gw.url, 3600);
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     exporter.finish_batch(BatchOutcome::Success).await.unwrap();
     let success = gw
         .value(BATCH, "batch_last_success_timestamp_seconds")
@@ -307,7 +307,7 @@ async fn batch_gauges_and_a_failed_run_keeps_the_last_success() {
     // A second run that fails: POSTs, so the first run's success time survives.
     let (recorder, mut config) = recorder_with_push(&gw.url, 3600);
     config.push.as_mut().unwrap().method = PushMethod::Post;
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     exporter.finish_batch(BatchOutcome::Failure).await.unwrap();
     assert_eq!(
         gw.value(BATCH, "batch_last_success_timestamp_seconds"),
@@ -323,7 +323,7 @@ async fn outage_at_start_and_mid_run_ends_with_exact_totals() {
     let url = format!("http://127.0.0.1:{port}");
     let (recorder, config) = recorder_with_push(&url, 1);
     let m = ObserverMetrics::new(&recorder.handle());
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
 
     m.events_processed_total.increment(100);
     // Nothing listens yet: the push at start fails.
@@ -334,7 +334,7 @@ async fn outage_at_start_and_mid_run_ends_with_exact_totals() {
     assert!(exporter.failed_pushes() >= 1);
     assert!(matches!(
         exporter.last_error(),
-        Some(PushError::Connect { .. })
+        Some(ExportError::Connect { .. })
     ));
 
     let gw = tokio::task::spawn_blocking(move || Pushgateway::start_on(port))
@@ -363,7 +363,7 @@ async fn tls_failures_are_reported_as_tls() {
     let server = FaultServer::start(Fault::Plain);
     let url = server.url.replace("http://", "https://");
     let err = client(&url).push("x 1\n").await.unwrap_err();
-    assert!(matches!(err, PushError::Tls { .. }), "{err:?}");
+    assert!(matches!(err, ExportError::Tls { .. }), "{err:?}");
     assert!(err.to_string().contains(&url), "{err}");
     assert!(!err.is_transient());
 }
@@ -375,7 +375,9 @@ async fn series_labels_clashing_with_the_group_are_kept_apart() {
     push.grouping.insert("instance".into(), "w1".into());
     let mut config = MetricsConfig::default();
     config.push = Some(push.clone());
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("hits_total", "instance" => "a").increment(1);
         metrics::counter!("hits_total", "instance" => "b").increment(2);
@@ -403,7 +405,7 @@ async fn series_labels_clashing_with_the_group_are_kept_apart() {
 async fn shutdown_waits_for_the_push_on_the_wire_before_the_final_push() {
     let slow = FaultServer::start(Fault::Delay(Duration::from_millis(800)));
     let (recorder, config) = recorder_with_push(&slow.url, 3600);
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while slow.events.lock().unwrap().is_empty() {
         assert!(Instant::now() < deadline, "no push at start");
@@ -441,7 +443,7 @@ fn drop_does_not_block_the_runtime_on_either_flavour() {
         .build()
         .unwrap();
         runtime.block_on(async {
-            let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+            let exporter = Exporter::start(recorder.handle(), &config).unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
             while !held
                 .events
@@ -483,15 +485,17 @@ fn drop_does_not_block_the_runtime_on_either_flavour() {
 /// own label of that name was not renamed: the gateway refuses such a push whole. Refused at start.
 #[tokio::test]
 async fn an_exporter_grouping_the_recorder_does_not_know_is_refused_at_start() {
-    let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+    let recorder = MetricsBuilder::new().build_recorder().unwrap();
     let mut push = PushConfig::new("http://127.0.0.1:9", "j");
     push.grouping.insert("instance".into(), "a".into());
     let mut config = MetricsConfig::default();
     config.push = Some(push);
-    let err = PushExporter::start(recorder.handle(), &config).unwrap_err();
+    let err = Exporter::start(recorder.handle(), &config).unwrap_err();
     assert_eq!(err.field, "push.job");
-    let both = ObserverRecorder::new(&config).unwrap();
-    let exporter = PushExporter::start(both.handle(), &config).unwrap();
+    let both = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
+    let exporter = Exporter::start(both.handle(), &config).unwrap();
     drop(exporter.url().to_owned());
     let mut other = config.clone();
     other
@@ -500,7 +504,7 @@ async fn an_exporter_grouping_the_recorder_does_not_know_is_refused_at_start() {
         .unwrap()
         .grouping
         .insert("zone".into(), "b".into());
-    let err = PushExporter::start(both.handle(), &other).unwrap_err();
+    let err = Exporter::start(both.handle(), &other).unwrap_err();
     assert_eq!(err.field, "push.grouping.zone");
     // Shut down without a gateway: the final push fails, and that is all.
     let _ = tokio::time::timeout(Duration::from_secs(20), exporter.shutdown()).await;
@@ -548,9 +552,11 @@ async fn a_disabled_recorder_pushes_nothing() {
         200
     );
     let (_, mut config) = recorder_with_push(&gw.url, 1);
-    config.enabled = false;
-    let recorder = ObserverRecorder::new(&config).unwrap();
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    config.recorder.enabled = false;
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     exporter.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     exporter.finish_batch(BatchOutcome::Success).await.unwrap();
@@ -596,9 +602,9 @@ async fn flush_has_a_deadline() {
     let push = config.push.as_mut().unwrap();
     push.timeout_ms = 1000;
     push.shutdown_timeout_ms = 1500;
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     match exporter.flush().await {
-        Err(PushError::Timeout { timeout, .. }) => {
+        Err(ExportError::Timeout { timeout, .. }) => {
             assert_eq!(timeout, Duration::from_millis(1500))
         }
         other => panic!("expected the flush deadline, got {other:?}"),

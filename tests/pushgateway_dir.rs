@@ -7,7 +7,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use observer_metrics::CATALOGUE;
+use observer_metrics::observer::CATALOGUE;
 use support::free_port;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pushgateway");

@@ -5,11 +5,12 @@ mod support;
 use std::sync::Arc;
 
 use metrics::{counter, gauge, histogram, with_local_recorder};
-use observer_metrics::{MetricType, MetricsConfig, ObserverMetrics, ObserverRecorder, CATALOGUE};
+use observer_metrics::observer::{MetricType, ObserverMetrics, CATALOGUE};
+use observer_metrics::{MetricsBuilder, MetricsConfig, ObserverRecorder};
 use support::sample;
 
 fn recorder() -> ObserverRecorder {
-    ObserverRecorder::new(&MetricsConfig::default()).unwrap()
+    MetricsBuilder::new().build_recorder().unwrap()
 }
 
 #[test]
@@ -344,8 +345,10 @@ fn renders_are_deterministic_and_sorted() {
 #[test]
 fn disabled_config_gives_noop_handles() {
     let mut config = MetricsConfig::default();
-    config.enabled = false;
-    let r = ObserverRecorder::new(&config).unwrap();
+    config.recorder.enabled = false;
+    let r = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     let m = ObserverMetrics::new(&r.handle());
     m.events_processed_total.increment(1);
     with_local_recorder(&r, || counter!("x").increment(1));
@@ -360,7 +363,9 @@ fn global_labels_prefix_and_bucket_overrides() {
          [bucket_overrides]\ncheckpoint_save_duration_ms = [2, 4]\n",
     )
     .unwrap();
-    let r = ObserverRecorder::new(&config).unwrap();
+    let r = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     let m = ObserverMetrics::new(&r.handle());
     m.checkpoint_save_duration_ms.record(3.0);
     with_local_recorder(&r, || counter!("own_total", "env" => "dev").increment(1));
@@ -409,8 +414,10 @@ fn describe_sets_help_and_unit() {
 #[test]
 fn sample_rate_zero_keeps_counters_exact() {
     let mut config = MetricsConfig::default();
-    config.sample_rate = 0.0;
-    let r = ObserverRecorder::new(&config).unwrap();
+    config.recorder.sample_rate = 0.0;
+    let r = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     let m = ObserverMetrics::new(&r.handle());
     for _ in 0..100 {
         m.actions_executed_total.increment(1);
@@ -424,8 +431,10 @@ fn sample_rate_zero_keeps_counters_exact() {
 #[test]
 fn bad_config_fails_at_construction() {
     let mut config = MetricsConfig::default();
-    config.histogram_buckets = vec![5.0, 1.0];
-    let err = ObserverRecorder::new(&config).unwrap_err();
+    config.recorder.histogram_buckets = vec![5.0, 1.0];
+    let err = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap_err();
     assert_eq!(err.field, "histogram_buckets");
 }
 
@@ -437,8 +446,8 @@ fn the_readme_configuration_parses() {
     let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let config = MetricsConfig::from_toml_str(block).unwrap();
-    assert_eq!(config.max_series_per_metric, 10_000);
-    assert_eq!(config.idle_timeout_secs, Some(600));
-    assert_eq!(config.bucket_overrides["http_*"], [0.01, 0.1, 1.0]);
-    assert_eq!(config.histogram_buckets_seconds[0], 0.005);
+    assert_eq!(config.recorder.max_series_per_metric, 10_000);
+    assert_eq!(config.recorder.idle_timeout_secs, Some(600));
+    assert_eq!(config.recorder.bucket_overrides["http_*"], [0.01, 0.1, 1.0]);
+    assert_eq!(config.recorder.histogram_buckets_seconds[0], 0.005);
 }

@@ -4,9 +4,10 @@
 
 mod support;
 
-use observer_metrics::push::PushError;
+use observer_metrics::export::ExportError;
+use observer_metrics::observer::ObserverMetrics;
 use observer_metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
-use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use observer_metrics::{MetricsBuilder, MetricsConfig, ObserverRecorder};
 use support::{Fault, FaultServer, Prometheus, VictoriaMetrics};
 
 /// A recorder written to `url` holding the whole catalogue with known values, custom series and
@@ -14,7 +15,9 @@ use support::{Fault, FaultServer, Prometheus, VictoriaMetrics};
 fn recorded(url: &str) -> ObserverRecorder {
     let mut settings = MetricsConfig::default();
     settings.remote_write = Some(config(url, "p1"));
-    let recorder = ObserverRecorder::new(&settings).unwrap();
+    let recorder = MetricsBuilder::from_config(settings.clone())
+        .build_recorder()
+        .unwrap();
     let m = ObserverMetrics::new(&recorder.handle());
     m.events_processed_total.increment(42);
     for ms in [0.5, 3.0, 7.0, 70.0, 700.0, 7000.0] {
@@ -94,7 +97,7 @@ async fn prometheus_answers_every_catalogue_series_and_the_zero_sample_comes_fir
         .iter()
         .map(|(s, _)| s.split(['{', ' ']).next().unwrap().to_owned())
         .collect();
-    for entry in observer_metrics::CATALOGUE {
+    for entry in observer_metrics::observer::CATALOGUE {
         assert!(
             families.iter().any(|f| f.starts_with(entry.name)),
             "{} not written",
@@ -188,7 +191,7 @@ async fn five_hundreds_are_retried_and_four_hundreds_are_not() {
     let refusing = FaultServer::start(Fault::Statuses(vec![400]));
     let writer = RemoteWriter::new(recorder.handle(), config(&refusing.url, "f")).unwrap();
     match writer.write().await {
-        Err(PushError::Status {
+        Err(ExportError::Status {
             status: 400,
             url,
             body,
@@ -241,10 +244,12 @@ async fn the_exporter_drives_both_sinks() {
     let mut rw = config_for(&prometheus.write_url(), "both", "b1");
     rw.shutdown_timeout_ms = 10_000;
     config.remote_write = Some(rw);
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     let m = ObserverMetrics::new(&recorder.handle());
     m.events_processed_total.increment(7);
-    let exporter = observer_metrics::push::PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = observer_metrics::export::Exporter::start(recorder.handle(), &config).unwrap();
     assert_eq!(exporter.remote_writer().unwrap().instance(), "b1");
     let series = "events_processed_total{job=\"both\",instance=\"b1\"}";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -293,7 +298,9 @@ async fn a_series_that_goes_idle_ends_at_once_at_the_receiver() {
     let prometheus = Prometheus::start(&[]);
     let mut config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
     config.remote_write = Some(config_for(&prometheus.write_url(), "idle", "i1"));
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     let held = metrics::with_local_recorder(&recorder, || {
         metrics::counter!("leaving_total", "id" => "a").increment(3);
         metrics::counter!("held_total")
@@ -348,7 +355,9 @@ async fn a_stale_marker_survives_a_failed_write() {
     rw.retry.tries = 1;
     let mut config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
     config.remote_write = Some(rw.clone());
-    let recorder = ObserverRecorder::new(&config).unwrap();
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("leaving_total", "id" => "a").increment(3);
         metrics::counter!("staying_total").increment(1);
@@ -390,7 +399,9 @@ async fn a_series_with_job_and_exported_job_is_written_whole() {
     let prometheus = Prometheus::start(&[]);
     let mut settings = MetricsConfig::default();
     settings.remote_write = Some(config(&prometheus.write_url(), "p1"));
-    let recorder = ObserverRecorder::new(&settings).unwrap();
+    let recorder = MetricsBuilder::from_config(settings.clone())
+        .build_recorder()
+        .unwrap();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("clash_total", "job" => "own", "exported_job" => "older",
             "instance" => "mine")

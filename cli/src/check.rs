@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use observer_metrics::push::{PushClient, PushConfig};
 use observer_metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
-use observer_metrics::{MetricsConfig, ObserverRecorder};
+use observer_metrics::{MetricsBuilder, MetricsConfig, ObserverRecorder};
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
@@ -82,10 +82,12 @@ impl Report {
 /// A recorder holding the canary, set up for `config` (its push grouping renames clashing labels).
 fn canary(config: &MetricsConfig) -> Result<ObserverRecorder, String> {
     let mut config = config.clone();
-    config.histogram_buckets = BUCKETS.to_vec();
-    config.global_labels.clear();
-    config.prefix = None;
-    let recorder = ObserverRecorder::new(&config).map_err(|e| e.to_string())?;
+    config.recorder.histogram_buckets = BUCKETS.to_vec();
+    config.recorder.global_labels.clear();
+    config.recorder.prefix = None;
+    let recorder = MetricsBuilder::from_config(config)
+        .build_recorder()
+        .map_err(|e| e.to_string())?;
     let labels = || vec![Label::new("kind", "canary")];
     recorder
         .register_counter(&Key::from_parts(CANARY_COUNTER, labels()), &METADATA)
@@ -384,7 +386,7 @@ pub(crate) async fn command(config: &MetricsConfig, query: Option<&str>) -> Exit
         reports.push((
             format!(
                 "Pushgateway {}",
-                observer_metrics::push::redact_url(&push.url)
+                observer_metrics::export::redact_url(&push.url)
             ),
             check_pushgateway(push).await,
         ));
@@ -393,7 +395,7 @@ pub(crate) async fn command(config: &MetricsConfig, query: Option<&str>) -> Exit
         reports.push((
             format!(
                 "remote write {} read back from {query}",
-                observer_metrics::push::redact_url(&rw.url)
+                observer_metrics::export::redact_url(&rw.url)
             ),
             check_remote_write(rw, query, Duration::from_secs(30)).await,
         ));

@@ -15,7 +15,7 @@ mod workload;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use observer_metrics::ObserverRecorder;
+use observer_metrics::MetricsBuilder;
 
 use settings::{Flags, Mode};
 
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let recorder = match ObserverRecorder::new(&config) {
+    let recorder = match MetricsBuilder::from_config(config.clone()).build_recorder() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("observer-metrics: {e}");

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use observer_metrics::push::{shutdown_signal, BatchOutcome, PushExporter};
-use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+use observer_metrics::export::{shutdown_signal, BatchOutcome, Exporter};
+use observer_metrics::observer::ObserverMetrics;
+use observer_metrics::{MetricsConfig, ObserverRecorder};
 
 use crate::settings::{Mode, Workload};
 use crate::summary::{sample, summarise};
@@ -51,7 +52,7 @@ pub(crate) async fn run(
         _ => None,
     };
     let exporter = match config.push.is_some() || config.remote_write.is_some() {
-        true => match PushExporter::start(recorder.handle(), config) {
+        true => match Exporter::start(recorder.handle(), config) {
             Ok(exporter) => Some(exporter),
             Err(e) => {
                 eprintln!("observer-metrics: {e}");
@@ -65,7 +66,7 @@ pub(crate) async fn run(
     let started = std::time::Instant::now();
     let (ran, signal) = tokio::select! {
         ran = drive(&p, workload, limit) => (ran, None),
-        signal = shutdown_signal() => (sample(&recorder.render(), config.prefix.as_deref(), "events_processed_total") as u64, Some(signal)),
+        signal = shutdown_signal() => (sample(&recorder.render(), config.recorder.prefix.as_deref(), "events_processed_total") as u64, Some(signal)),
     };
     let elapsed = started.elapsed();
     if let Some(first) = signal {
@@ -84,9 +85,9 @@ pub(crate) async fn run(
     let render = recorder.render();
     let (summary, invariants_hold) = summarise(
         &render,
-        config.prefix.as_deref(),
+        config.recorder.prefix.as_deref(),
         ran,
-        config.sample_rate < 1.0,
+        config.recorder.sample_rate < 1.0,
     );
     let Some(exporter) = exporter else {
         if mode == Mode::Simulate {

@@ -167,20 +167,10 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
     let (mut config, mut workload) = match &flags.config {
         None => (MetricsConfig::default(), Workload::default()),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("config file {}: {e}", path.display()))?;
-            let mut table: toml::Table =
-                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            let workload = match table.remove("workload") {
-                Some(w) => w
-                    .try_into()
-                    .map_err(|e| format!("{}: [workload]: {e}", path.display()))?,
-                None => Workload::default(),
-            };
-            let rest = toml::to_string(&table).map_err(|e| e.to_string())?;
-            let config = MetricsConfig::from_toml_str(&rest)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            (config, workload)
+            // One pass over the file, so that an error's line and column are the file's own.
+            let (config, workload) = MetricsConfig::from_toml_file_with(path, Some("workload"))
+                .map_err(|e| e.to_string())?;
+            (config, workload.unwrap_or_default())
         }
     };
     // Validated once the flags below are applied too: an env push setting may need the flag's URL.

@@ -8,8 +8,7 @@ use observer_metrics::observer::memory::{
 };
 use observer_metrics::observer::metered::MetricsActionExecutor;
 use observer_metrics::observer::pipeline::ObserverPipeline;
-use observer_metrics::observer::{ActionConfig, EntityEvent};
-use observer_metrics::ObserverMetrics;
+use observer_metrics::observer::{ActionConfig, EntityEvent, ObserverMetrics};
 use rand::{Rng, SeedableRng};
 
 use crate::settings::Workload;

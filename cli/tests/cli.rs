@@ -78,7 +78,7 @@ fn bad_settings_fail_at_start_naming_the_field() {
         ("push", &["--push-gateway", "localhost:9091"], &[], ""),
     ];
     let expected = [
-        "`histogram_buckets`",
+        "`histogram_buckets in ",
         "workload.failure_rate",
         "evnets",
         "--rate",
@@ -96,6 +96,40 @@ fn bad_settings_fail_at_start_naming_the_field() {
         assert!(
             stderr.contains(expect),
             "{name}: {stderr:?} should name {expect}"
+        );
+    }
+}
+
+/// The file is parsed once, as written: an error's line is the file's own line, in the
+/// `[workload]` table as in the metrics settings (the file was once re-serialised before the
+/// metrics part was parsed, and a `[workload]` error had no position).
+#[test]
+fn config_errors_point_at_the_files_own_lines() {
+    let cases = [
+        (
+            "lines-push",
+            "# a comment\n\n[push]\nurl = \"http://127.0.0.1:9\"\ntimeout_ms = \"fast\"\n",
+            "line 5",
+        ),
+        (
+            "lines-workload",
+            "prefix = \"p\"\n\n[workload]\nevents = 10\nseed = \"one\"\n",
+            "line 5",
+        ),
+        ("lines-top", "\n\n\nsample_rate = true\n", "line 4"),
+    ];
+    for (name, toml, expected) in cases {
+        let path = write_config(name, toml);
+        let (code, _, stderr) = run(&["simulate", "--config", path.to_str().unwrap()], &[]);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{name}: {stderr:?} should say {expected}"
+        );
+        assert!(
+            stderr.contains(name),
+            "{name}: {stderr:?} should name the file"
         );
     }
 }

@@ -7,7 +7,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use observer_metrics::{MetricType, CATALOGUE};
+use observer_metrics::observer::{MetricType, CATALOGUE};
 use support::{free_port, Prometheus, Pushgateway, ScrapeJob};
 
 fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {

@@ -7,7 +7,8 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use observer_metrics::push::{PushClient, PushConfig, PushError, PushExporter};
+use observer_metrics::export::{ExportError, Exporter};
+use observer_metrics::push::{PushClient, PushConfig};
 use support::{free_port, recorder_with_push, Fault, FaultServer, Pushgateway};
 
 /// `error` and every error below it through `source()`.
@@ -205,7 +206,7 @@ async fn credentials_in_the_url_are_never_shown() {
     let url = format!("http://user:hunter2@127.0.0.1:{port}");
     let (recorder, mut config) = recorder_with_push(&url, 3600);
     config.push.as_mut().unwrap().shutdown_timeout_ms = 3000;
-    let exporter = PushExporter::start(recorder.handle(), &config).unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
     let shown = [
         exporter.url().to_owned(),
         format!("{exporter:?}"),
@@ -308,7 +309,7 @@ async fn a_gateway_behind_a_private_ca() {
         .push(body)
         .await
         .unwrap_err();
-    assert!(matches!(err, PushError::Tls { .. }), "{err}");
+    assert!(matches!(err, ExportError::Tls { .. }), "{err}");
     assert!(
         error_chain(&err).count() > 1,
         "the TLS failure lost its source: {err:?}"

@@ -272,7 +272,7 @@ impl SimulatedExecutor {
 impl ActionExecutor for SimulatedExecutor {
     async fn execute(&self, event: &EntityEvent, action: &ActionConfig) -> Result<ActionResult> {
         let o = &self.outcomes;
-        let draw = crate::storage::random_unit();
+        let draw = crate::recorder::storage::random_unit();
         if draw < o.timeout_rate {
             tokio::time::sleep(o.hang).await;
         }

@@ -12,7 +12,7 @@ use super::{
     ActionConfig, ActionExecutor, ActionResult, CachedResult, CheckpointState, CheckpointStore,
     DedupStore, EntityEvent, Job, JobQueue, ObserverError, Result, ResultCache,
 };
-use crate::ObserverMetrics;
+use crate::observer::ObserverMetrics;
 use std::time::Instant;
 
 fn millis_since(start: Instant) -> f64 {

@@ -10,7 +10,7 @@ use super::{
     ActionConfig, ActionExecutor, CachedResult, CheckpointState, CheckpointStore, DedupStore,
     EntityEvent, Job, JobQueue, Result, ResultCache,
 };
-use crate::ObserverMetrics;
+use crate::observer::ObserverMetrics;
 
 /// What happened to one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! is never aborted, a timeout is the only abort, and a failure keeps the cause the runtime gives
 //! (a refused connection, a blocked port, a CORS refusal). Everything else is shared.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,7 +67,7 @@ pub(crate) enum HttpFailure {
 #[derive(Debug)]
 pub(crate) struct Cause {
     pub(crate) message: String,
-    pub(crate) source: Option<crate::push::ErrorSource>,
+    pub(crate) source: Option<ErrorSource>,
 }
 
 impl From<String> for Cause {
@@ -99,3 +100,43 @@ pub(crate) struct ParsedUrl {
     /// The URL, normalised, without its userinfo.
     pub(crate) without_userinfo: String,
 }
+
+/// The error below a [`ExportError`](crate::export::ExportError), reachable through `source()`: the HTTP client's own error,
+/// whose chain goes down to the I/O or TLS error. Cloneable and comparable (by its message) so that
+/// `ExportError` stays both.
+#[derive(Clone)]
+pub struct ErrorSource(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl ErrorSource {
+    // Only the native HTTP call has Rust errors to keep.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ErrorSource(std::sync::Arc::new(error))
+    }
+}
+
+impl fmt::Debug for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for ErrorSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for ErrorSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ErrorSource {}

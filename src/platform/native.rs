@@ -7,7 +7,7 @@ use super::{Cause, HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
 
 /// `body` gzipped.
 pub(crate) fn gzip(body: &str) -> Option<Vec<u8>> {
-    Some(crate::wire::gzip(body))
+    Some(crate::encoding::wire::gzip(body))
 }
 
 /// Waits `duration` on the tokio runtime.
@@ -80,7 +80,7 @@ fn classify(e: reqwest::Error) -> HttpFailure {
     };
     kind(Cause {
         message: root_cause(&e),
-        source: Some(crate::push::ErrorSource::new(e)),
+        source: Some(crate::platform::ErrorSource::new(e)),
     })
 }
 

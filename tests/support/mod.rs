@@ -2,6 +2,7 @@
 //! component cannot make (stalls, delays, held answers, 5xx), and a TLS front with a private CA.
 #![allow(dead_code)]
 
+use observer_metrics::MetricsBuilder;
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::AtomicBool;
@@ -303,7 +304,9 @@ pub fn recorder_with_push(
     config.export_interval_secs = interval;
     config.push = Some(push);
     (
-        observer_metrics::ObserverRecorder::new(&config).unwrap(),
+        MetricsBuilder::from_config(config.clone())
+            .build_recorder()
+            .unwrap(),
         config,
     )
 }

@@ -20,9 +20,10 @@ use std::rc::Rc;
 
 use js_sys::Promise;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder};
+use observer_metrics::observer::ObserverMetrics as Catalogue;
 use observer_metrics::push::{GroupPusher, PushClient, PushMethod};
 use observer_metrics::remote_write::RemoteWriter;
-use observer_metrics::{ObserverMetrics as Catalogue, ObserverRecorder, RecorderHandle};
+use observer_metrics::{MetricsBuilder, ObserverRecorder, RecorderHandle};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -207,7 +208,9 @@ impl ObserverMetrics {
     pub fn new(settings: Settings) -> Result<ObserverMetrics, JsValue> {
         report_panics();
         let config = settings.into_config()?;
-        let recorder = ObserverRecorder::new(&config).map_err(options::config_error)?;
+        let recorder = MetricsBuilder::from_config(config.clone())
+            .build_recorder()
+            .map_err(options::config_error)?;
         let handle = recorder.handle();
         let writer = match config.remote_write {
             Some(rw) => Some(RemoteWriter::new(handle.clone(), rw).map_err(options::config_error)?),

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use observer_metrics::push::{PushConfig, PushMethod, RetryPolicy};
+use observer_metrics::export::RetryPolicy;
+use observer_metrics::push::{PushConfig, PushMethod};
 use observer_metrics::remote_write::RemoteWriteConfig;
 use observer_metrics::{ConfigError, MetricsConfig};
 use wasm_bindgen::prelude::*;
@@ -64,26 +65,26 @@ impl Settings {
         seconds_buckets: Vec<f64>,
     ) -> Settings {
         let mut config = MetricsConfig::default();
-        config.enabled = enabled;
+        config.recorder.enabled = enabled;
         if !interval_secs.is_nan() {
             config.export_interval_secs = interval_secs as u64;
         }
         if !sample_rate.is_nan() {
-            config.sample_rate = sample_rate;
+            config.recorder.sample_rate = sample_rate;
         }
         if !max_series.is_nan() {
-            config.max_series_per_metric = max_series as usize;
+            config.recorder.max_series_per_metric = max_series as usize;
         }
         if !idle_secs.is_nan() {
-            config.idle_timeout_secs = Some(idle_secs as u64);
+            config.recorder.idle_timeout_secs = Some(idle_secs as u64);
         }
-        config.prefix = prefix;
-        config.global_labels = map(global_labels);
+        config.recorder.prefix = prefix;
+        config.recorder.global_labels = map(global_labels);
         if !buckets.is_empty() {
-            config.histogram_buckets = buckets;
+            config.recorder.histogram_buckets = buckets;
         }
         if !seconds_buckets.is_empty() {
-            config.histogram_buckets_seconds = seconds_buckets;
+            config.recorder.histogram_buckets_seconds = seconds_buckets;
         }
         Settings { config }
     }
@@ -91,7 +92,10 @@ impl Settings {
     /// One `bucketOverrides` rule.
     #[wasm_bindgen(js_name = bucketRule)]
     pub fn bucket_rule(&mut self, pattern: String, bounds: Vec<f64>) {
-        self.config.bucket_overrides.insert(pattern, bounds);
+        self.config
+            .recorder
+            .bucket_overrides
+            .insert(pattern, bounds);
     }
 
     /// The Pushgateway sink. `retry` is `[tries, base, max, jitter]` or empty.

@@ -36,22 +36,15 @@
 //! Lock order: a shard, then the catalog; the exposition, then a shard, then the catalog.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use hashbrown::HashTable;
 use metrics::{Key, KeyName, Label, SharedString, Unit};
-use rapidhash::v3::RapidSecrets;
 
-use crate::buckets::BucketRules;
-use crate::config::MetricsConfig;
-use crate::hash::{text_hash, HashMap, HashSet};
+use super::config::{RecorderConfig, Reserved};
 use crate::naming;
-use crate::storage::{
-    CounterCell, DropCounts, GaugeCell, HistogramCell, HistogramShape, Named, SeriesSet, Slot,
-};
-use crate::DropReason;
+use crate::recorder::buckets::BucketRules;
+use crate::recorder::storage::{CounterCell, DropCounts, Named, SeriesSet, Slot};
+use crate::recorder::DropReason;
 
 /// The family under which dropped series, labels and observations are counted, by `reason`.
 pub(crate) const DROPPED_FAMILY: &str = "observer_metrics_dropped_total";
@@ -64,400 +57,15 @@ pub(crate) const OVERFLOW_LABEL: &str = "otel_metric_overflow";
 /// Lookup shards: enough that threads registering at once rarely meet on one.
 const SHARDS: usize = 32;
 
-/// The metric types of the exposition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-    /// Only the Pushgateway's own families; never registered by a caller.
-    Summary,
-}
+mod catalog;
+mod exposition;
+mod keys;
+mod shard;
 
-impl Kind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-            Kind::Summary => "summary",
-        }
-    }
-}
-
-/// Families that Pushgateway 1.5.1 exports itself (read off its `/metrics`). Pushing one of these
-/// names with another type makes the gateway reject the whole push.
-const GATEWAY_FAMILIES: &[(&str, Kind)] = &[
-    ("go_gc_duration_seconds", Kind::Summary),
-    ("go_goroutines", Kind::Gauge),
-    ("go_info", Kind::Gauge),
-    ("go_memstats_alloc_bytes", Kind::Gauge),
-    ("go_memstats_alloc_bytes_total", Kind::Counter),
-    ("go_memstats_buck_hash_sys_bytes", Kind::Gauge),
-    ("go_memstats_frees_total", Kind::Counter),
-    ("go_memstats_gc_sys_bytes", Kind::Gauge),
-    ("go_memstats_heap_alloc_bytes", Kind::Gauge),
-    ("go_memstats_heap_idle_bytes", Kind::Gauge),
-    ("go_memstats_heap_inuse_bytes", Kind::Gauge),
-    ("go_memstats_heap_objects", Kind::Gauge),
-    ("go_memstats_heap_released_bytes", Kind::Gauge),
-    ("go_memstats_heap_sys_bytes", Kind::Gauge),
-    ("go_memstats_last_gc_time_seconds", Kind::Gauge),
-    ("go_memstats_lookups_total", Kind::Counter),
-    ("go_memstats_mallocs_total", Kind::Counter),
-    ("go_memstats_mcache_inuse_bytes", Kind::Gauge),
-    ("go_memstats_mcache_sys_bytes", Kind::Gauge),
-    ("go_memstats_mspan_inuse_bytes", Kind::Gauge),
-    ("go_memstats_mspan_sys_bytes", Kind::Gauge),
-    ("go_memstats_next_gc_bytes", Kind::Gauge),
-    ("go_memstats_other_sys_bytes", Kind::Gauge),
-    ("go_memstats_stack_inuse_bytes", Kind::Gauge),
-    ("go_memstats_stack_sys_bytes", Kind::Gauge),
-    ("go_memstats_sys_bytes", Kind::Gauge),
-    ("go_threads", Kind::Gauge),
-    ("process_cpu_seconds_total", Kind::Counter),
-    ("process_max_fds", Kind::Gauge),
-    ("process_open_fds", Kind::Gauge),
-    ("process_resident_memory_bytes", Kind::Gauge),
-    ("process_start_time_seconds", Kind::Gauge),
-    ("process_virtual_memory_bytes", Kind::Gauge),
-    ("process_virtual_memory_max_bytes", Kind::Gauge),
-    ("push_failure_time_seconds", Kind::Gauge),
-    ("push_time_seconds", Kind::Gauge),
-    ("pushgateway_build_info", Kind::Gauge),
-    ("pushgateway_http_push_duration_seconds", Kind::Summary),
-    ("pushgateway_http_push_size_bytes", Kind::Summary),
-    ("pushgateway_http_requests_total", Kind::Counter),
-];
-
-/// Who put a family in the index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// Registered by a caller.
-    Caller,
-    /// A name the Pushgateway uses; a caller may register it with the gateway's type.
-    Gateway,
-    /// The recorder's own; a caller may not register it.
-    Internal,
-}
-
-/// A percentage gauge derived from counters at render time: `100 * numerator / sum(denominator)`,
-/// NaN while the denominator is 0.
-#[derive(Debug)]
-pub(crate) struct Ratio {
-    pub(crate) numerator: Arc<Named<CounterCell>>,
-    pub(crate) denominator: Vec<Arc<Named<CounterCell>>>,
-}
-
-/// The series of one family, in exposition order once sorted.
-#[derive(Debug)]
-pub(crate) enum Series {
-    /// Text: the line prefix `name{labels}`.
-    Counter(SeriesSet<CounterCell>),
-    /// Text: the line prefix `name{labels}`.
-    Gauge(SeriesSet<GaugeCell>),
-    /// Text: `name{labels}`; the encoder writes the name with each of `_bucket`, `_sum`, `_count`.
-    Histogram(SeriesSet<HistogramCell>),
-    /// Gauges derived from counters, sorted by line prefix (a few per family: a sorted list, not
-    /// one more map type in the wasm module).
-    Ratio(Vec<(Box<str>, Ratio)>),
-}
-
-impl Series {
-    fn sort(&mut self) {
-        match self {
-            Series::Counter(set) => set.sort(),
-            Series::Gauge(set) => set.sort(),
-            Series::Histogram(set) => set.sort(),
-            Series::Ratio(_) => {}
-        }
-    }
-
-    fn insert(&mut self, entry: Entry) {
-        match (self, entry) {
-            (Series::Counter(set), Entry::Counter(n)) => set.insert(n),
-            (Series::Gauge(set), Entry::Gauge(n)) => set.insert(n),
-            (Series::Histogram(set), Entry::Histogram(n)) => set.insert(n),
-            // The catalog gives a family one kind, so a series always finds its own.
-            _ => debug_assert!(false, "a series of another kind than its family"),
-        }
-    }
-
-    /// Pushes onto `idle` the series untouched for `idle_secs` that nothing but the index holds,
-    /// and hides those a caller still holds.
-    fn sweep(&self, now: u32, idle_secs: u32, idle: &mut Vec<Entry>) {
-        fn each<C: Stored>(set: &SeriesSet<C>, now: u32, secs: u32, idle: &mut Vec<Entry>) {
-            for named in set.iter() {
-                if named.is_idle(now, secs) {
-                    // The shard table and this set.
-                    if Arc::strong_count(named) == 2 {
-                        idle.push(C::wrap(named.clone()));
-                    } else {
-                        named.hide();
-                    }
-                }
-            }
-        }
-        match self {
-            Series::Counter(set) => each(set, now, idle_secs, idle),
-            Series::Gauge(set) => each(set, now, idle_secs, idle),
-            Series::Histogram(set) => each(set, now, idle_secs, idle),
-            // Derived from counters the catalogue holds: never idle on their own.
-            Series::Ratio(_) => {}
-        }
-    }
-
-    /// Removes the series the sweep evicted; returns how many.
-    fn remove_evicted(&mut self) -> usize {
-        match self {
-            Series::Counter(set) => set.remove_evicted(),
-            Series::Gauge(set) => set.remove_evicted(),
-            Series::Histogram(set) => set.remove_evicted(),
-            Series::Ratio(_) => 0,
-        }
-    }
-}
-
-/// One metric family as a render walks it: a type and its series.
-#[derive(Debug)]
-pub(crate) struct Family {
-    pub(crate) kind: Kind,
-    /// The recorder's own drop counters: left out while zero, never swept.
-    pub(crate) internal: bool,
-    pub(crate) series: Series,
-}
-
-/// What a render reads: families sorted by exposition name, and their HELP text. Only renders
-/// lock it.
-#[derive(Debug, Default)]
-pub(crate) struct Exposition {
-    pub(crate) families: BTreeMap<String, Family>,
-    /// Escaped HELP text by exposition name.
-    pub(crate) help: HashMap<String, String>,
-}
-
-impl Exposition {
-    fn absorb(&mut self, pending: Vec<Pending>) {
-        for item in pending {
-            match item {
-                Pending::Series(entry) => {
-                    let kind = entry.kind();
-                    let family = self
-                        .families
-                        .entry(entry.family_name().to_owned())
-                        .or_insert_with(|| Family {
-                            kind,
-                            internal: false,
-                            series: match kind {
-                                Kind::Counter => Series::Counter(SeriesSet::default()),
-                                Kind::Gauge => Series::Gauge(SeriesSet::default()),
-                                _ => Series::Histogram(SeriesSet::default()),
-                            },
-                        });
-                    family.series.insert(entry);
-                }
-                Pending::Ratio {
-                    family,
-                    text,
-                    ratio,
-                } => {
-                    let family = self.families.entry(family).or_insert_with(|| Family {
-                        kind: Kind::Gauge,
-                        internal: false,
-                        series: Series::Ratio(Vec::new()),
-                    });
-                    if let Series::Ratio(list) = &mut family.series {
-                        match list.binary_search_by(|(t, _)| t.cmp(&text)) {
-                            Ok(at) => list[at].1 = ratio,
-                            Err(at) => list.insert(at, (text, ratio)),
-                        }
-                    }
-                }
-                Pending::Help(name, text) => {
-                    self.help.insert(name, text);
-                }
-            }
-        }
-    }
-}
-
-/// A registered series as the shard tables hold it.
-#[derive(Debug, Clone)]
-pub(crate) enum Entry {
-    Counter(Arc<Named<CounterCell>>),
-    Gauge(Arc<Named<GaugeCell>>),
-    Histogram(Arc<Named<HistogramCell>>),
-}
-
-impl Entry {
-    fn text(&self) -> &str {
-        match self {
-            Entry::Counter(n) => &n.text,
-            Entry::Gauge(n) => &n.text,
-            Entry::Histogram(n) => &n.text,
-        }
-    }
-
-    fn kind(&self) -> Kind {
-        match self {
-            Entry::Counter(_) => Kind::Counter,
-            Entry::Gauge(_) => Kind::Gauge,
-            Entry::Histogram(_) => Kind::Histogram,
-        }
-    }
-
-    /// The name part of the text: names never hold `{`.
-    fn family_name(&self) -> &str {
-        let text = self.text();
-        text.find('{').map_or(text, |i| &text[..i])
-    }
-
-    fn hash(&self) -> u64 {
-        match self {
-            Entry::Counter(n) => n.hash,
-            Entry::Gauge(n) => n.hash,
-            Entry::Histogram(n) => n.hash,
-        }
-    }
-
-    fn hide(&self) {
-        match self {
-            Entry::Counter(n) => n.hide(),
-            Entry::Gauge(n) => n.hide(),
-            Entry::Histogram(n) => n.hide(),
-        }
-    }
-
-    fn evict(&self) {
-        match self {
-            Entry::Counter(n) => n.evict(),
-            Entry::Gauge(n) => n.evict(),
-            Entry::Histogram(n) => n.evict(),
-        }
-    }
-
-    fn holders(&self) -> usize {
-        match self {
-            Entry::Counter(n) => Arc::strong_count(n),
-            Entry::Gauge(n) => Arc::strong_count(n),
-            Entry::Histogram(n) => Arc::strong_count(n),
-        }
-    }
-}
-
-/// One lookup shard: a table per kind, from a series' text to its cell. Per kind so that an entry
-/// is one pointer; the same text under two kinds is refused by the catalog (one family, one type).
-#[derive(Debug, Default)]
-pub(crate) struct Shard {
-    counters: HashTable<Arc<Named<CounterCell>>>,
-    gauges: HashTable<Arc<Named<GaugeCell>>>,
-    histograms: HashTable<Arc<Named<HistogramCell>>>,
-}
-
-impl Shard {
-    /// Removes `entry` (found by identity); false when it is not here.
-    fn remove(&mut self, hash: u64, entry: &Entry) -> bool {
-        fn take<C>(table: &mut HashTable<Arc<Named<C>>>, hash: u64, named: &Arc<Named<C>>) -> bool {
-            let found = table.find_entry(hash, |n| Arc::ptr_eq(n, named));
-            found.map(|e| e.remove()).is_ok()
-        }
-        match entry {
-            Entry::Counter(n) => take(&mut self.counters, hash, n),
-            Entry::Gauge(n) => take(&mut self.gauges, hash, n),
-            Entry::Histogram(n) => take(&mut self.histograms, hash, n),
-        }
-    }
-}
-
-/// What registration hands a render through the catalog.
-#[derive(Debug)]
-enum Pending {
-    Series(Entry),
-    Ratio {
-        family: String,
-        text: Box<str>,
-        ratio: Ratio,
-    },
-    Help(String, String),
-}
-
-/// What registration knows of a family.
-#[derive(Debug)]
-struct FamilyInfo {
-    kind: Kind,
-    origin: Origin,
-    /// Holds derived ratios, so a plain gauge cannot join it.
-    ratio: bool,
-    /// Series counted against `max_series_per_metric` (the overflow series is not).
-    len: usize,
-    /// The series new label sets fold into once the family is full.
-    overflow: Option<Entry>,
-    /// A histogram family's buckets, fixed by its first series.
-    shape: Option<Arc<HistogramShape>>,
-}
-
-impl FamilyInfo {
-    fn new(kind: Kind, origin: Origin) -> Self {
-        FamilyInfo {
-            kind,
-            origin,
-            ratio: false,
-            len: 0,
-            overflow: None,
-            shape: None,
-        }
-    }
-}
-
-/// Registration's side of the index.
-#[derive(Debug, Default)]
-struct Catalog {
-    families: HashMap<String, FamilyInfo>,
-    /// Exposition names described with `Unit::Seconds`.
-    seconds: HashSet<String>,
-    /// Buckets given at run time for a family by its exposition name, ahead of every config rule.
-    buckets: HashMap<String, Arc<HistogramShape>>,
-    /// Registered since the last render.
-    pending: Vec<Pending>,
-}
-
-impl Catalog {
-    /// Claims `name` in `families` for a family of `kind` (creating it), or says why it cannot be
-    /// had. Takes the map alone so the caller can hold the catalog's other parts meanwhile.
-    fn claim_in<'f>(
-        families: &'f mut HashMap<String, FamilyInfo>,
-        name: &str,
-        kind: Kind,
-    ) -> Result<&'f mut FamilyInfo, DropReason> {
-        // Two lookups rather than one `get_mut`: the borrow checker cannot yet see that the early
-        // return ends the first borrow.
-        if let Some(family) = families.get(name) {
-            return match (family.origin, family.kind == kind) {
-                (Origin::Internal, _) | (Origin::Gateway, false) => Err(DropReason::ReservedName),
-                (_, false) => Err(DropReason::TypeConflict),
-                (_, true) => Ok(families.get_mut(name).expect("checked above")),
-            };
-        }
-        let is_histogram = |n: &str| {
-            families
-                .get(n)
-                .is_some_and(|f| matches!(f.kind, Kind::Histogram | Kind::Summary))
-        };
-        let owned_by_histogram = HISTOGRAM_SUFFIXES
-            .iter()
-            .any(|s| name.strip_suffix(s).is_some_and(is_histogram));
-        let shadows_family = kind == Kind::Histogram
-            && HISTOGRAM_SUFFIXES
-                .iter()
-                .any(|s| families.contains_key(&format!("{name}{s}")));
-        if owned_by_histogram || shadows_family {
-            return Err(DropReason::NameClash);
-        }
-        Ok(families
-            .entry(name.to_owned())
-            .or_insert(FamilyInfo::new(kind, Origin::Caller)))
-    }
-}
+use catalog::{Catalog, FamilyInfo, Origin, Pending};
+pub(crate) use exposition::{Exposition, Family, Kind, Ratio, Series};
+use keys::{key_hash_is_series_hash, push_labels, series_hash, text_matches, with_scratch};
+pub(crate) use shard::{Shard, Stored};
 
 /// Settings resolved once from the config.
 #[derive(Debug)]
@@ -487,93 +95,6 @@ impl Settings {
     }
 }
 
-/// Appends `{a="x",b="y"}` (nothing for no labels), values escaped.
-fn push_labels<'a>(out: &mut String, labels: impl Iterator<Item = (&'a str, &'a str)>) {
-    let mut first = true;
-    for (label, value) in labels {
-        out.push(if first { '{' } else { ',' });
-        first = false;
-        out.push_str(label);
-        out.push_str("=\"");
-        naming::push_label_value(out, value);
-        out.push('"');
-    }
-    if !first {
-        out.push('}');
-    }
-}
-
-/// The hash of a series: the `metrics` facade's key hash (rapidhash v3 nano over the name, plus
-/// for each label the hash of its name xor the hash of its value, summed so that order does not
-/// matter), taken over the exposition name and the final labels (raw values). For a key no rule
-/// touches that is the hash its `Key` already carries, so a lookup hashes nothing.
-fn series_hash<'a>(name: &str, labels: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
-    const NAME: RapidSecrets = RapidSecrets::seed_cpp(0);
-    const LABEL: RapidSecrets = RapidSecrets::seed_cpp(1);
-    const VALUE: RapidSecrets = RapidSecrets::seed_cpp(2);
-    let hash = |text: &str, secrets| text_hash(text.as_bytes(), secrets);
-    labels.fold(hash(name, &NAME), |sum, (label, value)| {
-        sum.wrapping_add(hash(label, &LABEL) ^ hash(value, &VALUE))
-    })
-}
-
-/// Whether `metrics`' `Key::get_hash` is [`series_hash`] (checked once per index, so a future
-/// `metrics` that hashes keys otherwise only costs speed, never correctness).
-fn key_hash_is_series_hash() -> bool {
-    let key = Key::from_parts(
-        "probe_total",
-        vec![Label::new("b", "2"), Label::new("a", "1")],
-    );
-    key.get_hash() == series_hash("probe_total", [("a", "1"), ("b", "2")].into_iter())
-}
-
-/// Whether `text` is the series text of a key named `name` with `labels`, already sorted and valid,
-/// compared piece by piece instead of writing the key's text.
-fn text_matches<'a>(
-    text: &str,
-    name: &str,
-    labels: impl Iterator<Item = (&'a str, &'a str)>,
-) -> bool {
-    let Some(mut rest) = text.strip_prefix(name) else {
-        return false;
-    };
-    let mut first = true;
-    for (label, value) in labels {
-        let opening = if first { '{' } else { ',' };
-        first = false;
-        let Some(after) = rest
-            .strip_prefix(opening)
-            .and_then(|r| r.strip_prefix(label))
-            .and_then(|r| r.strip_prefix("=\""))
-        else {
-            return false;
-        };
-        let Some(after) = naming::strip_label_value(after, value) else {
-            return false;
-        };
-        rest = after;
-    }
-    if first {
-        rest.is_empty()
-    } else {
-        rest == "}"
-    }
-}
-
-thread_local! {
-    /// The buffer a lookup writes a key's text into: reused, so a lookup allocates nothing.
-    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// `f` with the thread's reused text buffer, or a fresh one when it is in use further up.
-#[inline]
-fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut text) => f(&mut text),
-        Err(_) => f(&mut String::new()),
-    })
-}
-
 /// The series index (see the module docs).
 #[derive(Debug)]
 pub(crate) struct SeriesIndex {
@@ -592,7 +113,7 @@ pub(crate) struct SeriesIndex {
 }
 
 impl SeriesIndex {
-    pub(crate) fn new(config: &MetricsConfig) -> Self {
+    pub(crate) fn new(config: &RecorderConfig, reserved: &Reserved) -> Self {
         let drops = DropCounts::new(DROPPED_FAMILY);
         let nan_drops = drops.cell(DropReason::NanObservation).clone();
         let settings = Settings {
@@ -602,7 +123,7 @@ impl SeriesIndex {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            group_labels: config.sink_label_names().map(str::to_owned).collect(),
+            group_labels: reserved.labels.clone(),
             buckets: BucketRules::new(config, nan_drops),
             max_series: config.max_series_per_metric,
             idle_secs: config
@@ -613,8 +134,8 @@ impl SeriesIndex {
         };
 
         let mut catalog = Catalog::default();
-        for &(name, kind) in GATEWAY_FAMILIES {
-            let info = FamilyInfo::new(kind, Origin::Gateway);
+        for &(name, kind) in &reserved.families {
+            let info = FamilyInfo::new(kind, Origin::Reserved);
             catalog.families.insert(name.to_owned(), info);
         }
         let internal = FamilyInfo::new(Kind::Counter, Origin::Internal);
@@ -661,21 +182,16 @@ impl SeriesIndex {
         self.catalog.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends the exposition to `out`: takes the series registered since the last render, drops
-    /// idle ones, sorts, encodes. Registrations meanwhile wait only for the take (a swap).
-    pub(crate) fn render(&self, out: &mut String) {
-        self.walk(&mut crate::encoder::Text(out));
-    }
-
-    /// Walks the exposition with `visitor` (see [`render`](Self::render)): the text encoder's walk,
-    /// for other encoders.
-    pub(crate) fn walk(&self, visitor: &mut impl crate::encoder::Visit) {
+    /// Walks the exposition with `visitor`: takes the series registered since the last walk, drops
+    /// idle ones, sorts, and hands each family and sample line to `visitor`. Registrations
+    /// meanwhile wait only for the take (a swap).
+    pub(crate) fn walk(&self, visitor: &mut impl crate::recorder::walk::Visit) {
         let now = u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX);
         self.walk_at(now, visitor);
     }
 
     /// [`walk`](Self::walk) at `now` seconds on the index's clock.
-    fn walk_at(&self, now: u32, visitor: &mut impl crate::encoder::Visit) {
+    fn walk_at(&self, now: u32, visitor: &mut impl crate::recorder::walk::Visit) {
         let mut exposition = self
             .exposition
             .lock()
@@ -694,7 +210,7 @@ impl SeriesIndex {
         for family in exposition.families.values_mut() {
             family.series.sort();
         }
-        crate::encoder::walk(&exposition, visitor);
+        crate::recorder::walk::walk(&exposition, visitor);
     }
 
     /// Drops series untouched for `idle` seconds that nothing but the index holds; a series a
@@ -1131,90 +647,16 @@ impl SeriesIndex {
     }
 }
 
-/// A cell type: its kind, and how it goes in and out of an [`Entry`].
-pub(crate) trait Stored: Sized {
-    const KIND: Kind;
-    fn wrap(named: Arc<Named<Self>>) -> Entry;
-    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>>;
-    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>>;
-    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>>;
-    /// A fresh cell; histograms get their family's shape.
-    fn new_cell(shape: Option<Arc<HistogramShape>>) -> Self;
-}
-
-impl Stored for CounterCell {
-    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>> {
-        &shard.counters
-    }
-    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>> {
-        &mut shard.counters
-    }
-    const KIND: Kind = Kind::Counter;
-    fn wrap(named: Arc<Named<Self>>) -> Entry {
-        Entry::Counter(named)
-    }
-    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>> {
-        match entry {
-            Entry::Counter(n) => Some(n),
-            _ => None,
-        }
-    }
-    fn new_cell(_: Option<Arc<HistogramShape>>) -> Self {
-        CounterCell::default()
-    }
-}
-
-impl Stored for GaugeCell {
-    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>> {
-        &shard.gauges
-    }
-    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>> {
-        &mut shard.gauges
-    }
-    const KIND: Kind = Kind::Gauge;
-    fn wrap(named: Arc<Named<Self>>) -> Entry {
-        Entry::Gauge(named)
-    }
-    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>> {
-        match entry {
-            Entry::Gauge(n) => Some(n),
-            _ => None,
-        }
-    }
-    fn new_cell(_: Option<Arc<HistogramShape>>) -> Self {
-        GaugeCell::default()
-    }
-}
-
-impl Stored for HistogramCell {
-    fn table(shard: &Shard) -> &HashTable<Arc<Named<Self>>> {
-        &shard.histograms
-    }
-    fn table_mut(shard: &mut Shard) -> &mut HashTable<Arc<Named<Self>>> {
-        &mut shard.histograms
-    }
-    const KIND: Kind = Kind::Histogram;
-    fn wrap(named: Arc<Named<Self>>) -> Entry {
-        Entry::Histogram(named)
-    }
-    fn unwrap(entry: &Entry) -> Option<&Arc<Named<Self>>> {
-        match entry {
-            Entry::Histogram(n) => Some(n),
-            _ => None,
-        }
-    }
-    fn new_cell(shape: Option<Arc<HistogramShape>>) -> Self {
-        HistogramCell::new(shape.expect("a histogram's family has a shape"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::HashSet;
+    use crate::recorder::storage::GaugeCell;
     use metrics::CounterFn;
 
     fn index(toml: &str) -> SeriesIndex {
-        SeriesIndex::new(&MetricsConfig::from_toml_str(toml).unwrap())
+        let config = crate::MetricsConfig::from_toml_str(toml).unwrap();
+        SeriesIndex::new(&config.recorder, &config.reserved())
     }
 
     fn key(id: usize) -> Key {
@@ -1231,7 +673,7 @@ mod tests {
 
     fn render(index: &SeriesIndex, now: u32) -> String {
         let mut out = String::new();
-        index.walk_at(now, &mut crate::encoder::Text(&mut out));
+        index.walk_at(now, &mut crate::encoding::text::Text(&mut out));
         out
     }
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{invalid, ConfigError};
+use crate::error::{invalid, ConfigError};
 use crate::naming;
-use crate::sink::{
+use crate::sinks::http::{apply_sink_env, SinkFields};
+use crate::sinks::http::{
     validate_auth, validate_headers, validate_timer_ms, validate_url, BasicAuth, RetryPolicy,
     Secret,
 };
@@ -104,7 +105,7 @@ impl Default for PushConfig {
 impl fmt::Debug for PushConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PushConfig")
-            .field("url", &super::url::redact_url(&self.url))
+            .field("url", &crate::sinks::http::redact_url(&self.url))
             .field("job", &self.job)
             .field("grouping", &self.grouping)
             .field("method", &self.method)
@@ -141,12 +142,6 @@ impl PushConfig {
         Duration::from_millis(self.shutdown_timeout_ms)
     }
 
-    /// The label names a pushed series may not carry itself, because the gateway would overwrite
-    /// them with the group's: `job` and the grouping labels.
-    pub fn group_label_names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once("job").chain(self.grouping.keys().map(String::as_str))
-    }
-
     /// Checks every push setting; errors name the field as `push.<field>`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_url("push.url", &self.url, false)?;
@@ -179,6 +174,42 @@ impl PushConfig {
         )?;
         validate_headers("push.headers", &self.headers, &[])?;
         self.retry.validate("push.retry")?;
+        Ok(())
+    }
+}
+
+impl PushConfig {
+    /// Applies one `OBSERVER_METRICS_PUSH_<FIELD>` variable, `field` in lower case without the
+    /// prefix; the error is the reason.
+    pub(crate) fn apply_env(&mut self, field: &str, value: &str) -> Result<(), &'static str> {
+        let push = self;
+        let common = SinkFields {
+            url: &mut push.url,
+            job: &mut push.job,
+            headers: &mut push.headers,
+            timeout_ms: &mut push.timeout_ms,
+            shutdown_timeout_ms: &mut push.shutdown_timeout_ms,
+            basic_auth: &mut push.basic_auth,
+            bearer_token: &mut push.bearer_token,
+            ca_file: &mut push.ca_file,
+            retry: &mut push.retry,
+        };
+        if apply_sink_env(common, field, value)? {
+            return Ok(());
+        }
+        match field {
+            "grouping" => crate::env::pairs(value, &mut push.grouping)?,
+            "method" => {
+                push.method = match value.trim() {
+                    "put" | "PUT" => PushMethod::Put,
+                    "post" | "POST" => PushMethod::Post,
+                    _ => return Err("expected put or post"),
+                }
+            }
+            "gzip" => push.gzip = crate::env::flag(value)?,
+            "delete_on_shutdown" => push.delete_on_shutdown = crate::env::flag(value)?,
+            _ => return Err("unknown variable"),
+        }
         Ok(())
     }
 }

@@ -4,16 +4,15 @@
 //! the text render.
 //!
 //! - [`RemoteWriteConfig`]: the `[remote_write]` table.
-//! - [`Encoder`] turns the recorder's series into a protobuf `WriteRequest`, compressed with snappy's
-//!   block format.
+//! - [`Encoder`] turns the recorder's series into a protobuf `WriteRequest` (it lives with the
+//!   other encoders; the writer compresses it with snappy's block format).
 //! - [`RemoteWriter`]: the producer's identity (`job`, `instance`), per-series timestamps, the `0`
 //!   sample that lets `increase()` count a short-lived producer, stale markers at the end, and
 //!   sending with retries.
 
-mod encode;
 mod settings;
 mod writer;
 
-pub use encode::{compress, encode_write_request, Encoder};
+pub use crate::encoding::remote_write::Encoder;
 pub use settings::RemoteWriteConfig;
 pub use writer::RemoteWriter;

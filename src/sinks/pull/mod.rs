@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::{accepts_gzip, gzip, TEXT_CONTENT_TYPE};
-use crate::RecorderHandle;
+use crate::encoding::wire::{accepts_gzip, gzip, TEXT_CONTENT_TYPE};
+use crate::recorder::RecorderHandle;
 
 /// The `[pull]` table of the config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,9 +33,19 @@ impl Default for PullConfig {
 }
 
 impl PullConfig {
+    /// Applies one `OBSERVER_METRICS_PULL_<FIELD>` variable, `field` in lower case without the
+    /// prefix; the error is the reason.
+    pub(crate) fn apply_env(&mut self, field: &str, value: &str) -> Result<(), &'static str> {
+        match field {
+            "listen" => self.listen = value.trim().to_owned(),
+            _ => return Err("unknown variable"),
+        }
+        Ok(())
+    }
+
     /// The listen address, parsed; the error names `pull.listen`.
-    pub fn address(&self) -> Result<SocketAddr, crate::ConfigError> {
-        self.listen.parse().map_err(|_| crate::ConfigError {
+    pub fn address(&self) -> Result<SocketAddr, crate::error::ConfigError> {
+        self.listen.parse().map_err(|_| crate::error::ConfigError {
             field: "pull.listen".into(),
             value: format!("{:?}", self.listen),
             reason: "expected an address such as 127.0.0.1:9898".into(),
@@ -51,7 +61,7 @@ impl PullConfig {
 /// ```
 /// #[derive(Clone)]
 /// struct AppState;
-/// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
+/// let recorder = observer_metrics::MetricsBuilder::new().build_recorder().unwrap();
 /// let app: axum::Router = axum::Router::new()
 ///     .route("/", axum::routing::get(|_: axum::extract::State<AppState>| async { "app" }))
 ///     .merge(observer_metrics::pull::create_metrics_router(recorder.handle()))

@@ -6,8 +6,6 @@
 //! value is `<label>@base64/=`. Percent-encoding is never used: the gateway cannot carry `%2F`, and
 //! other clients that encode a space as `+` deliver a `+`.
 
-use std::borrow::Cow;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -33,27 +31,6 @@ fn push_segment(url: &mut String, label: &str, value: &str) {
     } else {
         url.push_str("@base64/");
         URL_SAFE_NO_PAD.encode_string(value, url);
-    }
-}
-
-/// `url` with the password of its userinfo, if any, shown as `***`, for errors, logs and `Debug`:
-/// `http://user:pass@host/` becomes `http://user:***@host/`. A userinfo without a password is often
-/// a token itself, so `http://token@host/` becomes `http://***@host/`.
-pub fn redact_url(url: &str) -> Cow<'_, str> {
-    let Some((scheme, rest)) = crate::text::split_once(url, "://") else {
-        return Cow::Borrowed(url);
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let shown = match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => "***".to_owned(),
-            };
-            Cow::Owned(format!("{scheme}://{shown}@{host}{path}"))
-        }
-        None => Cow::Borrowed(url),
     }
 }
 
@@ -97,7 +74,7 @@ mod tests {
 
 #[cfg(test)]
 mod redaction {
-    use super::redact_url;
+    use crate::sinks::http::redact_url;
 
     #[test]
     fn passwords_never_show() {

@@ -94,9 +94,10 @@ static METADATA: Metadata<'static> =
 /// beside it.
 ///
 /// ```
-/// use observer_metrics::{MetricsConfig, ObserverMetrics, ObserverRecorder};
+/// use observer_metrics::observer::ObserverMetrics;
+/// use observer_metrics::MetricsBuilder;
 ///
-/// let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+/// let recorder = MetricsBuilder::new().build_recorder().unwrap();
 /// let m = ObserverMetrics::new(&recorder.handle());
 /// m.cache_hits_total.increment(3);
 /// m.cache_misses_total.increment(1);

@@ -1,15 +1,18 @@
 //! Writing a recorder to a remote-write receiver: identity, timestamps, the first `0` sample, stale
 //! markers, batches, and sending with retries, one write at a time.
 
-use super::encode::{snappy, write_request, Encoder, Kind, Samples, TimeSeries, STALE_NAN};
 use super::settings::RemoteWriteConfig;
-use crate::config::ConfigError;
-use crate::encoder::LineId;
+use crate::encoding::remote_write::{
+    snappy, write_request, Encoder, Kind, Samples, TimeSeries, STALE_NAN,
+};
+use crate::error::ConfigError;
 use crate::platform::{unix_time_secs, Body, HttpClient, HttpRequest};
-use crate::push::{redact_url, PushError};
+use crate::recorder::walk::LineId;
 use crate::recorder::RecorderHandle;
-use crate::sink::Outcomes;
-use crate::turn::{Turn, Turns};
+use crate::sinks::error::ExportError;
+use crate::sinks::http::redact_url;
+use crate::sinks::http::Outcomes;
+use crate::sinks::turn::{Turn, Turns};
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 fn unix_millis() -> i64 {
@@ -95,29 +98,32 @@ impl RemoteWriter {
     ///
     /// Fails when `recorder` was built without a `[remote_write]` table: such a recorder keeps a
     /// series' own `job` and `instance` labels as they are, and the writer's own would then appear
-    /// twice, which a receiver refuses for the whole write. Build both from one `MetricsConfig`.
+    /// twice, which a receiver refuses for the whole write. Build both from one config
+    /// ([`MetricsBuilder`](crate::MetricsBuilder)).
     pub fn new(recorder: RecorderHandle, config: RemoteWriteConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        if let Some(name) = RemoteWriteConfig::IDENTITY_LABELS
+        if let Some(name) = config
+            .reserved()
+            .labels
             .into_iter()
             .find(|name| !recorder.renames_label(name))
         {
-            return Err(crate::config::invalid(
+            return Err(crate::error::invalid(
                 "remote_write",
                 name,
                 "the recorder was built without remote write, so a series' own label of this name \
                  is not renamed exported_<name> and would go out twice: build the recorder and the \
-                 writer from the same MetricsConfig",
+                 writer from the same config (MetricsBuilder)",
             ));
         }
         let http = HttpClient::new(config.ca_file.as_deref()).map_err(|reason| {
-            crate::config::invalid(
+            crate::error::invalid(
                 "remote_write.ca_file",
                 config.ca_file.as_deref().unwrap_or_default(),
                 reason,
             )
         })?;
-        let (target, mut headers) = crate::sink::request_headers(
+        let (target, mut headers) = crate::sinks::http::request_headers(
             &config.url,
             &config.headers,
             config.basic_auth.as_ref(),
@@ -183,18 +189,18 @@ impl RemoteWriter {
     }
 
     /// The error of the last failed write, if any failed.
-    pub fn last_error(&self) -> Option<PushError> {
+    pub fn last_error(&self) -> Option<ExportError> {
         self.outcomes.last_error()
     }
 
     /// Writes the current value of every series, after the write in flight if there is one.
-    pub async fn write(&self) -> Result<(), PushError> {
+    pub async fn write(&self) -> Result<(), ExportError> {
         self.write_with(Write::Now, &self.http).await.map(|_| ())
     }
 
     /// Writes the final value of every series, then a stale marker for each: the producer has
     /// ended. A later `write` starts the series again.
-    pub async fn end(&self) -> Result<(), PushError> {
+    pub async fn end(&self) -> Result<(), ExportError> {
         self.write_with(Write::End, &self.http).await.map(|_| ())
     }
 
@@ -208,14 +214,14 @@ impl RemoteWriter {
 
     /// An interval write; `Ok(false)` when the run has ended and nothing was written.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) async fn write_interval(&self) -> Result<bool, PushError> {
+    pub(crate) async fn write_interval(&self) -> Result<bool, ExportError> {
         self.write_with(Write::Interval, &self.http).await
     }
 
     /// [`end`](Self::end) through another HTTP client: a final write from another runtime brings
     /// its own connection pool.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) async fn end_via(&self, http: &HttpClient) -> Result<(), PushError> {
+    pub(crate) async fn end_via(&self, http: &HttpClient) -> Result<(), ExportError> {
         self.write_with(Write::End, http).await.map(|_| ())
     }
 
@@ -231,7 +237,7 @@ impl RemoteWriter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn write_with(&self, kind: Write, http: &HttpClient) -> Result<bool, PushError> {
+    async fn write_with(&self, kind: Write, http: &HttpClient) -> Result<bool, ExportError> {
         let turn = self.turns.take().await;
         let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
         if kind == Write::Interval && stopping() {
@@ -336,7 +342,7 @@ impl RemoteWriter {
         batches: &[(Body, usize)],
         give_up: &(dyn Fn() -> bool + Sync),
         turn: &Turn<'_>,
-    ) -> (usize, Result<(), PushError>) {
+    ) -> (usize, Result<(), ExportError>) {
         let mut taken = 0;
         for (body, end) in batches {
             let sent = self
@@ -346,7 +352,7 @@ impl RemoteWriter {
                     give_up,
                     Some(turn),
                     self.config.timeout(),
-                    PushError::is_transient,
+                    ExportError::is_transient,
                     || self.send_once(http, body.clone()),
                 )
                 .await;
@@ -358,7 +364,7 @@ impl RemoteWriter {
         (taken, Ok(()))
     }
 
-    async fn send_once(&self, http: &HttpClient, body: Body) -> Result<(), PushError> {
+    async fn send_once(&self, http: &HttpClient, body: Body) -> Result<(), ExportError> {
         let method = "POST";
         let request = HttpRequest {
             method,
@@ -367,7 +373,7 @@ impl RemoteWriter {
             body: Some(body),
             timeout: self.config.timeout(),
         };
-        PushError::from_answer(
+        ExportError::from_answer(
             method,
             &self.url,
             self.config.timeout(),

@@ -13,15 +13,15 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::{invalid, ConfigError, MetricsConfig};
-
+use crate::error::{invalid, ConfigError};
 use crate::platform::unix_time_secs;
-use crate::push::{GroupPusher, Phase, PushClient, PushError};
 use crate::recorder::RecorderHandle;
+use crate::sinks::error::ExportError;
+use crate::sinks::push::{GroupPusher, Phase, PushClient, PushConfig};
 #[cfg(feature = "remote-write")]
-use crate::remote_write::RemoteWriter;
+use crate::sinks::remote_write::{RemoteWriteConfig, RemoteWriter};
 
-/// How a batch ended, for [`PushExporter::finish_batch`].
+/// How a batch ended, for [`Exporter::finish_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BatchOutcome {
@@ -40,7 +40,7 @@ pub const LAST_DURATION_GAUGE: &str = "batch_last_run_duration_seconds";
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
 enum Command {
-    Flush(oneshot::Sender<Result<(), PushError>>),
+    Flush(oneshot::Sender<Result<(), ExportError>>),
 }
 
 /// One configured sink, as the schedule drives it.
@@ -91,7 +91,7 @@ impl Sink {
         }
     }
 
-    fn last_error(&self) -> Option<PushError> {
+    fn last_error(&self) -> Option<ExportError> {
         match self {
             Sink::Pushgateway(p) => p.last_error(),
             #[cfg(feature = "remote-write")]
@@ -101,7 +101,7 @@ impl Sink {
 
     /// A scheduled send (or a flush): with `method = "put"` a push is a POST until the run
     /// completes. Skipped once the run ends.
-    async fn send_interval(&self) -> Result<(), PushError> {
+    async fn send_interval(&self) -> Result<(), ExportError> {
         match self {
             Sink::Pushgateway(p) => {
                 let method = Phase::Interval.method(p.client().config().method);
@@ -135,7 +135,11 @@ impl Sink {
     /// (PUT only for a completed run, with `put`) and its DELETE when configured; for remote write
     /// the final values and the stale markers. It waits for a send in flight rather than cutting
     /// it, so the final body is the last one the receiver gets. `fresh` brings its own connections.
-    async fn send_last(&self, phase: Phase, fresh: Option<&FreshClient>) -> Result<(), PushError> {
+    async fn send_last(
+        &self,
+        phase: Phase,
+        fresh: Option<&FreshClient>,
+    ) -> Result<(), ExportError> {
         self.stop();
         let deadline = self.shutdown_timeout();
         let (method, work): (&'static str, futures_util::future::BoxFuture<'_, _>) = match self {
@@ -163,7 +167,7 @@ impl Sink {
         };
         match tokio::time::timeout(deadline, work).await {
             Ok(result) => result,
-            Err(_) => Err(PushError::Timeout {
+            Err(_) => Err(ExportError::Timeout {
                 method,
                 url: self.url().to_owned(),
                 timeout: deadline,
@@ -179,7 +183,7 @@ impl Sink {
 ///
 /// - Each sink sends one at a time, in a task of its own, and renders only after its previous send
 ///   was answered, so an older body never lands after a newer one. A failed send is retried with
-///   jittered backoff (see [`RetryPolicy`](crate::push::RetryPolicy)) and never blocks recording,
+///   jittered backoff (see [`RetryPolicy`](crate::export::RetryPolicy)) and never blocks recording,
 ///   which only touches atomics. Outcomes are counted in
 ///   `observer_metrics_pushes_total{sink, result}` on the same recorder.
 /// - Counters are cumulative, so after any outage the next successful send carries the full totals.
@@ -202,7 +206,7 @@ impl Sink {
 ///   earlier run's group.
 ///
 /// Needs a tokio runtime. The pull endpoint can serve the same recorder at the same time.
-pub struct PushExporter {
+pub struct Exporter {
     sinks: Vec<Sink>,
     recorder: RecorderHandle,
     /// One per sink, to its task.
@@ -212,9 +216,9 @@ pub struct PushExporter {
     started: Instant,
 }
 
-impl std::fmt::Debug for PushExporter {
+impl std::fmt::Debug for Exporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PushExporter")
+        f.debug_struct("Exporter")
             .field(
                 "urls",
                 &self.sinks.iter().map(Sink::url).collect::<Vec<_>>(),
@@ -223,18 +227,45 @@ impl std::fmt::Debug for PushExporter {
     }
 }
 
-impl PushExporter {
-    /// Starts sending `recorder` to the sinks `config` configures (`[push]`, `[remote_write]`, or
-    /// both), every `config.export_interval_secs`.
+/// The tokio runtime an exporter's tasks run on: the caller's.
+pub(crate) fn runtime() -> Result<Handle, ConfigError> {
+    Handle::try_current().map_err(|_| {
+        invalid(
+            "push",
+            "none",
+            "the exporter must be started inside a tokio runtime",
+        )
+    })
+}
+
+/// The sinks one [`Exporter`] drives, and how often.
+pub(crate) struct Schedule<'a> {
+    /// Between two sends.
+    pub(crate) interval: Duration,
+    /// The Pushgateway group, if any.
+    pub(crate) push: Option<&'a PushConfig>,
+    /// The remote-write receiver, if any.
+    #[cfg(feature = "remote-write")]
+    pub(crate) remote_write: Option<&'a RemoteWriteConfig>,
+}
+
+impl Exporter {
+    /// Starts sending `recorder` to the sinks of `schedule`, every `schedule.interval`.
     ///
-    /// Fails when `config` (all of it) is invalid, when it configures no sink, when called outside
-    /// a tokio runtime, or when `recorder` was built without one of the grouping labels pushed
-    /// here: the recorder renames a series' own label that clashes with a grouping label
-    /// (`exported_<name>`) at registration, and a series the recorder did not rename would make
-    /// the gateway refuse the whole push. Build both from the same `MetricsConfig`.
-    pub fn start(recorder: RecorderHandle, config: &MetricsConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        if config.push.is_none() && !config.writes_remotely() {
+    /// Fails when the schedule has no sink, when called outside a tokio runtime, or when
+    /// `recorder` was built without the labels a sink sets: the recorder renames a series' own
+    /// label that clashes with one (`exported_<name>`) at registration, and a series it did not
+    /// rename would make the gateway refuse the whole push. The settings are validated by the
+    /// caller.
+    pub(crate) fn launch(
+        recorder: RecorderHandle,
+        schedule: Schedule<'_>,
+    ) -> Result<Self, ConfigError> {
+        #[cfg(feature = "remote-write")]
+        let writes = schedule.remote_write.is_some();
+        #[cfg(not(feature = "remote-write"))]
+        let writes = false;
+        if schedule.push.is_none() && !writes {
             return Err(invalid(
                 "push",
                 "none",
@@ -242,9 +273,11 @@ impl PushExporter {
                  OBSERVER_METRICS_REMOTE_WRITE_URL) is needed",
             ));
         }
-        if let Some(push) = &config.push {
+        if let Some(push) = schedule.push {
             if let Some(name) = push
-                .group_label_names()
+                .reserved()
+                .labels
+                .into_iter()
                 .find(|name| !recorder.renames_label(name))
             {
                 let field = if name == "job" {
@@ -257,19 +290,13 @@ impl PushExporter {
                     name,
                     "the recorder was built without this grouping label, so series labels named \
                      like it are not renamed and the gateway would refuse the push: build the \
-                     recorder and the exporter from the same MetricsConfig",
+                     recorder and the exporter together (MetricsBuilder::build)",
                 ));
             }
         }
-        let runtime = Handle::try_current().map_err(|_| {
-            invalid(
-                "push",
-                "none",
-                "PushExporter::start must be called inside a tokio runtime",
-            )
-        })?;
+        let runtime = runtime()?;
         let mut sinks = Vec::new();
-        if let Some(push) = &config.push {
+        if let Some(push) = schedule.push {
             let client = PushClient::new(push.clone())?;
             sinks.push(Sink::Pushgateway(Arc::new(GroupPusher::new(
                 recorder.clone(),
@@ -277,11 +304,11 @@ impl PushExporter {
             ))));
         }
         #[cfg(feature = "remote-write")]
-        if let Some(rw) = &config.remote_write {
+        if let Some(rw) = schedule.remote_write {
             let writer = RemoteWriter::new(recorder.clone(), rw.clone())?;
             sinks.push(Sink::RemoteWrite(Arc::new(writer)));
         }
-        let interval = Duration::from_secs(config.export_interval_secs);
+        let interval = schedule.interval;
         let (commands, tasks) = sinks
             .iter()
             .map(|sink| {
@@ -292,7 +319,7 @@ impl PushExporter {
                 )
             })
             .unzip();
-        Ok(PushExporter {
+        Ok(Exporter {
             sinks,
             recorder,
             commands,
@@ -333,13 +360,13 @@ impl PushExporter {
     }
 
     /// The error of the last failed send of the first sink that has one.
-    pub fn last_error(&self) -> Option<PushError> {
+    pub fn last_error(&self) -> Option<ExportError> {
         self.sinks.iter().find_map(Sink::last_error)
     }
 
     /// Sends now to every sink, after any send in progress, and returns the first error. Each sink
     /// is bounded, waiting included, by its `shutdown_timeout_ms`.
-    pub async fn flush(&self) -> Result<(), PushError> {
+    pub async fn flush(&self) -> Result<(), ExportError> {
         let flushes = self
             .sinks
             .iter()
@@ -358,7 +385,7 @@ impl PushExporter {
                 tokio::time::timeout(deadline, work)
                     .await
                     .unwrap_or_else(|_| {
-                        Err(PushError::Timeout {
+                        Err(ExportError::Timeout {
                             method: "POST",
                             url: sink.url().to_owned(),
                             timeout: deadline,
@@ -372,7 +399,7 @@ impl PushExporter {
     /// default `method`, then DELETE when `push.delete_on_shutdown` is set; for remote write, the
     /// final values and the stale markers), each within its `shutdown_timeout_ms`. Returns the
     /// first error.
-    pub async fn shutdown(mut self) -> Result<(), PushError> {
+    pub async fn shutdown(mut self) -> Result<(), ExportError> {
         self.finish(Phase::Complete).await
     }
 
@@ -381,7 +408,7 @@ impl PushExporter {
     /// with the configured method; on failure only the duration, pushed with POST so that an
     /// earlier run's success time stays in the group. Alert on
     /// `time() - batch_last_success_timestamp_seconds > …`, and on its absence.
-    pub async fn finish_batch(mut self, outcome: BatchOutcome) -> Result<(), PushError> {
+    pub async fn finish_batch(mut self, outcome: BatchOutcome) -> Result<(), ExportError> {
         let recorder = &self.recorder;
         let gauge =
             |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
@@ -396,7 +423,7 @@ impl PushExporter {
         self.finish(phase).await
     }
 
-    async fn finish(&mut self, phase: Phase) -> Result<(), PushError> {
+    async fn finish(&mut self, phase: Phase) -> Result<(), ExportError> {
         let tasks = std::mem::take(&mut self.tasks);
         let results = join_all(self.sinks.iter().map(|s| s.send_last(phase, None))).await;
         // Only now: a task may have had a send on the wire, which the last send waited for.
@@ -407,7 +434,7 @@ impl PushExporter {
     }
 }
 
-impl Drop for PushExporter {
+impl Drop for Exporter {
     fn drop(&mut self) {
         if self.tasks.is_empty() {
             return;

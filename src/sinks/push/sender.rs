@@ -16,11 +16,12 @@ use std::sync::atomic::AtomicBool;
 #[cfg(not(target_arch = "wasm32"))]
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::client::{PushClient, PushError};
+use super::client::PushClient;
 use super::settings::PushMethod;
 use crate::recorder::RecorderHandle;
-use crate::sink::Outcomes;
-use crate::turn::{Turn, Turns};
+use crate::sinks::error::ExportError;
+use crate::sinks::http::Outcomes;
+use crate::sinks::turn::{Turn, Turns};
 
 /// Which push of a run this is; with `method = "put"` it decides the HTTP method.
 #[cfg(not(target_arch = "wasm32"))]
@@ -52,7 +53,7 @@ impl Phase {
 /// `observer_metrics_last_push_success_timestamp_seconds{sink="pushgateway"}`).
 ///
 /// A push renders only once the previous push of this pusher was answered, so the gateway never
-/// receives an older body after a newer one. The interval [`PushExporter`](super::PushExporter)
+/// receives an older body after a newer one. The interval [`Exporter`](crate::export::Exporter)
 /// and the wasm package push through one.
 pub struct GroupPusher {
     recorder: RecorderHandle,
@@ -106,7 +107,7 @@ impl GroupPusher {
     }
 
     /// The error of the last failed push, if any failed.
-    pub fn last_error(&self) -> Option<PushError> {
+    pub fn last_error(&self) -> Option<ExportError> {
         self.outcomes.last_error()
     }
 
@@ -119,7 +120,7 @@ impl GroupPusher {
 
     /// An interval push (or a flush); `Ok(false)` when the run has ended and nothing was sent.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) async fn push_interval(&self, method: PushMethod) -> Result<bool, PushError> {
+    pub(crate) async fn push_interval(&self, method: PushMethod) -> Result<bool, ExportError> {
         let turn = self.turns.take().await;
         if self.stopping.load(Relaxed) {
             return Ok(false);
@@ -132,12 +133,12 @@ impl GroupPusher {
 
     /// Renders and pushes with `method` once the push in flight, if any, was answered; retries
     /// transient failures as the client's policy says.
-    pub async fn push(&self, method: PushMethod) -> Result<(), PushError> {
+    pub async fn push(&self, method: PushMethod) -> Result<(), ExportError> {
         self.push_via(&self.client, method).await
     }
 
     /// DELETE of the group, in turn with the pushes.
-    pub async fn delete(&self) -> Result<(), PushError> {
+    pub async fn delete(&self) -> Result<(), ExportError> {
         self.delete_via(&self.client).await
     }
 
@@ -147,12 +148,12 @@ impl GroupPusher {
         &self,
         client: &PushClient,
         method: PushMethod,
-    ) -> Result<(), PushError> {
+    ) -> Result<(), ExportError> {
         let turn = self.turns.take().await;
         self.send(client, method, &|| false, &turn).await
     }
 
-    pub(crate) async fn delete_via(&self, client: &PushClient) -> Result<(), PushError> {
+    pub(crate) async fn delete_via(&self, client: &PushClient) -> Result<(), ExportError> {
         let turn = self.turns.take().await;
         client.delete_in(Some(&turn)).await
     }
@@ -163,7 +164,7 @@ impl GroupPusher {
         method: PushMethod,
         give_up: &(dyn Fn() -> bool + Sync),
         turn: &Turn<'_>,
-    ) -> Result<(), PushError> {
+    ) -> Result<(), ExportError> {
         if !self.recorder.is_enabled() {
             // A disabled recorder pushes nothing: an empty PUT would wipe an earlier run's group.
             return Ok(());

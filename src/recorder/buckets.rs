@@ -9,9 +9,11 @@
 
 use std::sync::Arc;
 
-use crate::config::MetricsConfig;
+use super::config::RecorderConfig;
+use crate::error::{invalid, ConfigError};
 use crate::hash::HashMap;
-use crate::storage::{CounterCell, HistogramShape, Named};
+use crate::naming;
+use crate::recorder::storage::{CounterCell, HistogramShape, Named};
 
 /// The default `histogram_buckets_seconds`: the Prometheus clients' default buckets.
 pub const SECONDS_BUCKETS: [f64; 11] = [
@@ -68,7 +70,7 @@ pub(crate) struct BucketRules {
 }
 
 impl BucketRules {
-    pub(crate) fn new(config: &MetricsConfig, nan_drops: Arc<Named<CounterCell>>) -> Self {
+    pub(crate) fn new(config: &RecorderConfig, nan_drops: Arc<Named<CounterCell>>) -> Self {
         let shape = |b: &[f64]| {
             Arc::new(HistogramShape::new(
                 b,
@@ -134,6 +136,33 @@ impl BucketRules {
     }
 }
 
+/// Checks histogram bounds as `histogram_buckets` takes them; the error names `field`.
+pub(crate) fn validate_buckets(field: &str, buckets: &[f64]) -> Result<(), ConfigError> {
+    use naming::{Num, Nums};
+    if buckets.is_empty() {
+        return Err(invalid(field, Nums(buckets), "must not be empty"));
+    }
+    if let Some(&b) = buckets.iter().find(|b| !b.is_finite()) {
+        return Err(invalid(
+            field,
+            Nums(buckets),
+            format!("{} is not finite (+Inf is always added)", Num(b)),
+        ));
+    }
+    if let Some(w) = buckets.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(invalid(
+            field,
+            Nums(buckets),
+            format!(
+                "must be strictly increasing ({} is followed by {})",
+                Num(w[0]),
+                Num(w[1])
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,11 +178,13 @@ mod tests {
     }
 
     fn rules(toml: &str) -> BucketRules {
-        let config = MetricsConfig::from_toml_str(toml).unwrap();
-        let drops = crate::storage::DropCounts::new("d");
+        let config = crate::MetricsConfig::from_toml_str(toml).unwrap();
+        let drops = crate::recorder::storage::DropCounts::new("d");
         BucketRules::new(
-            &config,
-            drops.cell(crate::DropReason::NanObservation).clone(),
+            &config.recorder,
+            drops
+                .cell(crate::recorder::DropReason::NanObservation)
+                .clone(),
         )
     }
 

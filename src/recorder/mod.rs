@@ -1,22 +1,30 @@
 //! `ObserverRecorder`: the `metrics::Recorder` that stores what any crate records and renders it.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
-use crate::config::{ConfigError, MetricsConfig};
-use crate::index::SeriesIndex;
-use crate::storage::{CounterCell, GaugeCell, HistogramCell, Named, Slot};
+use crate::error::ConfigError;
+use config::{RecorderConfig, Reserved};
+use index::SeriesIndex;
+use storage::{CounterCell, GaugeCell, HistogramCell, Named, Slot};
+
+pub(crate) mod buckets;
+pub(crate) mod config;
+pub(crate) mod index;
+pub(crate) mod storage;
+pub(crate) mod walk;
 
 /// A [`metrics::Recorder`] that aggregates every `counter!`, `gauge!` and `histogram!` call (and the
-/// [`ObserverMetrics`](crate::ObserverMetrics) catalogue) into lock-free cells and renders them as
-/// Prometheus text format 0.0.4.
+/// [`ObserverMetrics`](crate::observer::ObserverMetrics) catalogue) into lock-free cells and renders
+/// them as Prometheus text format 0.0.4. Build it with [`MetricsBuilder`](crate::MetricsBuilder),
+/// which also builds the exporter of the sinks it feeds.
 ///
 /// ```
-/// use observer_metrics::{MetricsConfig, ObserverRecorder};
+/// use observer_metrics::MetricsBuilder;
 ///
-/// let recorder = ObserverRecorder::new(&MetricsConfig::default()).unwrap();
+/// let recorder = MetricsBuilder::new().build_recorder().unwrap();
 /// metrics::with_local_recorder(&recorder, || {
 ///     metrics::counter!("jobs.done", "queue" => "emails").increment(3);
 /// });
@@ -43,16 +51,42 @@ struct Inner {
     last_len: AtomicUsize,
 }
 
-/// Why [`ObserverRecorder::install`] failed: a global recorder was already set.
-#[derive(Debug, thiserror::Error)]
+/// Why [`ObserverRecorder::install`] failed: a global recorder was already set. It hands the
+/// recorder back, so that it can still be used locally (`metrics::with_local_recorder`) or
+/// rendered.
+#[derive(thiserror::Error)]
 #[error("a global metrics recorder is already installed")]
-pub struct InstallError;
+pub struct InstallError(ObserverRecorder);
+
+impl InstallError {
+    /// The recorder that was not installed.
+    pub fn into_recorder(self) -> ObserverRecorder {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The recorder's index is no part of why installing failed.
+        f.write_str("InstallError")
+    }
+}
 
 impl ObserverRecorder {
-    /// Validates `config` and builds an empty recorder.
-    pub fn new(config: &MetricsConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let index = config.enabled.then(|| SeriesIndex::new(config));
+    /// Validates `config` and builds an empty recorder that feeds no sink: the labels a sink sets
+    /// are not renamed, no receiver's names are reserved. A recorder for a push gateway or remote
+    /// write comes from [`MetricsBuilder`](crate::MetricsBuilder).
+    pub fn new(config: &RecorderConfig) -> Result<Self, ConfigError> {
+        Self::feeding(config, &Reserved::default())
+    }
+
+    /// A recorder for sinks that reserve `reserved`.
+    pub(crate) fn feeding(
+        config: &RecorderConfig,
+        reserved: &Reserved,
+    ) -> Result<Self, ConfigError> {
+        config.validate_with(reserved)?;
+        let index = config.enabled.then(|| SeriesIndex::new(config, reserved));
         let inner = Arc::new(Inner {
             index,
             last_len: AtomicUsize::new(0),
@@ -67,43 +101,25 @@ impl ObserverRecorder {
         self.handle.clone()
     }
 
-    /// The current state in Prometheus text format 0.0.4 (see [`RecorderHandle::render`]).
-    pub fn render(&self) -> String {
-        self.handle.render()
-    }
-
     /// Makes this the process-wide recorder of the `metrics` facade and returns a handle to it.
     pub fn install(self) -> Result<RecorderHandle, InstallError> {
         let handle = self.handle();
-        metrics::set_global_recorder(self).map_err(|_| InstallError)?;
+        metrics::set_global_recorder(self).map_err(|e| InstallError(e.into_inner()))?;
         Ok(handle)
     }
 }
 
 impl RecorderHandle {
-    /// The current state in Prometheus text format 0.0.4: families sorted by name, series by labels,
-    /// so two renders of the same state are byte-identical. Empty when recording is disabled.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(self.inner.last_len.load(Relaxed) + 256);
-        self.render_into(&mut out);
-        out
-    }
-
-    /// Appends the rendering to `out`, for callers that reuse a buffer.
-    pub fn render_into(&self, out: &mut String) {
-        if let Some(index) = &self.inner.index {
-            let start = out.len();
-            index.render(out);
-            self.inner.last_len.store(out.len() - start, Relaxed);
-        }
-    }
-
     /// Walks the exposition with `visitor`, as a render does (nothing when recording is disabled).
-    #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
-    pub(crate) fn walk(&self, visitor: &mut impl crate::encoder::Visit) {
+    pub(crate) fn walk(&self, visitor: &mut impl walk::Visit) {
         if let Some(index) = &self.inner.index {
             index.walk(visitor);
         }
+    }
+
+    /// The size of the last text render, to allocate the next one in one go.
+    pub(crate) fn last_render_len(&self) -> &AtomicUsize {
+        &self.inner.last_len
     }
 
     /// Whether this recorder records at all (`MetricsConfig::enabled`).
@@ -160,7 +176,7 @@ impl RecorderHandle {
         name: &str,
         bounds: &[f64],
     ) -> Result<bool, ConfigError> {
-        crate::config::validate_buckets(field, bounds)?;
+        buckets::validate_buckets(field, bounds)?;
         Ok(self
             .inner
             .index
@@ -245,5 +261,57 @@ impl Recorder for ObserverRecorder {
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
         self.handle.register_histogram(key, metadata)
+    }
+}
+
+/// Why the exposition rules dropped a series, a label or an observation. Each reason is a series of
+/// `observer_metrics_dropped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The metric name was empty.
+    EmptyName,
+    /// The name was first registered as another type.
+    TypeConflict,
+    /// The name collides with a histogram's `_bucket`, `_sum` or `_count` series.
+    NameClash,
+    /// The name is the recorder's own, or the Pushgateway's with another type.
+    ReservedName,
+    /// A label name was empty; the label was dropped, the series kept.
+    EmptyLabelName,
+    /// A label name appeared twice; one pair was kept.
+    DuplicateLabel,
+    /// A histogram observation was NaN.
+    NanObservation,
+    /// A new label set arrived for a metric already at `max_series_per_metric`; it was recorded
+    /// into the metric's `otel_metric_overflow="true"` series.
+    CardinalityLimit,
+}
+
+impl DropReason {
+    /// Every reason, in the order of the enum.
+    pub const ALL: [DropReason; 8] = [
+        DropReason::EmptyName,
+        DropReason::TypeConflict,
+        DropReason::NameClash,
+        DropReason::ReservedName,
+        DropReason::EmptyLabelName,
+        DropReason::DuplicateLabel,
+        DropReason::NanObservation,
+        DropReason::CardinalityLimit,
+    ];
+
+    /// The value of the `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::EmptyName => "empty_name",
+            DropReason::TypeConflict => "type_conflict",
+            DropReason::NameClash => "name_clash",
+            DropReason::ReservedName => "reserved_name",
+            DropReason::EmptyLabelName => "empty_label_name",
+            DropReason::DuplicateLabel => "duplicate_label",
+            DropReason::NanObservation => "nan_observation",
+            DropReason::CardinalityLimit => "cardinality_limit",
+        }
     }
 }

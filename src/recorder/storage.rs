@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 
-use crate::DropReason;
+use crate::recorder::DropReason;
 
 /// A counter: a `u64` that saturates at `u64::MAX` instead of wrapping, because a wrapped counter
 /// reads as a reset to `rate()`.

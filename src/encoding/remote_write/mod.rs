@@ -4,185 +4,32 @@
 //! so every rule that keeps the exposition valid (names, labels, histogram series, derived
 //! ratios) holds for remote write too, and values go from the cells to the wire without text in
 //! between. What it learns of a line (its encoded labels) it keeps, by the line's id, until the
-//! line leaves. The one-off [`encode_write_request`] reads a render's text instead: only the lines'
-//! grammar as the text encoder writes it is parsed, `name{label="value",…} value`, values escaped
-//! with `\\`, `\"` and `\n`.
+//! line leaves.
 //!
 //! The body is a protobuf `WriteRequest { repeated TimeSeries timeseries = 1; }` with
 //! `TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }`,
 //! `Label { string name = 1; string value = 2; }` and
 //! `Sample { double value = 1; int64 timestamp = 2; }`, compressed with snappy's block format.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
-use crate::encoder::{LineId, Owner, Sample, Visit};
-use crate::index::Kind as IndexKind;
-use crate::storage::{CounterCell, GaugeCell, HistogramCell, Named};
-use crate::RecorderHandle;
+use crate::recorder::index::Kind as IndexKind;
+use crate::recorder::storage::{CounterCell, GaugeCell, HistogramCell, Named};
+use crate::recorder::walk::{LineId, Owner, Sample, Visit};
+use crate::recorder::RecorderHandle;
 
 /// The NaN that ends a series at once for instant queries (Prometheus' stale marker).
 pub(crate) const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
-/// What the `# TYPE` line before a sample said of its family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A counter, or a histogram's `_bucket`, `_sum` and `_count` series: values that only grow
-    /// from zero, which `increase()` and `rate()` are for.
-    Cumulative,
-    /// A gauge.
-    Gauge,
-}
+mod labels;
+mod protobuf;
 
-/// One sample line of the exposition. Its labels are parsed only when asked for: an encoder that
-/// knows the series already has them encoded.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Line<'a> {
-    /// `name{labels}`, as the line has it: the series' identity.
-    pub(crate) series: &'a str,
-    pub(crate) value: f64,
-    pub(crate) kind: Kind,
-}
-
-/// Label pairs in a line's order, values unescaped.
-pub(crate) type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
-
-impl<'a> Line<'a> {
-    /// The metric name and the label pairs.
-    pub(crate) fn name_and_labels(&self) -> Option<(&'a str, Labels<'a>)> {
-        match self.series.split_once('{') {
-            Some((name, rest)) => Some((name, parse_labels(rest.strip_suffix('}')?)?)),
-            None => Some((self.series, Vec::new())),
-        }
-    }
-}
-
-/// The sample lines of `text`, each with its family's kind.
-pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
-    let mut kind = Kind::Gauge;
-    text.lines().filter_map(move |line| {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            kind = match rest.rsplit(' ').next() {
-                Some("counter" | "histogram") => Kind::Cumulative,
-                _ => Kind::Gauge,
-            };
-            return None;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            return None;
-        }
-        let (series, value) = line.rsplit_once(' ')?;
-        let value = match value {
-            "NaN" => f64::NAN,
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            // Counters and buckets are whole numbers: the integer parse is the quick one.
-            v => match v.parse::<u64>() {
-                Ok(n) => n as f64,
-                Err(_) => v.parse().ok()?,
-            },
-        };
-        Some(Line {
-            series,
-            value,
-            kind,
-        })
-    })
-}
-
-/// `a="x",b="y\"z"` as pairs, values unescaped.
-fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {
-    let mut pairs = Vec::new();
-    while !rest.is_empty() {
-        let (name, after) = crate::text::split_once(rest, "=\"")?;
-        let mut escaped = false;
-        let mut end = None;
-        for (i, b) in after.bytes().enumerate() {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => {
-                    end = Some(i);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let end = end?;
-        let raw = &after[..end];
-        let value = if raw.contains('\\') {
-            let mut out = String::with_capacity(raw.len());
-            let mut chars = raw.chars();
-            while let Some(c) = chars.next() {
-                match (c, c == '\\') {
-                    (_, true) => match chars.next()? {
-                        'n' => out.push('\n'),
-                        other => out.push(other),
-                    },
-                    (c, false) => out.push(c),
-                }
-            }
-            Cow::Owned(out)
-        } else {
-            Cow::Borrowed(raw)
-        };
-        pairs.push((name, value));
-        rest = after[end + 1..]
-            .strip_prefix(',')
-            .unwrap_or(&after[end + 1..]);
-    }
-    Some(pairs)
-}
-
-/// The labels a series is written with: `__name__`, its own (the recorder renamed a `job` or
-/// `instance` of its own `exported_job` / `exported_instance`), and the producer's `job` and
-/// `instance`; empty values left out, sorted by name as raw bytes; encoded as the `labels` fields of
-/// a `TimeSeries`, appended to `out`.
-fn encode_labels(out: &mut Vec<u8>, name: &str, own: &[(&str, &str)], job: &str, instance: &str) {
-    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(own.len() + 3);
-    labels.push(("__name__", name));
-    // The recorder renamed a series' own `job` and `instance` at registration.
-    labels.extend_from_slice(own);
-    labels.push(("job", job));
-    labels.push(("instance", instance));
-    labels.retain(|(_, v)| !v.is_empty());
-    // `str` orders as its bytes do, as receivers want.
-    for at in crate::text::text_order(labels.iter().map(|l| l.0)) {
-        let (name, value) = labels[at as usize];
-        put_message(out, 0x0a, label_len(name, value), |out| {
-            for (tag, text) in [(0x0a, name), (0x12, value)] {
-                put_message(out, tag, text.len(), |out| {
-                    out.extend_from_slice(text.as_bytes())
-                });
-            }
-        });
-    }
-}
-
-/// [`encode_labels`] of a text line; `None` for a line this crate's renderer would not write.
-fn line_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<Vec<u8>> {
-    let (name, own) = line.name_and_labels()?;
-    let own: Vec<(&str, &str)> = own.iter().map(|(k, v)| (*k, &**v)).collect();
-    let mut out = Vec::new();
-    encode_labels(&mut out, name, &own, job, instance);
-    Some(out)
-}
-
-/// [`encode_labels`] of a sample line of the walk.
-fn sample_labels(out: &mut Vec<u8>, sample: &Sample<'_>, job: &str, instance: &str) {
-    let mut own = parse_labels(sample.labels()).unwrap_or_default();
-    if let Some(le) = sample.le {
-        let bound = le.strip_prefix("le=\"").and_then(|l| l.strip_suffix('"'));
-        own.push(("le", Cow::Borrowed(bound.unwrap_or(le))));
-    }
-    let own: Vec<(&str, &str)> = own.iter().map(|(k, v)| (*k, &**v)).collect();
-    if sample.suffix.is_empty() {
-        encode_labels(out, sample.name, &own, job, instance);
-    } else {
-        let name = format!("{}{}", sample.name, sample.suffix);
-        encode_labels(out, &name, &own, job, instance);
-    }
-}
+use labels::sample_labels;
+pub(crate) use labels::Kind;
+#[cfg(test)]
+use labels::{line_labels, lines};
+use protobuf::{put_varint, sample_len};
+pub(crate) use protobuf::{snappy, write_request, Samples, TimeSeries};
 
 /// How many writes carry a stale marker no receiver took before the encoder gives up on it. Five
 /// writes are five minutes at the default interval: by then Prometheus' lookback has ended the
@@ -243,17 +90,17 @@ impl Anchor {
 /// Encodes a recorder's series as remote-write 1.0 `WriteRequest`s for one producer (`job`,
 /// `instance`). It walks the exposition as the text render does and keeps each line's encoded
 /// labels, in the walk's order: while the order stays, a line costs a comparison, a copy of its
-/// labels and its sample. [`RemoteWriter`](super::RemoteWriter) writes through one; use one
+/// labels and its sample. [`RemoteWriter`](crate::remote_write::RemoteWriter) writes through one; use one
 /// directly to send with an HTTP client of your own.
 ///
 /// ```
-/// use observer_metrics::remote_write::{compress, Encoder};
-/// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
+/// use observer_metrics::remote_write::Encoder;
+/// let recorder = observer_metrics::MetricsBuilder::new().build_recorder().unwrap();
 /// metrics::with_local_recorder(&recorder, || metrics::counter!("jobs_total").increment(3));
 /// let mut encoder = Encoder::new("batch", "worker-1");
 /// let body = encoder.encode(&recorder.handle(), 1_700_000_000_000);
-/// let wire = compress(&body); // POST with Content-Encoding: snappy
-/// assert!(!wire.is_empty());
+/// // Compress with snappy's block format and POST with `Content-Encoding: snappy`.
+/// assert!(!body.is_empty());
 /// ```
 #[derive(Debug)]
 pub struct Encoder {
@@ -525,23 +372,16 @@ impl Visit for Collector<'_> {
     }
 }
 
-/// The remote-write 1.0 `WriteRequest` (protobuf, not yet compressed) of an exposition in this
-/// crate's text format (a [`render`](crate::RecorderHandle::render)): every sample line becomes a
-/// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. For a one-off
-/// from text; an [`Encoder`] reads the recorder itself and remembers the series' labels between
-/// writes, and
-/// [`RemoteWriter`](super::RemoteWriter) does all that and more (the first `0` sample, monotonic
-/// timestamps, stale markers, batches, retries).
-///
-/// ```
-/// let recorder = observer_metrics::ObserverRecorder::new(&Default::default()).unwrap();
-/// metrics::with_local_recorder(&recorder, || metrics::counter!("jobs_total").increment(3));
-/// let body = observer_metrics::remote_write::encode_write_request(
-///     &recorder.render(), "batch", "worker-1", 1_700_000_000_000);
-/// let wire = observer_metrics::remote_write::compress(&body); // Content-Encoding: snappy
-/// assert!(!wire.is_empty());
-/// ```
-pub fn encode_write_request(text: &str, job: &str, instance: &str, timestamp_ms: i64) -> Vec<u8> {
+/// The remote-write 1.0 `WriteRequest` of a render's text, parsed: every sample line becomes a
+/// series labelled with `job` and `instance`, with one sample at `timestamp_ms`. The reference the
+/// walk's encoding is checked against.
+#[cfg(test)]
+pub(crate) fn encode_write_request(
+    text: &str,
+    job: &str,
+    instance: &str,
+    timestamp_ms: i64,
+) -> Vec<u8> {
     let labels: Vec<(Vec<u8>, f64)> = lines(text)
         .filter_map(|line| Some((line_labels(&line, job, instance)?, line.value)))
         .collect();
@@ -555,137 +395,11 @@ pub fn encode_write_request(text: &str, job: &str, instance: &str, timestamp_ms:
     write_request(&series)
 }
 
-/// `body` compressed with snappy's block format, as remote write sends it (`Content-Encoding:
-/// snappy`; receivers refuse the framed format).
-pub fn compress(body: &[u8]) -> Vec<u8> {
-    snappy(body)
-}
-
-/// One series of a request: its labels, already encoded (`labels` fields, sorted by name as raw
-/// bytes, `__name__` among them), and its samples in time order.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TimeSeries<'a> {
-    pub(crate) labels: &'a [u8],
-    pub(crate) samples: Samples,
-}
-
-/// A series' samples in one write: its value, with a `0` before it the first time and a stale
-/// marker after it at the end; at most three, kept inline rather than allocated.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Samples {
-    items: [(f64, i64); 3],
-    len: u8,
-}
-
-impl Samples {
-    pub(crate) fn one(value: f64, timestamp_ms: i64) -> Self {
-        Samples {
-            items: [(value, timestamp_ms); 3],
-            len: 1,
-        }
-    }
-
-    /// Adds a sample after the others (the caller keeps them in time order, at most three).
-    pub(crate) fn push(&mut self, value: f64, timestamp_ms: i64) {
-        self.items[usize::from(self.len)] = (value, timestamp_ms);
-        self.len += 1;
-    }
-
-    pub(crate) fn as_slice(&self) -> &[(f64, i64)] {
-        &self.items[..usize::from(self.len)]
-    }
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A length-delimited field: tag, length, then what `body` writes (exactly `len` bytes).
-fn put_message(out: &mut Vec<u8>, tag: u8, len: usize, body: impl FnOnce(&mut Vec<u8>)) {
-    out.push(tag);
-    put_varint(out, len as u64);
-    body(out);
-}
-
-fn string_field_len(s: &str) -> usize {
-    1 + varint_len(s.len() as u64) + s.len()
-}
-
-fn label_len(name: &str, value: &str) -> usize {
-    string_field_len(name) + string_field_len(value)
-}
-
-fn sample_len(timestamp: i64) -> usize {
-    // value: tag + 8 bytes; timestamp: tag + varint (int64 as two's complement).
-    1 + 8 + 1 + varint_len(timestamp as u64)
-}
-
-fn series_len(labels: &[u8], samples: &[(f64, i64)]) -> usize {
-    let samples: usize = samples
-        .iter()
-        .map(|&(_, t)| {
-            let len = sample_len(t);
-            1 + varint_len(len as u64) + len
-        })
-        .sum();
-    labels.len() + samples
-}
-
-/// The protobuf `WriteRequest` of `series`, uncompressed.
-pub(crate) fn write_request(series: &[TimeSeries<'_>]) -> Vec<u8> {
-    let total: usize = series
-        .iter()
-        .map(|s| {
-            let len = series_len(s.labels, s.samples.as_slice());
-            1 + varint_len(len as u64) + len
-        })
-        .sum();
-    let mut out = Vec::with_capacity(total);
-    for s in series {
-        put_series(&mut out, s.labels, s.samples.as_slice());
-    }
-    debug_assert_eq!(out.len(), total);
-    out
-}
-
-/// Appends one `timeseries` field: the encoded `labels`, then the samples.
-fn put_series(out: &mut Vec<u8>, labels: &[u8], samples: &[(f64, i64)]) {
-    put_message(out, 0x0a, series_len(labels, samples), |out| {
-        out.extend_from_slice(labels);
-        for &(value, timestamp) in samples {
-            put_message(out, 0x12, sample_len(timestamp), |out| {
-                out.push(0x09);
-                out.extend_from_slice(&value.to_bits().to_le_bytes());
-                out.push(0x10);
-                put_varint(out, timestamp as u64);
-            });
-        }
-    });
-}
-
-/// `body` compressed with snappy's block format (not the framed one: receivers refuse it).
-pub(crate) fn snappy(body: &[u8]) -> Vec<u8> {
-    // Compressing into a buffer of the right size cannot fail.
-    snap::raw::Encoder::new()
-        .compress_vec(body)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use super::labels::Line;
     use super::*;
 
     #[test]
@@ -721,7 +435,7 @@ mod tests {
     #[test]
     fn an_ended_line_is_reported_until_its_marker_is_taken() {
         let config = crate::MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
-        let recorder = crate::ObserverRecorder::new(&config).unwrap();
+        let recorder = crate::ObserverRecorder::new(&config.recorder).unwrap();
         metrics::with_local_recorder(&recorder, || {
             metrics::counter!("taken_total").increment(1);
             metrics::counter!("refused_total").increment(1);
@@ -759,7 +473,7 @@ mod tests {
     #[test]
     fn the_walk_and_the_text_encode_alike() {
         let recorder = crate::ObserverRecorder::new(&Default::default()).unwrap();
-        let m = crate::ObserverMetrics::new(&recorder.handle());
+        let m = crate::observer::ObserverMetrics::new(&recorder.handle());
         m.events_processed_total.increment(4);
         m.action_duration_ms.record(7.0);
         m.cache_hits_total.increment(1);

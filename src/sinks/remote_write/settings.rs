@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{invalid, ConfigError};
-use crate::sink::{
+use crate::error::{invalid, ConfigError};
+use crate::sinks::http::{apply_sink_env, SinkFields};
+use crate::sinks::http::{
     validate_auth, validate_headers, validate_timer_ms, validate_url, BasicAuth, RetryPolicy,
     Secret,
 };
@@ -76,7 +77,7 @@ impl Default for RemoteWriteConfig {
 impl fmt::Debug for RemoteWriteConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteWriteConfig")
-            .field("url", &crate::push::redact_url(&self.url))
+            .field("url", &crate::sinks::http::redact_url(&self.url))
             .field("job", &self.job)
             .field("instance", &self.instance)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
@@ -92,9 +93,14 @@ impl fmt::Debug for RemoteWriteConfig {
 }
 
 impl RemoteWriteConfig {
-    /// The labels the writer sets on every series. A recorder that writes remotely renames a
+    /// The labels the writer sets on every series: a recorder that writes remotely renames a
     /// series' own label of either name `exported_<name>` at registration.
-    pub const IDENTITY_LABELS: [&'static str; 2] = ["job", "instance"];
+    pub(crate) fn reserved(&self) -> crate::recorder::config::Reserved {
+        crate::recorder::config::Reserved {
+            labels: vec!["job".to_owned(), "instance".to_owned()],
+            families: Vec::new(),
+        }
+    }
 
     /// A config for `url` and `job` with every other setting at its default.
     pub fn new(url: impl Into<String>, job: impl Into<String>) -> Self {
@@ -148,6 +154,39 @@ impl RemoteWriteConfig {
                 0usize,
                 "must be at least 1",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl RemoteWriteConfig {
+    /// Applies one `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` variable, `field` in lower case without
+    /// the prefix; the error is the reason.
+    pub(crate) fn apply_env(&mut self, field: &str, value: &str) -> Result<(), &'static str> {
+        let rw = self;
+        let common = SinkFields {
+            url: &mut rw.url,
+            job: &mut rw.job,
+            headers: &mut rw.headers,
+            timeout_ms: &mut rw.timeout_ms,
+            shutdown_timeout_ms: &mut rw.shutdown_timeout_ms,
+            basic_auth: &mut rw.basic_auth,
+            bearer_token: &mut rw.bearer_token,
+            ca_file: &mut rw.ca_file,
+            retry: &mut rw.retry,
+        };
+        if apply_sink_env(common, field, value)? {
+            return Ok(());
+        }
+        match field {
+            "instance" => rw.instance = Some(value.trim().to_owned()).filter(|i| !i.is_empty()),
+            "max_samples_per_send" => {
+                rw.max_samples_per_send = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "expected a whole number")?
+            }
+            _ => return Err("unknown variable"),
         }
         Ok(())
     }

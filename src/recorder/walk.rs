@@ -1,12 +1,10 @@
-//! The walk over the exposition, written once, and the text-format 0.0.4 encoder, one of its
-//! visitors (remote write is another): the walk decides which families and sample lines there are
-//! and their values; a visitor writes them.
+//! The walk over the exposition, written once: it decides which families and sample lines there
+//! are and their values; a visitor (the encoders of `crate::encoding`) writes them.
 
 use std::sync::Arc;
 
-use crate::index::{Exposition, Kind, Ratio, Series};
-use crate::naming::{push_f64, push_u64};
-use crate::storage::{CounterCell, GaugeCell, HistogramCell, Named};
+use crate::recorder::index::{Exposition, Kind, Ratio, Series};
+use crate::recorder::storage::{CounterCell, GaugeCell, HistogramCell, Named};
 
 /// Counter values a render reads once and uses everywhere, so that a derived ratio and the
 /// counters it is computed from agree within one render even while other threads record.
@@ -244,62 +242,4 @@ fn any_shown(series: &Series) -> bool {
         Series::Histogram(set) => set.iter().any(|s| !s.is_hidden()),
         Series::Ratio(list) => !list.is_empty(),
     }
-}
-
-/// The text encoder: appends the exposition to a `String`.
-pub(crate) struct Text<'o>(pub(crate) &'o mut String);
-
-impl Visit for Text<'_> {
-    fn family(&mut self, name: &str, kind: Kind, help: Option<&str>) {
-        let out = &mut *self.0;
-        if let Some(help) = help {
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            out.push_str(help);
-            out.push('\n');
-        }
-        out.push_str("# TYPE ");
-        out.push_str(name);
-        out.push(' ');
-        out.push_str(kind.as_str());
-        out.push('\n');
-    }
-
-    #[inline(always)]
-    fn sample(&mut self, sample: Sample<'_>) {
-        let out = &mut *self.0;
-        if sample.suffix.is_empty() {
-            // Counters, gauges and ratios: the series text is the whole line prefix.
-            out.push_str(sample.text);
-        } else {
-            histogram_prefix(out, &sample);
-        }
-        out.push(' ');
-        match sample.value {
-            Value::Count(n) => push_u64(out, n),
-            Value::Real(v) => push_f64(out, v),
-        }
-        out.push('\n');
-    }
-}
-
-/// A histogram line's `name_suffix{labels,le="…"}`.
-#[inline(never)]
-fn histogram_prefix(out: &mut String, sample: &Sample<'_>) {
-    out.push_str(sample.name);
-    out.push_str(sample.suffix);
-    let labels = sample.labels();
-    if labels.is_empty() && sample.le.is_none() {
-        return;
-    }
-    out.push('{');
-    out.push_str(labels);
-    if let Some(le) = sample.le {
-        if !labels.is_empty() {
-            out.push(',');
-        }
-        out.push_str(le);
-    }
-    out.push('}');
 }

@@ -1,6 +1,7 @@
 //! What every HTTP sink (the Pushgateway, remote write) shares: secrets and basic auth, the retry
 //! policy and its loop, the timers' range, and the checks of URLs, headers and credentials.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -8,9 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{invalid, ConfigError};
-use crate::push::PushError;
+use crate::error::{invalid, ConfigError, MAX_TIMER_MS};
 use crate::recorder::RecorderHandle;
+use crate::sinks::error::ExportError;
 
 /// A secret (password, token): deserialised like a string, never shown by `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -87,7 +88,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait before attempt `attempt + 1` (0-based), before jitter.
-    pub fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u64.checked_shl(attempt.min(32)).unwrap_or(u64::MAX);
         Duration::from_millis(
             self.base_backoff_ms
@@ -98,13 +99,11 @@ impl RetryPolicy {
 
     /// [`backoff`](Self::backoff) shortened by `jitter * unit` of itself; `unit` is a random
     /// number in `[0, 1)`.
-    pub fn jittered(&self, attempt: u32, unit: f64) -> Duration {
+    pub(crate) fn jittered(&self, attempt: u32, unit: f64) -> Duration {
         self.backoff(attempt)
             .mul_f64(1.0 - self.jitter * unit.clamp(0.0, 1.0))
     }
 }
-
-pub use crate::config::MAX_TIMER_MS;
 
 impl RetryPolicy {
     /// Checks the policy; errors name the field as `<prefix>.<field>`.
@@ -144,7 +143,7 @@ impl RetryPolicy {
     pub(crate) async fn run<T, E, F, Fut>(
         &self,
         give_up: &(dyn Fn() -> bool + Sync),
-        turn: Option<&crate::turn::Turn<'_>>,
+        turn: Option<&crate::sinks::turn::Turn<'_>>,
         timeout: Duration,
         transient: impl Fn(&E) -> bool,
         mut attempt: F,
@@ -163,7 +162,7 @@ impl RetryPolicy {
             expect(timeout);
             match attempt().await {
                 Err(e) if transient(&e) && tries + 1 < self.tries && !give_up() => {
-                    let wait = self.jittered(tries, crate::storage::random_unit());
+                    let wait = self.jittered(tries, crate::recorder::storage::random_unit());
                     expect(wait);
                     crate::platform::sleep(wait).await;
                     if give_up() {
@@ -181,7 +180,7 @@ impl RetryPolicy {
 /// host, a port in range, no fragment, and a query only where `query` allows one (a Pushgateway's
 /// group path is appended to its URL). `field` names it in the error, which never shows a password.
 pub(crate) fn validate_url(field: &str, url: &str, query: bool) -> Result<(), ConfigError> {
-    let shown = crate::push::redact_url(url);
+    let shown = redact_url(url);
     let bad = |reason: String| invalid(field, &shown, reason);
     let parsed = crate::platform::parse_url(url.trim()).map_err(|e| {
         bad(format!(
@@ -232,14 +231,14 @@ pub(crate) fn validate_auth(
     if undecodable {
         return Err(invalid(
             format!("{prefix}.url"),
-            crate::push::redact_url(url),
+            redact_url(url),
             "holds credentials that are not UTF-8 once percent-decoded",
         ));
     }
     if in_url && (basic || bearer) {
         return Err(invalid(
             format!("{prefix}.url"),
-            crate::push::redact_url(url),
+            redact_url(url),
             "holds credentials, and basic_auth or bearer_token is set too: give them once",
         ));
     }
@@ -360,7 +359,7 @@ static METADATA: metrics::Metadata<'static> =
 pub(crate) struct Outcomes {
     successes: std::sync::atomic::AtomicU64,
     failures: std::sync::atomic::AtomicU64,
-    last_error: std::sync::Mutex<Option<PushError>>,
+    last_error: std::sync::Mutex<Option<ExportError>>,
     published: (metrics::Counter, metrics::Counter, metrics::Gauge),
 }
 
@@ -389,7 +388,7 @@ impl Outcomes {
     }
 
     /// Counts `result` in.
-    pub(crate) fn record(&self, result: &Result<(), PushError>) {
+    pub(crate) fn record(&self, result: &Result<(), ExportError>) {
         use std::sync::atomic::Ordering::Relaxed;
         match result {
             Ok(()) => {
@@ -416,10 +415,79 @@ impl Outcomes {
         self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub(crate) fn last_error(&self) -> Option<PushError> {
+    pub(crate) fn last_error(&self) -> Option<ExportError> {
         self.last_error
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
+}
+
+/// `url` with the password of its userinfo, if any, shown as `***`, for errors, logs and `Debug`:
+/// `http://user:pass@host/` becomes `http://user:***@host/`. A userinfo without a password is often
+/// a token itself, so `http://token@host/` becomes `http://***@host/`.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some((scheme, rest)) = crate::text::split_once(url, "://") else {
+        return Cow::Borrowed(url);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let shown = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_owned(),
+            };
+            Cow::Owned(format!("{scheme}://{shown}@{host}{path}"))
+        }
+        None => Cow::Borrowed(url),
+    }
+}
+
+/// The settings every HTTP sink has, borrowed for [`apply_sink_env`].
+pub(crate) struct SinkFields<'a> {
+    pub(crate) url: &'a mut String,
+    pub(crate) job: &'a mut String,
+    pub(crate) headers: &'a mut BTreeMap<String, String>,
+    pub(crate) timeout_ms: &'a mut u64,
+    pub(crate) shutdown_timeout_ms: &'a mut u64,
+    pub(crate) basic_auth: &'a mut Option<BasicAuth>,
+    pub(crate) bearer_token: &'a mut Option<Secret>,
+    pub(crate) ca_file: &'a mut Option<String>,
+    pub(crate) retry: &'a mut RetryPolicy,
+}
+
+/// Applies one variable of the fields every sink has; `Ok(false)` when `field` is not one of them.
+pub(crate) fn apply_sink_env(
+    s: SinkFields<'_>,
+    field: &str,
+    value: &str,
+) -> Result<bool, &'static str> {
+    match field {
+        "url" => *s.url = value.trim().to_owned(),
+        "job" => *s.job = value.trim().to_owned(),
+        "headers" => crate::env::pairs(value, s.headers)?,
+        "timeout_ms" => *s.timeout_ms = crate::env::millis(value)?,
+        "shutdown_timeout_ms" => *s.shutdown_timeout_ms = crate::env::millis(value)?,
+        "bearer_token" => *s.bearer_token = Some(Secret::new(value.trim())),
+        "ca_file" => *s.ca_file = Some(value.trim().to_owned()).filter(|f| !f.is_empty()),
+        "basic_auth" => {
+            let (username, password) = value.split_once(':').ok_or("expected user:password")?;
+            *s.basic_auth = Some(BasicAuth {
+                username: username.to_owned(),
+                password: Secret::new(password),
+            });
+        }
+        "retry_tries" => {
+            s.retry.tries = value
+                .trim()
+                .parse()
+                .map_err(|_| "expected a whole number")?
+        }
+        "retry_base_backoff_ms" => s.retry.base_backoff_ms = crate::env::millis(value)?,
+        "retry_max_backoff_ms" => s.retry.max_backoff_ms = crate::env::millis(value)?,
+        "retry_jitter" => s.retry.jitter = value.trim().parse().map_err(|_| "expected a number")?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }

@@ -1,0 +1,650 @@
+//! `MetricsConfig`: the recorder's settings and each sink's table, composed; loaded from defaults,
+//! a TOML file and `OBSERVER_METRICS_*` environment variables, validated before anything starts.
+//! Each layer parses its own keys and variables: the recorder its top-level keys, each sink its
+//! table and its `OBSERVER_METRICS_<SINK>_*` twins. [`MetricsBuilder`] fills one in code.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, ConfigError, MAX_TIMER_MS};
+use crate::recorder::config::{RecorderConfig, Reserved};
+#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+use crate::sinks::pull::PullConfig;
+#[cfg(feature = "push")]
+use crate::sinks::push::PushConfig;
+#[cfg(feature = "remote-write")]
+use crate::sinks::remote_write::RemoteWriteConfig;
+
+mod builder;
+
+pub use builder::{BuildError, MetricsBuilder};
+
+/// The whole configuration: the recorder's settings (the file's top-level keys), the schedule,
+/// and each sink's table. `Default` is the plan's: enabled, buckets
+/// `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0, `export_interval_secs` 60,
+/// no sink. In code, [`MetricsBuilder`] fills one.
+///
+/// ```
+/// let config = observer_metrics::MetricsConfig::from_toml_str(r#"
+///     histogram_buckets = [0.5, 1, 2]
+///     prefix = "observer"
+///     export_interval_secs = 15
+///     [global_labels]
+///     service = "billing"
+///     [bucket_overrides]
+///     checkpoint_save_duration_ms = [10, 100, 1000]
+/// "#).unwrap();
+/// assert_eq!(config.recorder.sample_rate, 1.0);
+/// assert_eq!(config.recorder.global_labels["service"], "billing");
+/// assert_eq!(config.export_interval_secs, 15);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// What the recorder records and how: the top-level keys of the file.
+    #[serde(flatten)]
+    pub recorder: RecorderConfig,
+    /// Seconds between two exports (pushes, remote writes), from 1 to 2,147,483 (the JS timers'
+    /// range, about 24.8 days). Default: 60.
+    pub export_interval_secs: u64,
+    /// Where to push, if anywhere: the `[push]` table. Default: none.
+    #[cfg(feature = "push")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushConfig>,
+    /// Where to remote-write, if anywhere: the `[remote_write]` table. Push and remote write can be
+    /// on at once; the exporter drives both on one schedule. Default: none.
+    #[cfg(feature = "remote-write")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_write: Option<RemoteWriteConfig>,
+    /// The pull endpoint, if any: the `[pull]` table (native targets). Default: none.
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull: Option<PullConfig>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            recorder: RecorderConfig::default(),
+            export_interval_secs: 60,
+            #[cfg(feature = "push")]
+            push: None,
+            #[cfg(feature = "remote-write")]
+            remote_write: None,
+            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            pull: None,
+        }
+    }
+}
+
+/// The file is one table: each sink's key takes its table, any other key is the recorder's. Read
+/// key by key from the parser itself (not through a buffered copy), so that an error keeps the
+/// position of the value in the user's file.
+impl<'de> Deserialize<'de> for MetricsConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let file = File::<de::IgnoredAny> {
+            extra: None,
+            table: PhantomData,
+        };
+        Ok(deserializer.deserialize_map(file)?.0)
+    }
+}
+
+/// A file's visitor: the config, and the caller's own table named `extra`, if any.
+struct File<'a, T> {
+    extra: Option<&'a str>,
+    table: PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for File<'_, T> {
+    type Value = (MetricsConfig, Option<T>);
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table of metrics settings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut config = MetricsConfig::default();
+        let mut extra = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "export_interval_secs" => config.export_interval_secs = map.next_value()?,
+                #[cfg(feature = "push")]
+                "push" => config.push = Some(map.next_value()?),
+                #[cfg(feature = "remote-write")]
+                "remote_write" => config.remote_write = Some(map.next_value()?),
+                #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+                "pull" => config.pull = Some(map.next_value()?),
+                other if Some(other) == self.extra => extra = Some(map.next_value()?),
+                other => {
+                    if !config.recorder.read_field(other, &mut map)? {
+                        map.next_value_seed(Unknown(other))?;
+                    }
+                }
+            }
+        }
+        Ok((config, extra))
+    }
+}
+
+/// A key nobody reads: refused, from its value so that the error carries the value's position.
+struct Unknown<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for Unknown<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+        Err(de::Error::custom(format_args!(
+            "unknown field `{}`",
+            self.0
+        )))
+    }
+}
+
+/// The prefix of the environment variables that override file settings.
+pub const ENV_PREFIX: &str = "OBSERVER_METRICS_";
+
+impl MetricsConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.recorder.validate_with(&self.reserved())?;
+        if self.export_interval_secs == 0 || self.export_interval_secs > MAX_TIMER_MS / 1000 {
+            return Err(invalid(
+                "export_interval_secs",
+                self.export_interval_secs,
+                format!(
+                    "must be between 1 and {} (about 24.8 days)",
+                    MAX_TIMER_MS / 1000
+                ),
+            ));
+        }
+        #[cfg(feature = "push")]
+        if let Some(push) = &self.push {
+            push.validate()?;
+        }
+        #[cfg(feature = "remote-write")]
+        if let Some(rw) = &self.remote_write {
+            rw.validate()?;
+        }
+        #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+        if let Some(pull) = &self.pull {
+            pull.address()?;
+        }
+        Ok(())
+    }
+
+    /// What the configured sinks reserve in the recorder: the labels they set on every series (a
+    /// series' own label of such a name is renamed `exported_<name>`) and the names whose type
+    /// their receiver fixes.
+    pub(crate) fn reserved(&self) -> Reserved {
+        #[allow(unused_mut)]
+        let mut reserved = Reserved::default();
+        #[cfg(feature = "push")]
+        if let Some(push) = &self.push {
+            reserved = reserved.merge(push.reserved());
+        }
+        #[cfg(feature = "remote-write")]
+        if let Some(rw) = &self.remote_write {
+            reserved = reserved.merge(rw.reserved());
+        }
+        reserved
+    }
+
+    /// Parses TOML (any field may be left out and keeps its default) and validates the result.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_str_with::<de::IgnoredAny>(text, None).map(|(config, _)| config)
+    }
+
+    /// Reads and parses a TOML file; errors name the file.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::from_toml_file_with::<de::IgnoredAny>(path, None).map(|(config, _)| config)
+    }
+
+    /// [`from_toml_str`](Self::from_toml_str) for a file that also holds a table of the caller's
+    /// own (a tool's `[workload]`, say), read as a `T` in the same pass, so that an error in
+    /// either points into the text as written. Only the config is validated.
+    pub fn from_toml_str_with<T: de::DeserializeOwned>(
+        text: &str,
+        table: Option<&str>,
+    ) -> Result<(Self, Option<T>), ConfigError> {
+        let file = File {
+            extra: table,
+            table: PhantomData,
+        };
+        let (config, extra) = toml::Deserializer::new(text)
+            .deserialize_map(file)
+            .map_err(|e| invalid("toml", e.message(), e.to_string().trim_end().to_owned()))?;
+        config.validate()?;
+        Ok((config, extra))
+    }
+
+    /// [`from_toml_str_with`](Self::from_toml_str_with) of a file; errors name the file.
+    pub fn from_toml_file_with<T: de::DeserializeOwned>(
+        path: impl AsRef<Path>,
+        table: Option<&str>,
+    ) -> Result<(Self, Option<T>), ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid("config file", path.display().to_string(), e.to_string()))?;
+        Self::from_toml_str_with(&text, table).map_err(|mut e| {
+            e.field = format!("{} in {}", e.field, path.display());
+            e
+        })
+    }
+
+    /// The effective configuration: the file's (or the defaults when `path` is `None`), then the
+    /// process's `OBSERVER_METRICS_*` variables, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let base = match path {
+            Some(p) => Self::from_toml_file(p)?,
+            None => Self::default(),
+        };
+        base.with_env(Self::process_env()?)
+    }
+
+    /// This process's `OBSERVER_METRICS_*` variables, for [`with_env`](Self::with_env) or
+    /// [`apply_env`](Self::apply_env). Only those are read, so another variable that is not UTF-8
+    /// (which `std::env::vars` panics on) does no harm; one of ours that is not UTF-8 is an error
+    /// naming it.
+    pub fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+        std::env::vars_os()
+            .filter(|(key, _)| key.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()))
+            .map(|(key, value)| {
+                let key = key.to_string_lossy().into_owned();
+                match value.into_string() {
+                    Ok(value) => Ok((key, value)),
+                    // The value itself is not shown: it may be a token.
+                    Err(_) => Err(invalid(key, "…", "is not valid UTF-8")),
+                }
+            })
+            .collect()
+    }
+
+    /// Applies `OBSERVER_METRICS_<FIELD>` overrides from `vars` and validates the result.
+    ///
+    /// | variable | form |
+    /// |---|---|
+    /// | `OBSERVER_METRICS_ENABLED` | `true` / `false` |
+    /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS` | `1,5,10` |
+    /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS_SECONDS` | `0.01,0.1,1` |
+    /// | `OBSERVER_METRICS_MAX_SERIES_PER_METRIC` | `10000` (`0`: no limit) |
+    /// | `OBSERVER_METRICS_IDLE_TIMEOUT_SECS` | `600` (empty: never) |
+    /// | `OBSERVER_METRICS_SAMPLE_RATE` | `0.5` |
+    /// | `OBSERVER_METRICS_EXPORT_INTERVAL_SECS` | `30` |
+    /// | `OBSERVER_METRICS_GLOBAL_LABELS` | `service=billing,env=prod` (merged over the file's) |
+    /// | `OBSERVER_METRICS_PREFIX` | `observer` (empty removes it) |
+    /// | `OBSERVER_METRICS_PULL_LISTEN` | `127.0.0.1:9898` |
+    /// | `OBSERVER_METRICS_PUSH_URL`, `_JOB` | `http://127.0.0.1:9091`, `nightly-import` |
+    /// | `OBSERVER_METRICS_PUSH_GROUPING`, `_HEADERS` | `instance=a,zone=b` (merged over the file's) |
+    /// | `OBSERVER_METRICS_PUSH_METHOD` | `put` / `post` |
+    /// | `OBSERVER_METRICS_PUSH_TIMEOUT_MS`, `_SHUTDOWN_TIMEOUT_MS` | `5000` |
+    /// | `OBSERVER_METRICS_PUSH_GZIP`, `_DELETE_ON_SHUTDOWN` | `true` / `false` |
+    /// | `OBSERVER_METRICS_PUSH_BEARER_TOKEN` | the token |
+    /// | `OBSERVER_METRICS_PUSH_CA_FILE` | `/etc/observer/ca.pem` |
+    /// | `OBSERVER_METRICS_PUSH_BASIC_AUTH` | `user:password` |
+    /// | `OBSERVER_METRICS_PUSH_RETRY_TRIES`, `_RETRY_BASE_BACKOFF_MS`, `_RETRY_MAX_BACKOFF_MS`, `_RETRY_JITTER` | `3`, `200`, `5000`, `0.5` |
+    /// | `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` | the same for `[remote_write]`: `URL`, `JOB`, `INSTANCE`, `HEADERS`, `BEARER_TOKEN`, `BASIC_AUTH`, `TIMEOUT_MS`, `SHUTDOWN_TIMEOUT_MS`, `MAX_SAMPLES_PER_SEND`, `CA_FILE`, `RETRY_*` |
+    ///
+    /// Any other variable starting with `OBSERVER_METRICS_` is an error, so a typo is not silently
+    /// ignored.
+    pub fn with_env<I>(self, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let config = self.apply_env(vars)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// [`with_env`](Self::with_env) without the final [`validate`](Self::validate): each variable
+    /// is parsed and applied, but the whole is not checked, so that a later source (a command
+    /// line's flags, say) can still complete it: `OBSERVER_METRICS_PUSH_TIMEOUT_MS` with the URL
+    /// from a flag. Call `validate` once the last source is applied.
+    pub fn apply_env<I>(mut self, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut vars: Vec<_> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        vars.sort();
+        for (key, value) in vars {
+            let field = key[ENV_PREFIX.len()..].to_ascii_lowercase();
+            // Headers often carry credentials (`Authorization`) too.
+            let secret = ["token", "auth", "headers"]
+                .iter()
+                .any(|s| field.contains(s));
+            let shown = if secret {
+                "***".to_owned()
+            } else {
+                value.clone()
+            };
+            let bad = |reason: &str| invalid(format!("{field} (from {key})"), &shown, reason);
+            self.apply_env_field(&field, &value).map_err(bad)?;
+        }
+        Ok(self)
+    }
+
+    /// One variable, to the layer whose field it names.
+    fn apply_env_field(&mut self, field: &str, value: &str) -> Result<(), &'static str> {
+        if let Some(applied) = self.recorder.apply_env(field, value) {
+            return applied;
+        }
+        if field == "export_interval_secs" {
+            self.export_interval_secs = crate::env::parsed(value, "expected a whole number")?;
+            return Ok(());
+        }
+        #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+        if let Some(rest) = field.strip_prefix("pull_") {
+            return self
+                .pull
+                .get_or_insert_with(Default::default)
+                .apply_env(rest, value);
+        }
+        #[cfg(feature = "remote-write")]
+        if let Some(rest) = field.strip_prefix("remote_write_") {
+            return self
+                .remote_write
+                .get_or_insert_with(Default::default)
+                .apply_env(rest, value);
+        }
+        #[cfg(feature = "push")]
+        if let Some(rest) = field.strip_prefix("push_") {
+            return self
+                .push
+                .get_or_insert_with(Default::default)
+                .apply_env(rest, value);
+        }
+        Err("unknown variable")
+    }
+
+    /// The sinks this config drives and how often.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+    pub(crate) fn schedule(&self) -> crate::sinks::schedule::Schedule<'_> {
+        crate::sinks::schedule::Schedule {
+            interval: std::time::Duration::from_secs(self.export_interval_secs),
+            push: self.push.as_ref(),
+            #[cfg(feature = "remote-write")]
+            remote_write: self.remote_write.as_ref(),
+        }
+    }
+}
+
+#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+impl crate::sinks::export::Exporter {
+    /// Starts sending `recorder` to the sinks `config` configures (`[push]`, `[remote_write]`, or
+    /// both), every `config.export_interval_secs`: the lower-level half of
+    /// [`MetricsBuilder::build`], for a recorder built earlier.
+    ///
+    /// Fails when `config` (all of it) is invalid, when it configures no sink, when called outside
+    /// a tokio runtime, or when `recorder` was not built for these sinks (a series' own label named
+    /// like one a sink sets would not have been renamed, and the receiver would refuse the whole
+    /// send): [`MetricsBuilder::build`] builds both together.
+    pub fn start(
+        recorder: crate::recorder::RecorderHandle,
+        config: &MetricsConfig,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Self::launch(recorder, config.schedule())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Every field of the recorder's settings is read from the file: a field `read_field` left
+    /// out would come back as "unknown field".
+    #[test]
+    fn every_field_reads_back() {
+        let recorder = RecorderConfig {
+            enabled: false,
+            histogram_buckets: vec![2.0, 4.0],
+            sample_rate: 0.5,
+            histogram_buckets_seconds: vec![0.5],
+            bucket_overrides: [("x_*".to_owned(), vec![3.0])].into(),
+            max_series_per_metric: 7,
+            idle_timeout_secs: Some(9),
+            global_labels: [("env".to_owned(), "prod".to_owned())].into(),
+            prefix: Some("p".into()),
+        };
+        let text = toml::to_string(&recorder).unwrap();
+        for key in toml::from_str::<toml::Table>(&text).unwrap().keys() {
+            assert!(text.contains(key.as_str()));
+        }
+        let back = MetricsConfig::from_toml_str(&text).unwrap();
+        assert_eq!(back.recorder, recorder, "{text}");
+    }
+
+    /// An error in a top-level key, a sink's table or a caller's own table points at the value's
+    /// line in the text as written.
+    #[test]
+    fn errors_point_into_the_text() {
+        let text = "prefix = \"p\"\n\nsample_rate = \"half\"\n";
+        let err = MetricsConfig::from_toml_str(text).unwrap_err();
+        assert!(err.reason.contains("line 3, column 15"), "{err}");
+        let text = "[push]\nurl = \"http://gw\"\njob = 3\n";
+        let err = MetricsConfig::from_toml_str(text).unwrap_err();
+        assert!(err.reason.contains("line 3"), "{err}");
+        let text = "export_interval_secs = 5\nbogus = 1\n";
+        let err = MetricsConfig::from_toml_str(text).unwrap_err();
+        assert!(err.reason.contains("line 2") && err.reason.contains("unknown field `bogus`"));
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Extra {
+            #[allow(dead_code)]
+            events: u64,
+        }
+        let text = "prefix = \"p\"\n[extra]\nevents = -1\n";
+        let err = MetricsConfig::from_toml_str_with::<Extra>(text, Some("extra")).unwrap_err();
+        assert!(err.reason.contains("line 3"), "{err}");
+        let text = "[extra]\nevents = 5\n";
+        let (_, extra) = MetricsConfig::from_toml_str_with::<Extra>(text, Some("extra")).unwrap();
+        assert_eq!(extra.unwrap().events, 5);
+        // Without the table's name, the table is unknown.
+        assert!(MetricsConfig::from_toml_str(text).is_err());
+    }
+
+    #[test]
+    fn test_metrics_config_defaults() {
+        let c = MetricsConfig::default();
+        assert!(c.recorder.enabled);
+        assert_eq!(
+            c.recorder.histogram_buckets,
+            [1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0]
+        );
+        assert_eq!(c.recorder.sample_rate, 1.0);
+        assert_eq!(c.export_interval_secs, 60);
+        assert!(
+            c.recorder.global_labels.is_empty()
+                && c.recorder.bucket_overrides.is_empty()
+                && c.recorder.prefix.is_none()
+        );
+        c.validate().unwrap();
+        assert_eq!(MetricsConfig::from_toml_str("").unwrap(), c);
+    }
+
+    #[test]
+    fn test_metrics_config_custom() {
+        let c = MetricsConfig::from_toml_str(
+            "enabled = false\nhistogram_buckets = [0.1, 2]\nsample_rate = 0.5\n\
+             export_interval_secs = 5\nprefix = \"obs\"\n[global_labels]\nenv = \"prod\"\n\
+             [bucket_overrides]\nx = [3]\n",
+        )
+        .unwrap();
+        assert!(!c.recorder.enabled);
+        assert_eq!(c.recorder.histogram_buckets, [0.1, 2.0]);
+        assert_eq!(c.recorder.sample_rate, 0.5);
+        assert_eq!(c.export_interval_secs, 5);
+        assert_eq!(c.recorder.prefix.as_deref(), Some("obs"));
+        assert_eq!(c.recorder.global_labels["env"], "prod");
+        assert_eq!(c.recorder.bucket_overrides["x"], [3.0]);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            ("histogram_buckets = []", "`histogram_buckets`"),
+            (
+                "histogram_buckets_seconds = [2, 1]",
+                "`histogram_buckets_seconds`",
+            ),
+            ("idle_timeout_secs = 0", "`idle_timeout_secs`"),
+            ("idle_timeout_secs = 4294967296", "`idle_timeout_secs`"),
+            ("[bucket_overrides]\n\"a*b\" = [1]", "`bucket_overrides`"),
+            ("[bucket_overrides]\n\"*\" = [1]", "`bucket_overrides`"),
+            (
+                "[global_labels]\notel_metric_overflow = \"x\"",
+                "`global_labels.otel_metric_overflow`",
+            ),
+            (
+                "histogram_buckets = [1, 1]",
+                "strictly increasing (1 is followed by 1)",
+            ),
+            ("histogram_buckets = [1, nan]", "NaN is not finite"),
+            ("sample_rate = 1.5", "`sample_rate` = 1.5"),
+            ("sample_rate = nan", "`sample_rate` = NaN"),
+            ("export_interval_secs = 0", "`export_interval_secs` = 0"),
+            ("prefix = \"a-b\"", "`prefix` = \"a-b\""),
+            ("[global_labels]\n__x = \"1\"", "`global_labels.__x`"),
+            ("[bucket_overrides]\nh = [2, 1]", "`bucket_overrides.h`"),
+            ("sample_rte = 1", "unknown field `sample_rte`"),
+            ("[global_labels]\nle = \"1\"", "`global_labels.le`"),
+            (
+                "[global_labels]\nquantile = \"1\"",
+                "`global_labels.quantile`",
+            ),
+            ("[global_labels]\njob = \"x\"", "`global_labels.job`"),
+            (
+                "[global_labels]\nzone = \"x\"\n[push]\nurl = \"http://gw\"\njob = \"j\"\n\
+                 [push.grouping]\nzone = \"y\"",
+                "`global_labels.zone`",
+            ),
+            (
+                "export_interval_secs = 9223372036854775807",
+                "`export_interval_secs`",
+            ),
+            ("export_interval_secs = 2147484", "about 24.8 days"),
+            (
+                "[push]\nurl = \"http://gw:99999\"\njob = \"j\"",
+                "`push.url`",
+            ),
+            ("[pull]\nlisten = \"nowhere\"", "`pull.listen`"),
+        ];
+        for (toml, expected) in cases {
+            let err = MetricsConfig::from_toml_str(toml).unwrap_err().to_string();
+            assert!(err.contains(expected), "{toml:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn env_overrides() {
+        let c = MetricsConfig::default()
+            .with_env(env(&[
+                ("OBSERVER_METRICS_SAMPLE_RATE", "0.25"),
+                ("OBSERVER_METRICS_HISTOGRAM_BUCKETS", "1, 2,3"),
+                ("OBSERVER_METRICS_GLOBAL_LABELS", "service=a,env=b"),
+                ("OBSERVER_METRICS_EXPORT_INTERVAL_SECS", "7"),
+                ("OBSERVER_METRICS_ENABLED", "false"),
+                ("OBSERVER_METRICS_PREFIX", "p"),
+                ("PATH", "/bin"),
+            ]))
+            .unwrap();
+        assert_eq!(c.recorder.sample_rate, 0.25);
+        assert_eq!(c.recorder.histogram_buckets, [1.0, 2.0, 3.0]);
+        assert_eq!(c.recorder.global_labels.len(), 2);
+        assert_eq!(c.export_interval_secs, 7);
+        assert!(!c.recorder.enabled);
+        assert_eq!(c.recorder.prefix.as_deref(), Some("p"));
+
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_SAMPLE_RATE", "2")]))
+            .unwrap_err();
+        assert_eq!(err.field, "sample_rate");
+        let err = MetricsConfig::default()
+            .with_env(env(&[(
+                "OBSERVER_METRICS_EXPORT_INTERVAL_SECS",
+                &u64::MAX.to_string(),
+            )]))
+            .unwrap_err();
+        assert_eq!(err.field, "export_interval_secs");
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_SAMPEL_RATE", "1")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("OBSERVER_METRICS_SAMPEL_RATE"),
+            "{err}"
+        );
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_HISTOGRAM_BUCKETS", "1,x")]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("histogram_buckets (from OBSERVER_METRICS_"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_push_setting_has_an_env_twin() {
+        let c = MetricsConfig::default()
+            .with_env(env(&[
+                ("OBSERVER_METRICS_PUSH_URL", "http://gw:9091"),
+                ("OBSERVER_METRICS_PUSH_JOB", "j"),
+                ("OBSERVER_METRICS_PUSH_HEADERS", "X-Team=obs,X-Env=prod"),
+                ("OBSERVER_METRICS_PUSH_RETRY_TRIES", "5"),
+                ("OBSERVER_METRICS_PUSH_RETRY_BASE_BACKOFF_MS", "10"),
+                ("OBSERVER_METRICS_PUSH_RETRY_MAX_BACKOFF_MS", "20"),
+                ("OBSERVER_METRICS_PUSH_RETRY_JITTER", "0.1"),
+            ]))
+            .unwrap();
+        let push = c.push.unwrap();
+        assert_eq!(push.headers["X-Team"], "obs");
+        assert_eq!(push.headers["X-Env"], "prod");
+        assert_eq!(
+            (
+                push.retry.tries,
+                push.retry.base_backoff_ms,
+                push.retry.max_backoff_ms
+            ),
+            (5, 10, 20)
+        );
+        assert_eq!(push.retry.jitter, 0.1);
+        // Header values may be credentials: never shown in an error.
+        let err = MetricsConfig::default()
+            .with_env(env(&[("OBSERVER_METRICS_PUSH_HEADERS", "Authorization")]))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("Authorization"), "{err}");
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("om-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "sample_rate = -1\n").unwrap();
+        let err = MetricsConfig::from_toml_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sample_rate in") && err.contains("bad.toml"),
+            "{err}"
+        );
+        let missing = MetricsConfig::from_toml_file(dir.join("none.toml")).unwrap_err();
+        assert_eq!(missing.field, "config file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

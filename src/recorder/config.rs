@@ -1,0 +1,252 @@
+//! `RecorderConfig`: what the recorder records and how (buckets, sampling, limits, labels,
+//! prefix), and what the sinks downstream reserve in it. It knows no sink: a sink says what it
+//! reserves ([`Reserved`]), and the config that composes them passes that in.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::buckets::{validate_buckets, Matcher, SECONDS_BUCKETS};
+use super::index::{Kind, OVERFLOW_LABEL};
+use crate::error::{invalid, ConfigError};
+use crate::naming;
+
+/// Settings of the recorder: the top-level keys of a config file. `Default` is the plan's:
+/// enabled, buckets `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0.
+///
+/// ```
+/// let config = observer_metrics::MetricsConfig::from_toml_str(r#"
+///     histogram_buckets = [0.5, 1, 2]
+///     prefix = "observer"
+///     [global_labels]
+///     service = "billing"
+/// "#).unwrap();
+/// assert_eq!(config.recorder.sample_rate, 1.0);
+/// assert_eq!(config.recorder.global_labels["service"], "billing");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RecorderConfig {
+    /// Record at all. When false every handle is a no-op and renders are empty. Default: true.
+    pub enabled: bool,
+    /// Upper bounds of the histogram buckets: non-empty, finite, strictly increasing. `+Inf` is
+    /// always added. Default: `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]` (milliseconds).
+    pub histogram_buckets: Vec<f64>,
+    /// Fraction of histogram observations recorded, in `[0, 1]`. Each observation is kept with this
+    /// probability and counted once, so `_count` and the buckets estimate `sample_rate` times the
+    /// true numbers while quantiles and averages (`_sum / _count`) stay unbiased. Counters and
+    /// gauges are always exact: take rates from the counter each histogram is paired with.
+    /// Default: 1.0.
+    pub sample_rate: f64,
+    /// Upper bounds of the buckets of histograms in seconds: those described with
+    /// `Unit::Seconds` and those named `*_seconds`, as third-party crates record them. Default:
+    /// `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`.
+    pub histogram_buckets_seconds: Vec<f64>,
+    /// Buckets by histogram name, replacing the defaults above. A key is a full name, a prefix
+    /// (`"http_*"`) or a suffix (`"*_bytes"`), matched against the name as recorded or as exposed;
+    /// an exact name beats a pattern, and a longer pattern a shorter one. Default: none.
+    pub bucket_overrides: BTreeMap<String, Vec<f64>>,
+    /// The most series one metric may have; past it, new label sets fold into one series labelled
+    /// `otel_metric_overflow="true"`, counted in
+    /// `observer_metrics_dropped_total{reason="cardinality_limit"}`. Existing series keep
+    /// recording. `0` is no limit. Default: 10000.
+    pub max_series_per_metric: usize,
+    /// Seconds after which a series nobody touched leaves renders and memory, from 1 to
+    /// 4,294,967,295; checked at each render. A series a caller still holds a handle to is only
+    /// hidden and shows again once touched. A counter that comes back after leaving starts from 0,
+    /// which Prometheus reads as a counter reset (`rate` and `increase` handle it). Default: none
+    /// (series stay).
+    pub idle_timeout_secs: Option<u64>,
+    /// Labels added to every series, such as `service` or `env`. A series' own label of the same
+    /// name wins. Names must be valid label names, not `le` or `quantile` (the text format gives
+    /// them a meaning), and not a label a configured sink sets (`job`, a push grouping label, remote write's `instance`). Default:
+    /// none.
+    pub global_labels: BTreeMap<String, String>,
+    /// A namespace put in front of every metric name with `_` between, e.g. `observer`. Must be a
+    /// valid metric name. Default: none.
+    pub prefix: Option<String>,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            enabled: true,
+            histogram_buckets: vec![1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0],
+            sample_rate: 1.0,
+            histogram_buckets_seconds: SECONDS_BUCKETS.to_vec(),
+            bucket_overrides: BTreeMap::new(),
+            max_series_per_metric: 10_000,
+            idle_timeout_secs: None,
+            global_labels: BTreeMap::new(),
+            prefix: None,
+        }
+    }
+}
+
+/// What the sinks a recorder feeds reserve in it, decided when it is built.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Reserved {
+    /// Labels a sink sets on every series (push: `job` and the grouping labels; remote write:
+    /// `job` and `instance`). A series' own label of such a name is renamed `exported_<name>`, as
+    /// Prometheus does for clashing target labels: the gateway would overwrite it (merging distinct
+    /// series and refusing the whole push) and a receiver refuses a label name twice. A global
+    /// label may not have one.
+    pub(crate) labels: Vec<String>,
+    /// Families a receiver exports itself with a fixed type (the Pushgateway's `go_*`,
+    /// `process_*`, ...): a caller's family of such a name with another type is refused
+    /// (`reserved_name`), since the receiver would refuse the whole send.
+    pub(crate) families: Vec<(&'static str, Kind)>,
+}
+
+impl Reserved {
+    /// Both reservations together.
+    #[cfg_attr(not(feature = "push"), allow(dead_code))]
+    pub(crate) fn merge(mut self, other: Reserved) -> Reserved {
+        for label in other.labels {
+            if !self.labels.contains(&label) {
+                self.labels.push(label);
+            }
+        }
+        self.families.extend(other.families);
+        self
+    }
+}
+
+impl RecorderConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with(&Reserved::default())
+    }
+
+    /// [`validate`](Self::validate), with the labels the sinks set refused as global labels.
+    pub(crate) fn validate_with(&self, reserved: &Reserved) -> Result<(), ConfigError> {
+        validate_buckets("histogram_buckets", &self.histogram_buckets)?;
+        validate_buckets("histogram_buckets_seconds", &self.histogram_buckets_seconds)?;
+        if let Some(idle) = self.idle_timeout_secs {
+            if idle == 0 || idle > u64::from(u32::MAX) {
+                return Err(invalid(
+                    "idle_timeout_secs",
+                    idle,
+                    format!("must be between 1 and {}", u32::MAX),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.sample_rate) {
+            return Err(invalid(
+                "sample_rate",
+                naming::Num(self.sample_rate),
+                "must be between 0 and 1",
+            ));
+        }
+        for (name, buckets) in &self.bucket_overrides {
+            if Matcher::parse(name).is_none() {
+                return Err(invalid(
+                    "bucket_overrides",
+                    name,
+                    "a key is a metric name, `prefix*` or `*suffix`: not empty, and `*` only at \
+                     one end",
+                ));
+            }
+            validate_buckets(&format!("bucket_overrides.{name}"), buckets)?;
+        }
+        for name in self.global_labels.keys() {
+            let field = || format!("global_labels.{name}");
+            if !naming::is_valid_label_name(name) {
+                return Err(invalid(
+                    field(),
+                    name,
+                    "label names match [a-zA-Z_][a-zA-Z0-9_]* and do not start with __",
+                ));
+            }
+            if matches!(name.as_str(), "le" | "quantile" | OVERFLOW_LABEL) {
+                return Err(invalid(
+                    field(),
+                    name,
+                    "is reserved: the text format reads le and quantile as a bucket bound or a \
+                     quantile (a gateway refuses the whole push), and otel_metric_overflow marks \
+                     the series past max_series_per_metric",
+                ));
+            }
+            if name == "job" || reserved.labels.iter().any(|g| g == name) {
+                return Err(invalid(
+                    field(),
+                    name,
+                    "is set by the sink on every series: job by every sink (a scrape too), \
+                     push.grouping by the gateway, instance by remote write",
+                ));
+            }
+        }
+        if let Some(prefix) = &self.prefix {
+            if !naming::is_valid_metric_name(prefix) {
+                return Err(invalid(
+                    "prefix",
+                    prefix,
+                    "must match [a-zA-Z_:][a-zA-Z0-9_:]*",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the file's key `key` into its field, from `map`'s next value; `false` when `key` is
+    /// not one of the recorder's. (Field by field, so that an error keeps its position in the
+    /// file: the `every_field_reads_back` test checks that no field is left out here.)
+    pub(crate) fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "enabled" => self.enabled = map.next_value()?,
+            "histogram_buckets" => self.histogram_buckets = map.next_value()?,
+            "sample_rate" => self.sample_rate = map.next_value()?,
+            "histogram_buckets_seconds" => self.histogram_buckets_seconds = map.next_value()?,
+            "bucket_overrides" => self.bucket_overrides = map.next_value()?,
+            "max_series_per_metric" => self.max_series_per_metric = map.next_value()?,
+            "idle_timeout_secs" => self.idle_timeout_secs = map.next_value()?,
+            "global_labels" => self.global_labels = map.next_value()?,
+            "prefix" => self.prefix = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Applies one `OBSERVER_METRICS_<FIELD>` variable of the recorder, `field` in lower case
+    /// without the prefix. `None` when `field` is not one of the recorder's; otherwise the reason a
+    /// value was refused.
+    pub(crate) fn apply_env(
+        &mut self,
+        field: &str,
+        value: &str,
+    ) -> Option<Result<(), &'static str>> {
+        use crate::env::parsed as whole;
+        let applied = match field {
+            "enabled" => whole(value, "expected true or false").map(|v| self.enabled = v),
+            "histogram_buckets" => crate::env::numbers(value).map(|v| self.histogram_buckets = v),
+            "histogram_buckets_seconds" => {
+                crate::env::numbers(value).map(|v| self.histogram_buckets_seconds = v)
+            }
+            "max_series_per_metric" => whole(value, "expected a whole number (0: no limit)")
+                .map(|v| self.max_series_per_metric = v),
+            "idle_timeout_secs" => {
+                let value = value.trim();
+                if value.is_empty() {
+                    self.idle_timeout_secs = None;
+                    Ok(())
+                } else {
+                    whole(value, "expected a whole number")
+                        .map(|v| self.idle_timeout_secs = Some(v))
+                }
+            }
+            "sample_rate" => whole(value, "expected a number").map(|v| self.sample_rate = v),
+            "global_labels" => crate::env::pairs(value, &mut self.global_labels),
+            "prefix" => {
+                self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty());
+                Ok(())
+            }
+            _ => return None,
+        };
+        Some(applied)
+    }
+}

@@ -1,0 +1,22 @@
+//! Where renders go. Each sink owns its settings, their `OBSERVER_METRICS_*` twins, and what it
+//! reserves in the recorder (the labels it sets on every series, the names whose type it fixes);
+//! the sinks are peers and never import each other, except that remote write reuses the push
+//! sink's group-URL redaction. What the HTTP sinks share is in `http`, `error` and `turn`; the
+//! schedule that drives them is `schedule`.
+
+#[cfg(feature = "push")]
+pub(crate) mod error;
+#[cfg(feature = "push")]
+pub mod export;
+#[cfg(feature = "push")]
+pub(crate) mod http;
+#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+pub mod pull;
+#[cfg(feature = "push")]
+pub mod push;
+#[cfg(feature = "remote-write")]
+pub mod remote_write;
+#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+pub(crate) mod schedule;
+#[cfg(feature = "push")]
+pub(crate) mod turn;

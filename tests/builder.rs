@@ -1,0 +1,162 @@
+//! `MetricsBuilder`: typed setters fill the same config a file does, the recorder it builds knows
+//! the labels its sinks set, and a failed install hands the recorder back. Pure: nothing is
+//! started but the recorder.
+
+use metrics::{Key, Label, Level, Metadata, Recorder};
+use observer_metrics::push::PushConfig;
+use observer_metrics::{BuildError, MetricsBuilder, MetricsConfig};
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+#[test]
+fn setters_fill_the_config_a_file_does() {
+    let built = MetricsBuilder::new()
+        .enabled(true)
+        .set_buckets(&[1.0, 2.0])
+        .set_seconds_buckets(&[0.5, 1.0])
+        .set_buckets_for_metric("http_*", &[0.1])
+        .sample_rate(0.5)
+        .max_series_per_metric(7)
+        .idle_timeout_secs(Some(60))
+        .add_global_label("service", "billing")
+        .prefix("obs")
+        .export_interval_secs(5)
+        .with_push_gateway("http://127.0.0.1:9091", "nightly")
+        .add_push_grouping("instance", "w1")
+        .with_remote_write("http://127.0.0.1:9090/api/v1/write", "nightly")
+        .into_config()
+        .unwrap();
+    let file = MetricsConfig::from_toml_str(
+        r#"
+        enabled = true
+        histogram_buckets = [1, 2]
+        histogram_buckets_seconds = [0.5, 1]
+        sample_rate = 0.5
+        max_series_per_metric = 7
+        idle_timeout_secs = 60
+        prefix = "obs"
+        export_interval_secs = 5
+        [global_labels]
+        service = "billing"
+        [bucket_overrides]
+        "http_*" = [0.1]
+        [push]
+        url = "http://127.0.0.1:9091"
+        job = "nightly"
+        grouping = { instance = "w1" }
+        [remote_write]
+        url = "http://127.0.0.1:9090/api/v1/write"
+        job = "nightly"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(built, file);
+}
+
+/// The recorder comes with its sinks' rules: pushing with a grouping label `zone` renames a
+/// series' own `job` and `zone`, which a recorder without sinks keeps as they are.
+#[test]
+fn the_recorder_knows_the_labels_its_sinks_set() {
+    let key = Key::from_parts(
+        "rows_total",
+        vec![Label::new("job", "mine"), Label::new("zone", "a")],
+    );
+    let pushing = MetricsBuilder::new()
+        .with_push_gateway("http://127.0.0.1:9091", "nightly")
+        .add_push_grouping("zone", "eu")
+        .build_recorder()
+        .unwrap();
+    pushing.register_counter(&key, &METADATA).increment(1);
+    assert!(
+        pushing
+            .render()
+            .contains("rows_total{exported_job=\"mine\",exported_zone=\"a\"} 1\n"),
+        "{}",
+        pushing.render()
+    );
+    let plain = MetricsBuilder::new().build_recorder().unwrap();
+    plain.register_counter(&key, &METADATA).increment(1);
+    assert!(plain
+        .render()
+        .contains("rows_total{job=\"mine\",zone=\"a\"} 1\n"));
+}
+
+/// A pull-only recorder is not bound by the gateway's rules: `go_goroutines` may be a counter.
+/// Pushing, the gateway's own type wins (a push with another type would be refused whole).
+#[test]
+fn the_gateway_reserves_its_names_only_for_recorders_that_push() {
+    let key = Key::from_name("go_goroutines");
+    let plain = MetricsBuilder::new().build_recorder().unwrap();
+    plain.register_counter(&key, &METADATA).increment(2);
+    assert!(plain
+        .render()
+        .contains("# TYPE go_goroutines counter\ngo_goroutines 2\n"));
+    let pushing = MetricsBuilder::new()
+        .with_push(PushConfig::new("http://127.0.0.1:9091", "j"))
+        .build_recorder()
+        .unwrap();
+    pushing.register_counter(&key, &METADATA).increment(2);
+    let text = pushing.render();
+    assert!(!text.contains("go_goroutines 2"), "{text}");
+    assert!(text.contains("reason=\"reserved_name\"} 1"), "{text}");
+}
+
+#[test]
+fn a_bad_setting_is_named_at_build() {
+    let err = MetricsBuilder::new()
+        .sample_rate(2.0)
+        .build_recorder()
+        .unwrap_err();
+    assert_eq!(err.field, "sample_rate");
+    let err = MetricsBuilder::new()
+        .add_push_grouping("zone", "eu")
+        .build_recorder()
+        .unwrap_err();
+    assert_eq!(err.field, "push.url");
+    let err = MetricsBuilder::new()
+        .with_push_gateway("http://127.0.0.1:9091", "j")
+        .add_global_label("instance", "x")
+        .add_push_grouping("instance", "w1")
+        .build_recorder()
+        .unwrap_err();
+    assert_eq!(err.field, "global_labels.instance");
+}
+
+/// The second install fails, and the error hands back a recorder that still records and renders.
+/// (One test: a process has one global recorder.)
+#[test]
+fn a_failed_install_hands_the_recorder_back() {
+    let handle = MetricsBuilder::new().install_recorder().unwrap();
+    metrics::counter!("first_total").increment(1);
+    assert!(handle.render().contains("first_total 1\n"));
+    let err = MetricsBuilder::new()
+        .prefix("second")
+        .install_recorder()
+        .unwrap_err();
+    let BuildError::Install(err) = err else {
+        panic!("expected an install error, got {err}");
+    };
+    let recorder = err.into_recorder();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("kept_total").increment(2));
+    assert_eq!(
+        recorder.render(),
+        "# TYPE second_kept_total counter\nsecond_kept_total 2\n"
+    );
+    // The global recorder is still the first.
+    metrics::counter!("first_total").increment(1);
+    assert!(handle.render().contains("first_total 2\n"));
+}
+
+/// `build` needs a runtime for its exporter, and says so; `build_recorder` does not.
+#[test]
+fn build_outside_a_runtime_is_refused_naming_it() {
+    let err = MetricsBuilder::new()
+        .with_push_gateway("http://127.0.0.1:9", "j")
+        .build()
+        .unwrap_err();
+    assert!(err.reason.contains("tokio runtime"), "{err}");
+    let err = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { MetricsBuilder::new().build().map(|_| ()).unwrap_err() });
+    assert!(err.reason.contains("[push] or [remote_write]"), "{err}");
+}
