@@ -197,7 +197,7 @@ impl MetricsBuilder {
     /// The recorder alone, for the sinks the config names (their labels renamed, their reserved
     /// names kept), without starting an exporter: for a pull endpoint, a test, or a caller that
     /// sends renders itself.
-    pub fn build_recorder(self) -> Result<ObserverRecorder, ConfigError> {
+    pub fn build_recorder(&self) -> Result<ObserverRecorder, ConfigError> {
         self.config.validate()?;
         ObserverRecorder::feeding(&self.config.recorder, &self.config.reserved())
     }

@@ -207,10 +207,9 @@ impl ObserverMetrics {
     #[wasm_bindgen(constructor)]
     pub fn new(settings: Settings) -> Result<ObserverMetrics, JsValue> {
         report_panics();
-        let config = settings.into_config()?;
-        let recorder = MetricsBuilder::from_config(config.clone())
-            .build_recorder()
-            .map_err(options::config_error)?;
+        let builder = MetricsBuilder::from_config(settings.into_config()?);
+        let recorder = builder.build_recorder().map_err(options::config_error)?;
+        let config = builder.into_config().map_err(options::config_error)?;
         let handle = recorder.handle();
         let writer = match config.remote_write {
             Some(rw) => Some(RemoteWriter::new(handle.clone(), rw).map_err(options::config_error)?),
