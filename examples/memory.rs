@@ -23,12 +23,6 @@ const IMPLS: [&str; 4] = [
 ];
 static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
-fn resident_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc/self/statm");
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 fn through_recorder<R: Recorder>(rec: &R, kind: &str) {
     for i in 0..SERIES {
         let key = Key::from_parts("mem_series", vec![Label::new("id", i.to_string())]);
@@ -113,9 +107,9 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [implementation, kind] = args.as_slice() {
-        let before = resident_bytes();
+        let before = observer_metrics_testkit::resident_bytes(std::process::id()) as usize;
         let keep = scenario(implementation, kind);
-        let after = resident_bytes();
+        let after = observer_metrics_testkit::resident_bytes(std::process::id()) as usize;
         println!("{}", (after - before) / SERIES);
         drop(keep);
         return;

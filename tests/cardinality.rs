@@ -16,12 +16,6 @@ use support::{
 const VALUES: usize = 100_000;
 const LIMIT: usize = 10_000;
 
-fn resident_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc/self/statm");
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_label_explosion_folds_into_one_overflow_series_every_receiver_accepts() {
     let prometheus = Prometheus::start(&[]);
@@ -58,10 +52,10 @@ async fn a_label_explosion_folds_into_one_overflow_series_every_receiver_accepts
     });
 
     // Memory stays bounded: another 100,000 fresh values add nothing but counts.
-    let before = resident_bytes();
+    let before = support::resident_bytes(std::process::id());
     explode(&recorder, VALUES, VALUES);
     let text = recorder.render();
-    let grown = resident_bytes().saturating_sub(before);
+    let grown = support::resident_bytes(std::process::id()).saturating_sub(before);
     assert!(
         grown < 1 << 20,
         "{grown} bytes more after 100,000 more label values"

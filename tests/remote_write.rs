@@ -66,19 +66,6 @@ fn selector(series: &str, instance: &str) -> String {
     }
 }
 
-/// Every sample line of the render, with its value.
-fn render_samples(recorder: &ObserverRecorder) -> Vec<(String, f64)> {
-    recorder
-        .render()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').unwrap();
-            (series.to_owned(), value.parse().unwrap())
-        })
-        .collect()
-}
-
 fn same(a: f64, b: f64) -> bool {
     (a.is_nan() && b.is_nan()) || a == b
 }
@@ -90,7 +77,7 @@ async fn prometheus_answers_every_catalogue_series_and_the_zero_sample_comes_fir
     let writer =
         RemoteWriter::new(recorder.handle(), config(&prometheus.write_url(), "p1")).unwrap();
     // What is written: the render before the write (the writer then counts its own success).
-    let samples = render_samples(&recorder);
+    let samples = support::samples(&recorder.render());
     writer.write().await.unwrap();
     assert!(samples.len() > 50, "{} series", samples.len());
     let families: std::collections::HashSet<_> = samples
@@ -151,7 +138,7 @@ async fn victoria_metrics_answers_every_series() {
     let vm = VictoriaMetrics::start();
     let recorder = recorded(&vm.write_url());
     let writer = RemoteWriter::new(recorder.handle(), config(&vm.write_url(), "v1")).unwrap();
-    let samples = render_samples(&recorder);
+    let samples = support::samples(&recorder.render());
     writer.write().await.unwrap();
     // VictoriaMetrics makes fresh samples searchable a moment after a flush.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

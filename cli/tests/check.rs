@@ -5,16 +5,10 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::process::Command;
-
 use support::{Prometheus, Pushgateway, VictoriaMetrics};
 
 fn check(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
+    let out = cli!().arg("check").args(args).output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -4,12 +4,10 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::process::Command;
-
 use support::Pushgateway;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_observer-metrics"));
+    let mut command = cli!();
     command.args(args);
     for (k, v) in env {
         command.env(k, v);
@@ -225,7 +223,7 @@ fn a_sampled_batch_passes_its_invariants() {
 fn non_utf8_environment_variables() {
     use std::os::unix::ffi::OsStrExt;
     let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
-    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+    let out = cli!()
         .args(["simulate", "--events", "3"])
         .env("SOMEONE_ELSES", bad)
         .output()
@@ -236,7 +234,7 @@ fn non_utf8_environment_variables() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+    let out = cli!()
         .args(["simulate", "--events", "3"])
         .env("OBSERVER_METRICS_PREFIX", bad)
         .output()

@@ -4,7 +4,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use observer_metrics::observer::{MetricType, CATALOGUE};
@@ -24,7 +24,7 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 #[test]
 fn prometheus_sees_the_batch_through_the_gateway_and_the_service_through_pull() {
     let gw = Pushgateway::start();
-    let batch = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+    let batch = cli!()
         .args([
             "simulate",
             "--events",
@@ -43,7 +43,7 @@ fn prometheus_sees_the_batch_through_the_gateway_and_the_service_through_pull() 
 
     let pull_port = free_port();
     let mut service = support::ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        cli!()
             .args([
                 "serve",
                 "--listen",

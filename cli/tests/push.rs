@@ -20,7 +20,7 @@ fn error_chain<'e>(
 
 fn simulate(args: &[&str]) -> (Option<i32>, String, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+    let out = cli!()
         .arg("simulate")
         .args(args)
         .env_remove("OBSERVER_METRICS_PUSH_URL")
@@ -83,7 +83,7 @@ fn simulate_against_nothing_fails_naming_the_gateway() {
 fn sigterm_ends_the_batch_with_a_last_push() {
     let gw = Pushgateway::start();
     let mut child = support::ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        cli!()
             .args([
                 "simulate",
                 "--events",
@@ -130,7 +130,7 @@ fn a_killed_run_keeps_the_last_success_time() {
     let pushed_at = gw.value(&labels, "push_time_seconds").unwrap();
 
     let mut run2 = support::ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        cli!()
             .args([
                 "simulate",
                 "--events",
@@ -236,7 +236,7 @@ fn signals_with_a_stalled_gateway() {
     let stalled = FaultServer::start(Fault::Stall);
     let start = |request_timeout: &str, shutdown_timeout: &str| {
         let child = support::ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+            cli!()
                 .args(["simulate", "--events", "1000000", "--rate", "100"])
                 .args(["--push-gateway", &stalled.url])
                 .env("OBSERVER_METRICS_PUSH_TIMEOUT_MS", request_timeout)
@@ -322,7 +322,7 @@ async fn a_gateway_behind_a_private_ca() {
 
     let (url, ca_path) = (proxy.url.clone(), ca.clone());
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        cli!()
             .args(["simulate", "--events", "3", "--push-gateway", &url])
             .args(["--job", "tls-env"])
             .env("SSL_CERT_FILE", &ca_path)

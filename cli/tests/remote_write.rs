@@ -11,7 +11,7 @@ use support::Prometheus;
 #[test]
 fn simulate_writes_a_batch_and_fails_naming_a_dead_receiver() {
     let prometheus = Prometheus::start(&[]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+    let out = cli!()
         .args([
             "simulate",
             "--events",
@@ -30,7 +30,7 @@ fn simulate_writes_a_batch_and_fails_naming_a_dead_receiver() {
         Some(321.0)
     );
     let dead = format!("http://127.0.0.1:{}/api/v1/write", support::free_port());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+    let out = cli!()
         .args(["simulate", "--events", "3", "--remote-write", &dead])
         .env("OBSERVER_METRICS_REMOTE_WRITE_SHUTDOWN_TIMEOUT_MS", "3000")
         .output()

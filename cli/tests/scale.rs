@@ -7,7 +7,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -35,7 +35,7 @@ fn run_producers(url: &str, job: &str) -> u64 {
                 );
                 let events = (1 + i % 7).to_string();
                 let mut child = support::ChildGuard::spawn(
-                    Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+                    cli!()
                         .args(["simulate", "--events", &events, "--remote-write", url])
                         .args(["--job", job, "--instance", &format!("p{i}")])
                         .env("OBSERVER_METRICS_REMOTE_WRITE_SHUTDOWN_TIMEOUT_MS", "10000")

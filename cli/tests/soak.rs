@@ -7,26 +7,17 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{free_port, sample, ChildGuard};
-
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
-}
 
 #[test]
 fn serve_memory_is_flat_after_warm_up() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/metrics");
     let serve = ChildGuard::spawn(
-        Command::new(env!("CARGO_BIN_EXE_observer-metrics"))
+        cli!()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--rate", "5000"])
             .stderr(Stdio::null()),
@@ -54,9 +45,9 @@ fn serve_memory_is_flat_after_warm_up() {
 
     let start = Instant::now();
     let warm = scrape_until(start + Duration::from_secs(8));
-    let (warm_rss, warm_events) = (resident_kib(pid), events(&warm));
+    let (warm_rss, warm_events) = (support::resident_bytes(pid) / 1024, events(&warm));
     let end = scrape_until(start + Duration::from_secs(24));
-    let (end_rss, end_events) = (resident_kib(pid), events(&end));
+    let (end_rss, end_events) = (support::resident_bytes(pid) / 1024, events(&end));
 
     // The workload ran: well over the stores' capacities (10,000) after warm-up and in between.
     assert!(warm_events > 20_000.0, "{warm_events} events by warm-up");

@@ -35,14 +35,25 @@ pub fn promtool_check(text: &str) -> String {
     report
 }
 
+/// Every sample line of `text` as `(series, value)`: `series` is `name{labels}` as written.
+pub fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let value = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().ok()?,
+            };
+            Some((series.to_owned(), value))
+        })
+        .collect()
+}
+
 /// The value of the sample line whose series is exactly `series` (`name{labels}`), if any.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let (s, v) = line.rsplit_once(' ')?;
-        (s == series).then(|| match v {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().unwrap(),
-        })
-    })
+    samples(text)
+        .into_iter()
+        .find_map(|(s, value)| (s == series).then_some(value))
 }

@@ -27,8 +27,8 @@ mod prometheus;
 mod pushgateway;
 mod victoria_metrics;
 
-pub use exposition::{promtool_check, sample};
-pub use process::{free_port, terminate, ChildGuard};
+pub use exposition::{promtool_check, sample, samples};
+pub use process::{free_port, resident_bytes, terminate, ChildGuard};
 pub use prometheus::{instant_query, raw_samples, Prometheus, ScrapeJob};
 pub use pushgateway::{Family, GroupSeries, Pushgateway};
 pub use victoria_metrics::VictoriaMetrics;

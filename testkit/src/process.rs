@@ -84,3 +84,16 @@ impl Drop for ChildGuard {
         self.stop();
     }
 }
+
+/// The resident memory of process `pid` in bytes (`VmRSS` of `/proc/<pid>/status`: Linux).
+/// `std::process::id()` for the test's own process.
+pub fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status (Linux only): {e}"));
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status");
+    kib * 1024
+}

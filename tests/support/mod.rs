@@ -310,3 +310,24 @@ pub fn recorder_with_push(
         config,
     )
 }
+
+/// The `observer-metrics` binary at `binary` as a command, with none of this environment's
+/// `OBSERVER_METRICS_*` variables (a developer's shell must not change what a test runs). The CLI
+/// crate's tests call it through [`cli!`](crate::cli), which knows the binary's path.
+pub fn cli_at(binary: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    for (key, _) in std::env::vars_os() {
+        if key.as_encoded_bytes().starts_with(b"OBSERVER_METRICS_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// The `observer-metrics` binary as a command ([`cli_at`]); only the CLI crate's tests have it.
+#[macro_export]
+macro_rules! cli {
+    () => {
+        $crate::support::cli_at(env!("CARGO_BIN_EXE_observer-metrics"))
+    };
+}
