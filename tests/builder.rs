@@ -101,6 +101,47 @@ fn the_gateway_reserves_its_names_only_for_recorders_that_push() {
     assert!(text.contains("reason=\"reserved_name\"} 1"), "{text}");
 }
 
+/// A sink's URL and job set after its other settings keep them, and the other way round.
+#[test]
+fn setters_combine_in_any_order() {
+    let grouped_first = MetricsBuilder::new()
+        .add_push_grouping("instance", "w1")
+        .with_push_gateway("http://127.0.0.1:9091", "nightly");
+    let push = grouped_first.config().push.as_ref().unwrap();
+    assert_eq!(push.grouping["instance"], "w1");
+    assert_eq!(push.job, "nightly");
+    let from_file = MetricsConfig::from_toml_str(
+        "[remote_write]\nurl = \"http://a/api/v1/write\"\njob = \"x\"\ntimeout_ms = 1234\n",
+    )
+    .unwrap();
+    let builder =
+        MetricsBuilder::from_config(from_file).with_remote_write("http://b/api/v1/write", "y");
+    let rw = builder.config().remote_write.as_ref().unwrap();
+    assert_eq!(
+        (rw.url.as_str(), rw.job.as_str(), rw.timeout_ms),
+        ("http://b/api/v1/write", "y", 1234)
+    );
+}
+
+/// `Exporter::start` with a recorder built for remote write alone and a `[push]` table: `job` is
+/// renamed either way, but the recorder does not keep the gateway's own names to their types, so
+/// the gateway could refuse a push whole. Refused at start.
+#[test]
+fn an_exporter_for_a_push_the_recorder_was_not_built_for_is_refused() {
+    let remote = MetricsBuilder::new()
+        .with_remote_write("http://127.0.0.1:9/api/v1/write", "j")
+        .build_recorder()
+        .unwrap();
+    let mut config = MetricsConfig::default();
+    config.push = Some(PushConfig::new("http://127.0.0.1:9", "j"));
+    let err = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        observer_metrics::export::Exporter::start(remote.handle(), &config)
+            .map(|_| ())
+            .unwrap_err()
+    });
+    assert!(err.reason.contains("gateway's own names"), "{err}");
+}
+
 #[test]
 fn a_bad_setting_is_named_at_build() {
     let err = MetricsBuilder::new()
@@ -122,10 +163,22 @@ fn a_bad_setting_is_named_at_build() {
     assert_eq!(err.field, "global_labels.instance");
 }
 
-/// The second install fails, and the error hands back a recorder that still records and renders.
-/// (One test: a process has one global recorder.)
+/// An install that fails for its exporter installs nothing; the second install fails, and the
+/// error hands back a recorder that still records and renders. (One test: a process has one
+/// global recorder.)
 #[test]
 fn a_failed_install_hands_the_recorder_back() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let err = runtime.block_on(async { MetricsBuilder::new().install().map(|_| ()).unwrap_err() });
+    assert!(matches!(err, BuildError::Config(_)), "{err}");
+    let mut unreadable_ca = PushConfig::new("https://127.0.0.1:9", "j");
+    unreadable_ca.ca_file = Some("/nonexistent/ca.pem".into());
+    let err = runtime.block_on(async {
+        let builder = MetricsBuilder::new().with_push(unreadable_ca);
+        builder.install().map(|_| ()).unwrap_err()
+    });
+    assert!(err.to_string().contains("push.ca_file"), "{err}");
+    // Neither installed anything: this is the first recorder.
     let handle = MetricsBuilder::new().install_recorder().unwrap();
     metrics::counter!("first_total").increment(1);
     assert!(handle.render().contains("first_total 1\n"));

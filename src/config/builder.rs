@@ -159,13 +159,17 @@ impl MetricsBuilder {
         self
     }
 
-    /// Pushes to the Pushgateway at `url` as `job`, every other push setting at its default.
+    /// Pushes to the Pushgateway at `url` as `job`. Other push settings already set (from a file,
+    /// [`add_push_grouping`](Self::add_push_grouping)) stay; without any, they are the defaults.
     #[cfg(feature = "push")]
-    pub fn with_push_gateway(self, url: impl Into<String>, job: impl Into<String>) -> Self {
-        self.with_push(PushConfig::new(url, job))
+    pub fn with_push_gateway(mut self, url: impl Into<String>, job: impl Into<String>) -> Self {
+        let push = self.config.push.get_or_insert_with(PushConfig::default);
+        push.url = url.into();
+        push.job = job.into();
+        self
     }
 
-    /// Pushes with these settings (the `[push]` table).
+    /// Pushes with these settings (the `[push]` table), replacing any set before.
     #[cfg(feature = "push")]
     pub fn with_push(mut self, push: PushConfig) -> Self {
         self.config.push = Some(push);
@@ -181,13 +185,20 @@ impl MetricsBuilder {
         self
     }
 
-    /// Writes remotely to `url` as `job`, every other setting at its default.
+    /// Writes remotely to `url` as `job`. Other remote-write settings already set (from a file)
+    /// stay; without any, they are the defaults.
     #[cfg(feature = "remote-write")]
-    pub fn with_remote_write(self, url: impl Into<String>, job: impl Into<String>) -> Self {
-        self.with_remote_write_config(RemoteWriteConfig::new(url, job))
+    pub fn with_remote_write(mut self, url: impl Into<String>, job: impl Into<String>) -> Self {
+        let rw = self
+            .config
+            .remote_write
+            .get_or_insert_with(RemoteWriteConfig::default);
+        rw.url = url.into();
+        rw.job = job.into();
+        self
     }
 
-    /// Writes remotely with these settings (the `[remote_write]` table).
+    /// Writes remotely with these settings (the `[remote_write]` table), replacing any set before.
     #[cfg(feature = "remote-write")]
     pub fn with_remote_write_config(mut self, remote_write: RemoteWriteConfig) -> Self {
         self.config.remote_write = Some(remote_write);
@@ -220,15 +231,16 @@ impl MetricsBuilder {
     }
 
     /// [`build`](Self::build), with the recorder installed as the process-wide recorder of the
-    /// `metrics` facade. The exporter starts only once the recorder is installed: when another
-    /// recorder already is, nothing is sent and the error hands the recorder back.
+    /// `metrics` facade. Everything that can fail is checked before installing, and the exporter
+    /// sends nothing until the recorder is installed: on any error nothing was installed or sent,
+    /// and when another recorder already is, the error hands this one back.
     #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
     pub fn install(self) -> Result<(RecorderHandle, Exporter), BuildError> {
         self.config.validate()?;
-        crate::sinks::schedule::runtime()?;
         let recorder = ObserverRecorder::feeding(&self.config.recorder, &self.config.reserved())?;
+        // Everything that can fail before installing; nothing is sent until the task spawns.
+        let prepared = Exporter::prepare(recorder.handle(), self.config.schedule())?;
         let handle = recorder.install()?;
-        let exporter = Exporter::launch(handle.clone(), self.config.schedule())?;
-        Ok((handle, exporter))
+        Ok((handle, prepared.spawn()))
     }
 }

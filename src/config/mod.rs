@@ -112,14 +112,16 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for File<'_, T> {
         let mut extra = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "export_interval_secs" => config.export_interval_secs = map.next_value()?,
-                #[cfg(feature = "push")]
-                "push" => config.push = Some(map.next_value()?),
-                #[cfg(feature = "remote-write")]
-                "remote_write" => config.remote_write = Some(map.next_value()?),
-                #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
-                "pull" => config.pull = Some(map.next_value()?),
+                // The caller's table first: it may not be shadowed by a setting of ours.
                 other if Some(other) == self.extra => extra = Some(map.next_value()?),
+                "export_interval_secs" => config.export_interval_secs = map.next_value()?,
+                // `Option`s, so a format with nulls (JSON, YAML) may write an unset table as one.
+                #[cfg(feature = "push")]
+                "push" => config.push = map.next_value()?,
+                #[cfg(feature = "remote-write")]
+                "remote_write" => config.remote_write = map.next_value()?,
+                #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+                "pull" => config.pull = map.next_value()?,
                 other => {
                     if !config.recorder.read_field(other, &mut map)? {
                         map.next_value_seed(Unknown(other))?;
@@ -426,6 +428,25 @@ mod tests {
         }
         let back = MetricsConfig::from_toml_str(&text).unwrap();
         assert_eq!(back.recorder, recorder, "{text}");
+    }
+
+    /// A whole config written as TOML (the recorder's keys flattened to the top, the sinks'
+    /// tables) reads back as itself.
+    #[test]
+    fn a_written_config_reads_back() {
+        let config = MetricsConfig::from_toml_str(
+            "prefix = \"p\"\nexport_interval_secs = 9\n[global_labels]\nenv = \"prod\"\n\
+             [push]\nurl = \"http://gw:9091\"\njob = \"j\"\ngrouping = { zone = \"a\" }\n\
+             [remote_write]\nurl = \"http://rw/api/v1/write\"\njob = \"j\"\n\
+             [pull]\nlisten = \"127.0.0.1:9898\"\n",
+        )
+        .unwrap();
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(
+            MetricsConfig::from_toml_str(&text).unwrap(),
+            config,
+            "{text}"
+        );
     }
 
     /// An error in a top-level key, a sink's table or a caller's own table points at the value's

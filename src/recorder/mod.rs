@@ -138,6 +138,16 @@ impl RecorderHandle {
             .is_none_or(|i| i.renames_label(name))
     }
 
+    /// Whether this recorder keeps the family `name` to `kind` for a receiver that exports it
+    /// itself (a Pushgateway's own names). A disabled recorder renders nothing, so it keeps all.
+    #[cfg_attr(any(target_arch = "wasm32", not(feature = "push")), allow(dead_code))]
+    pub(crate) fn reserves_family(&self, name: &str, kind: index::Kind) -> bool {
+        self.inner
+            .index
+            .as_ref()
+            .is_none_or(|i| i.reserves_family(name, kind))
+    }
+
     /// Removes the counter series of `key` now, as `prom-client`'s `remove(labels)` does: it leaves
     /// the next render, and `key` registered again starts a new series from zero (which
     /// Prometheus' `rate` and `increase` read as a counter reset). Returns `false`, and keeps the

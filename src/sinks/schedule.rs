@@ -228,7 +228,7 @@ impl std::fmt::Debug for Exporter {
 }
 
 /// The tokio runtime an exporter's tasks run on: the caller's.
-pub(crate) fn runtime() -> Result<Handle, ConfigError> {
+fn runtime() -> Result<Handle, ConfigError> {
     Handle::try_current().map_err(|_| {
         invalid(
             "push",
@@ -249,18 +249,64 @@ pub(crate) struct Schedule<'a> {
     pub(crate) remote_write: Option<&'a RemoteWriteConfig>,
 }
 
+/// An exporter with every fallible step done (its sinks' clients built, the runtime found) and
+/// nothing sent yet: [`spawn`](Self::spawn) starts it.
+pub(crate) struct Prepared {
+    recorder: RecorderHandle,
+    sinks: Vec<Sink>,
+    interval: Duration,
+    runtime: Handle,
+}
+
+impl Prepared {
+    /// Starts a task per sink; the first send goes now.
+    pub(crate) fn spawn(self) -> Exporter {
+        let Prepared {
+            recorder,
+            sinks,
+            interval,
+            runtime,
+        } = self;
+        let (commands, tasks) = sinks
+            .iter()
+            .map(|sink| {
+                let (commands, receiver) = mpsc::unbounded_channel();
+                (
+                    commands,
+                    runtime.spawn(run(sink.clone(), receiver, interval)),
+                )
+            })
+            .unzip();
+        Exporter {
+            sinks,
+            recorder,
+            commands,
+            tasks,
+            started: Instant::now(),
+        }
+    }
+}
+
 impl Exporter {
-    /// Starts sending `recorder` to the sinks of `schedule`, every `schedule.interval`.
-    ///
-    /// Fails when the schedule has no sink, when called outside a tokio runtime, or when
-    /// `recorder` was built without the labels a sink sets: the recorder renames a series' own
-    /// label that clashes with one (`exported_<name>`) at registration, and a series it did not
-    /// rename would make the gateway refuse the whole push. The settings are validated by the
-    /// caller.
+    /// Starts sending `recorder` to the sinks of `schedule`, every `schedule.interval`
+    /// ([`prepare`](Self::prepare), then [`Prepared::spawn`]).
     pub(crate) fn launch(
         recorder: RecorderHandle,
         schedule: Schedule<'_>,
     ) -> Result<Self, ConfigError> {
+        Ok(Self::prepare(recorder, schedule)?.spawn())
+    }
+
+    /// Everything that can fail before the first send: the schedule has no sink, there is no tokio
+    /// runtime, a sink's client cannot be built (a `ca_file` unreadable), or `recorder` was not
+    /// built for these sinks: the recorder renames a series' own label that clashes with one a
+    /// sink sets (`exported_<name>`) and keeps the names a receiver fixes at registration, and a
+    /// series it let through would make the gateway refuse the whole push. The settings are
+    /// validated by the caller.
+    pub(crate) fn prepare(
+        recorder: RecorderHandle,
+        schedule: Schedule<'_>,
+    ) -> Result<Prepared, ConfigError> {
         #[cfg(feature = "remote-write")]
         let writes = schedule.remote_write.is_some();
         #[cfg(not(feature = "remote-write"))]
@@ -274,10 +320,10 @@ impl Exporter {
             ));
         }
         if let Some(push) = schedule.push {
-            if let Some(name) = push
-                .reserved()
+            let reserved = push.reserved();
+            if let Some(name) = reserved
                 .labels
-                .into_iter()
+                .iter()
                 .find(|name| !recorder.renames_label(name))
             {
                 let field = if name == "job" {
@@ -291,6 +337,20 @@ impl Exporter {
                     "the recorder was built without this grouping label, so series labels named \
                      like it are not renamed and the gateway would refuse the push: build the \
                      recorder and the exporter together (MetricsBuilder::build)",
+                ));
+            }
+            if let Some(&(name, _)) = reserved
+                .families
+                .iter()
+                .find(|(name, kind)| !recorder.reserves_family(name, *kind))
+            {
+                return Err(invalid(
+                    "push",
+                    name,
+                    "the recorder was built without a [push] table, so it does not keep the \
+                     gateway's own names to the gateway's types, and the gateway would refuse a \
+                     push holding one: build the recorder and the exporter together \
+                     (MetricsBuilder::build)",
                 ));
             }
         }
@@ -308,23 +368,11 @@ impl Exporter {
             let writer = RemoteWriter::new(recorder.clone(), rw.clone())?;
             sinks.push(Sink::RemoteWrite(Arc::new(writer)));
         }
-        let interval = schedule.interval;
-        let (commands, tasks) = sinks
-            .iter()
-            .map(|sink| {
-                let (commands, receiver) = mpsc::unbounded_channel();
-                (
-                    commands,
-                    runtime.spawn(run(sink.clone(), receiver, interval)),
-                )
-            })
-            .unzip();
-        Ok(Exporter {
-            sinks,
+        Ok(Prepared {
             recorder,
-            commands,
-            tasks,
-            started: Instant::now(),
+            sinks,
+            interval: schedule.interval,
+            runtime,
         })
     }
 

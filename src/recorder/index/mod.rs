@@ -172,6 +172,14 @@ impl SeriesIndex {
         }
     }
 
+    /// Whether the family `name` is kept to `kind` for a receiver that exports it itself.
+    #[cfg_attr(any(target_arch = "wasm32", not(feature = "push")), allow(dead_code))]
+    pub(crate) fn reserves_family(&self, name: &str, kind: Kind) -> bool {
+        let catalog = self.catalog();
+        let family = catalog.families.get(name);
+        family.is_some_and(|f| f.origin == Origin::Reserved && f.kind == kind)
+    }
+
     /// Whether a series' own label `name` is renamed `exported_<name>` (a sink sets it).
     #[cfg_attr(not(feature = "push"), allow(dead_code))]
     pub(crate) fn renames_label(&self, name: &str) -> bool {
