@@ -52,7 +52,7 @@
 //! | a user label `le` on a histogram | renamed `user_le` |
 //! | a label the sinks set: `job` or a grouping label when pushing, `job` or `instance` when writing remotely | renamed `exported_<name>`, prefixed again while that name is taken (`exported_exported_job`), as Prometheus does (the gateway would overwrite it; a receiver refuses a name twice) |
 //! | a name colliding with a histogram's `_bucket`/`_sum`/`_count` | the family registered second gets a no-op handle, counted as `name_clash` |
-//! | a name the Pushgateway exports itself (`go_*`, `process_*`, `pushgateway_*`, `push_time_seconds`) with another type | no-op handle, counted as `reserved_name` |
+//! | when pushing: a name the Pushgateway exports itself (`go_*`, `process_*`, `pushgateway_*`, `push_time_seconds`) with another type | no-op handle, counted as `reserved_name` |
 //! | NaN or ±Inf gauge | rendered as `NaN`, `+Inf`, `-Inf` |
 //! | NaN histogram observation | dropped, counted as `nan_observation`, so `_sum` stays a number |
 //! | ±Inf histogram observation | counted in the `+Inf` (or first) bucket; `_sum` becomes ±Inf (NaN if both arrive), as in client_golang |

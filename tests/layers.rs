@@ -68,44 +68,129 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
     parts
 }
 
-/// The code of a file without its comments and its trailing unit tests.
+/// The code of a file without its comments and its unit-test modules (each `#[cfg(test)] mod`
+/// block, wherever it stands, to its closing brace).
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod ") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    text.lines()
+    let lines: Vec<&str> = text
+        .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    let text = lines.join("\n");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let item = after["#[cfg(test)]".len()..].trim_start();
+        if !item.starts_with("mod ") {
+            out.push_str("#[cfg(test)]");
+            rest = &after["#[cfg(test)]".len()..];
+            continue;
+        }
+        // Skip to the brace that closes the module (braces in strings are rare enough in tests
+        // here to be counted too: a miscount only cuts more test code).
+        let open = after.find('{').expect("a test module has a body");
+        let mut depth = 0usize;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every path in `code` that starts at `start` (`crate::` or `super::`), as its segments, with a
+/// group (`crate::{a::b, c}`) expanded into one path per member.
+fn paths_from(code: &str, start: &str) -> Vec<Vec<String>> {
+    code.match_indices(start)
+        .filter(|&(at, _)| {
+            let before = code[..at].chars().next_back();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        })
+        .flat_map(|(at, _)| expand(&code[at + start.len()..]))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The paths a `use` tree at the start of `text` names: `a::b`, `a::{b, c::d}`, `{a, b}`.
+fn expand(text: &str) -> Vec<Vec<String>> {
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(text.len());
+    let prefix: Vec<String> = text[..end]
+        .split("::")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let after = &text[end..];
+    if !(text[..end].ends_with("::") || end == 0) || !after.starts_with('{') {
+        return vec![prefix];
+    }
+    // A group: split its members at the commas of depth one.
+    let mut members = Vec::new();
+    let (mut depth, mut start) = (0usize, 1usize);
+    for (i, c) in after.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    members.push(&after[start..i]);
+                    break;
+                }
+            }
+            ',' if depth == 1 => {
+                members.push(&after[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    members
+        .into_iter()
+        .map(str::trim_start)
+        .filter(|m| !m.is_empty())
+        .flat_map(expand)
+        .map(|tail| prefix.iter().cloned().chain(tail).collect())
+        .collect()
+}
+
+/// `super::` paths of the file whose module is `module`, made absolute (`super::super::x` from
+/// `sinks::push::client` is `sinks::x`).
+fn super_paths(module: &[String], code: &str) -> Vec<Vec<String>> {
+    paths_from(code, "super::")
+        .into_iter()
+        .filter_map(|path| {
+            // `super::` itself went with the start; each further `super` goes one level up more.
+            let ups = 1 + path.iter().take_while(|s| *s == "super").count();
+            let base = module.len().checked_sub(ups)?;
+            Some(
+                module[..base]
+                    .iter()
+                    .cloned()
+                    .chain(path.into_iter().skip(ups - 1))
+                    .collect(),
+            )
+        })
+        .filter(|p: &Vec<String>| !p.is_empty())
+        .collect()
 }
 
 /// Every `crate::a::b` path in `code`, as its segments.
 fn crate_paths(code: &str) -> Vec<Vec<String>> {
-    let mut paths = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let preceded = rest[..at]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_');
-        rest = &rest[at + "crate::".len()..];
-        if preceded {
-            continue;
-        }
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        let path: Vec<String> = rest[..end]
-            .split("::")
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if !path.is_empty() {
-            paths.push(path);
-        }
-    }
-    paths
+    paths_from(code, "crate::")
 }
 
 fn rank(table: &[(&str, u8)], name: &str) -> Option<u8> {
@@ -173,7 +258,11 @@ fn layer_violations() -> BTreeMap<String, Vec<String>> {
             continue; // lib.rs: the root declares and re-exports every layer.
         }
         let text = std::fs::read_to_string(&file).expect("a readable source file");
-        for path in crate_paths(&code(&text)) {
+        let code = code(&text);
+        for path in crate_paths(&code)
+            .into_iter()
+            .chain(super_paths(&module, &code))
+        {
             let path = resolve(path);
             if let Some(why) = violation(&module, &path) {
                 let shown = file.strip_prefix(&src).unwrap().display().to_string();
@@ -216,5 +305,23 @@ fn the_check_catches_what_it_is_for() {
         crate_paths("use crate::a::b;\nx(crate::c); notcrate::d"),
         [m("a::b"), m("c")]
     );
+    assert_eq!(
+        crate_paths("use crate::{config::X, sinks::{push::Y, http}};"),
+        [m("config::X"), m("sinks::push::Y"), m("sinks::http")]
+    );
+    assert_eq!(
+        super_paths(
+            &m("sinks::remote_write::writer"),
+            "use super::super::push::P;"
+        ),
+        [m("sinks::push::P")]
+    );
+    assert_eq!(
+        super_paths(&m("sinks::push"), "use super::http::H;"),
+        [m("sinks::http::H")]
+    );
+    let stripped =
+        code("a\n#[cfg(test)]\nmod tests {\n fn f() { crate::config::X }\n}\nb crate::c\n");
+    assert_eq!(crate_paths(&stripped), [m("c")]);
     assert_eq!(resolve(m("push::PushConfig")), m("sinks::push::PushConfig"));
 }

@@ -1,8 +1,8 @@
 //! Where renders go. Each sink owns its settings, their `OBSERVER_METRICS_*` twins, and what it
 //! reserves in the recorder (the labels it sets on every series, the names whose type it fixes);
-//! the sinks are peers and never import each other, except that remote write reuses the push
-//! sink's group-URL redaction. What the HTTP sinks share is in `http`, `error` and `turn`; the
-//! schedule that drives them is `schedule`.
+//! the sinks are peers and never import each other. What the HTTP sinks share is in `http`,
+//! `error` and `turn`; the schedule that drives them is `schedule`; `export` is the public path of
+//! what they share.
 
 #[cfg(feature = "push")]
 pub(crate) mod error;

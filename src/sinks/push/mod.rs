@@ -1,7 +1,7 @@
 //! Pushing to a Prometheus Pushgateway: settings, the group URL, the client, the pusher that sends
 //! one push at a time, and what the gateway reserves in the recorder (its own families' types,
-//! `job` and the grouping labels). The [`Exporter`](crate::export::Exporter) drives this sink and
-//! remote write on one schedule.
+//! `job` and the grouping labels). Natively, the exporter (`export::Exporter`) drives this sink
+//! and remote write on one schedule.
 
 mod client;
 mod reserved;
