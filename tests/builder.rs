@@ -213,3 +213,78 @@ fn build_outside_a_runtime_is_refused_naming_it() {
         .block_on(async { MetricsBuilder::new().build().map(|_| ()).unwrap_err() });
     assert!(err.reason.contains("[push] or [remote_write]"), "{err}");
 }
+
+/// No credential shows in any `Debug` of a config, a builder, a client or a writer, nor in a
+/// validation error: a secret is put in every field that can hold one (a URL's password, a
+/// token, basic auth, every header's value) of both sinks.
+#[test]
+fn no_secret_in_any_debug_or_error() {
+    const SECRET: &str = "S3CRET";
+    let mut push = PushConfig::new(format!("http://user:{SECRET}@127.0.0.1:9091"), "j");
+    push.headers.insert("X-Api-Key".into(), SECRET.into());
+    push.headers
+        .insert("Authorization".into(), format!("Bearer {SECRET}"));
+    let mut with_token = push.clone();
+    with_token.url = "http://127.0.0.1:9091".into();
+    with_token.bearer_token = Some(observer_metrics::export::Secret::new(SECRET));
+    let mut with_basic = with_token.clone();
+    with_basic.bearer_token = None;
+    with_basic.basic_auth = Some(observer_metrics::export::BasicAuth::new("user", SECRET));
+    let mut rw = observer_metrics::remote_write::RemoteWriteConfig::new(
+        format!("http://{SECRET}@127.0.0.1:9090/api/v1/write"),
+        "j",
+    );
+    rw.headers.insert("X-Scope-OrgID".into(), SECRET.into());
+    let mut rw_token = rw.clone();
+    rw_token.url = "http://127.0.0.1:9090/api/v1/write".into();
+    rw_token.bearer_token = Some(observer_metrics::export::Secret::new(SECRET));
+
+    let mut shown = Vec::new();
+    for push in [&push, &with_token, &with_basic] {
+        shown.push(format!("{push:?}"));
+        let client = observer_metrics::push::PushClient::new(push.clone());
+        shown.push(format!("{client:?}"));
+    }
+    shown.push(format!("{rw:?}"));
+    shown.push(format!("{rw_token:?}"));
+    let builder = MetricsBuilder::new()
+        .with_push(with_basic.clone())
+        .with_remote_write_config(rw_token.clone());
+    shown.push(format!("{builder:?}"));
+    shown.push(format!("{:?}", builder.config()));
+    let recorder = builder.build_recorder().unwrap();
+    for rw in [&rw, &rw_token] {
+        let writer =
+            observer_metrics::remote_write::RemoteWriter::new(recorder.handle(), rw.clone());
+        shown.push(format!("{writer:?}"));
+    }
+    // Errors about a field holding a secret: a header value that is not printable, both
+    // credentials at once, credentials in the URL beside a token.
+    let mut bad_header = with_token.clone();
+    bad_header
+        .headers
+        .insert("X-Api-Key".into(), format!("{SECRET}\n"));
+    let mut both = with_basic.clone();
+    both.bearer_token = Some(observer_metrics::export::Secret::new(SECRET));
+    let mut url_and_token = push.clone();
+    url_and_token.bearer_token = Some(observer_metrics::export::Secret::new(SECRET));
+    for bad in [bad_header, both, url_and_token] {
+        let err = MetricsBuilder::new()
+            .with_push(bad)
+            .build_recorder()
+            .unwrap_err();
+        shown.push(format!("{err} {err:?}"));
+    }
+    let env = MetricsConfig::default().with_env([(
+        "OBSERVER_METRICS_PUSH_BEARER_TOKEN".to_owned(),
+        format!("{SECRET}\n"),
+    )]);
+    shown.push(format!("{env:?}"));
+    for text in &shown {
+        assert!(!text.contains(SECRET), "a secret shows: {text}");
+    }
+    assert!(
+        shown.iter().any(|t| t.contains("X-Api-Key")),
+        "header names still show"
+    );
+}

@@ -113,7 +113,8 @@ impl fmt::Debug for PushConfig {
             .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
             .field("basic_auth", &self.basic_auth)
             .field("bearer_token", &self.bearer_token)
-            .field("headers", &self.headers)
+            // Names only: a value is often a credential (`Authorization`, `X-Api-Key`).
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("gzip", &self.gzip)
             .field("delete_on_shutdown", &self.delete_on_shutdown)
             .field("retry", &self.retry)
