@@ -46,7 +46,8 @@
 //! | empty label name | label dropped, counted as `empty_label_name` |
 //! | a label name twice (after the rules above) | the pair sorting first (by original name, then value) stays; the others are counted as `duplicate_label` |
 //! | the same labels in another order, or names that sanitise alike | one series: they share a cell |
-//! | label values with `\`, `"`, newlines, unicode, any length | kept exactly, escaped as `\\`, `\"`, `\n` |
+//! | label values with `\`, `"`, newlines, unicode | kept exactly, escaped as `\\`, `\"`, `\n` |
+//! | a label value longer than `max_label_value_bytes` (default 4096) | cut at a character boundary, ending in `…`, within that many bytes; counted as `label_too_long`; values alike up to the cut share a series |
 //! | HELP text with newlines and backslashes | escaped as `\n`, `\\`; the last description wins |
 //! | one name registered as two types | the first registration wins; the later gets a no-op handle, counted as `type_conflict` |
 //! | a user label `le` on a histogram | renamed `user_le` |

@@ -223,6 +223,30 @@ fn prefix_and_global_labels_stay_valid() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A 16 MiB label value (which the gateway takes whole, making every push of the group 16 MB) is
+/// cut to the default 4096 bytes: the push is small, promtool parses it, and the gateway holds the
+/// cut value.
+#[test]
+fn a_huge_label_value_is_cut_before_it_reaches_the_gateway() {
+    let r = pushing("huge").build_recorder().unwrap();
+    let huge = "x".repeat(16 << 20);
+    with_local_recorder(&r, || {
+        counter!("huge_total", "v" => huge.clone()).increment(1)
+    });
+    let text = r.render();
+    assert!(text.len() < 8192, "the render is {} bytes", text.len());
+    promtool_check(&text);
+    let gateway = Pushgateway::start();
+    let (status, body) = gateway.put("huge", &text);
+    assert_eq!(status, 200, "{body}");
+    let cut = format!("{}…", "x".repeat(4093));
+    let families = gateway.families(&[("job", "huge")]).expect("the group");
+    let series = &families["huge_total"].series;
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].labels["v"], cut);
+    assert_eq!(series[0].value, Some(1.0));
+}
+
 fn any_name() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z_]{1,8}",

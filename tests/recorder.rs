@@ -451,3 +451,49 @@ fn the_readme_configuration_parses() {
     assert_eq!(config.recorder.bucket_overrides["http_*"], [0.01, 0.1, 1.0]);
     assert_eq!(config.recorder.histogram_buckets_seconds[0], 0.005);
 }
+
+/// A label value past `max_label_value_bytes` is cut at a character boundary and ends in `…`,
+/// within the limit; the cut is counted once per series, and the same key finds the same series
+/// again. With `0`, values stay whole.
+#[test]
+fn long_label_values_are_cut_and_counted() {
+    let r = MetricsBuilder::new()
+        .max_label_value_bytes(16)
+        .build_recorder()
+        .unwrap();
+    // 13 ASCII bytes, then two-byte characters: byte 13 is a character's start, 14 is not.
+    let long = format!("abcdefghijklm{}", "é".repeat(10));
+    with_local_recorder(&r, || {
+        counter!("cut_total", "v" => long.clone()).increment(1);
+        counter!("cut_total", "v" => long.clone()).increment(2);
+        counter!("cut_total", "v" => "short").increment(1);
+    });
+    let text = r.render();
+    // 16 bytes: 13 of the value (the 14th would split a character), then the 3 of `…`.
+    assert!(
+        text.contains("cut_total{v=\"abcdefghijklm…\"} 3\n"),
+        "{text}"
+    );
+    assert!(text.contains("cut_total{v=\"short\"} 1\n"), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "observer_metrics_dropped_total{reason=\"label_too_long\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let whole = MetricsBuilder::new()
+        .max_label_value_bytes(0)
+        .build_recorder()
+        .unwrap();
+    with_local_recorder(&whole, || {
+        counter!("cut_total", "v" => long.clone()).increment(1)
+    });
+    assert!(whole.render().contains(&format!("v=\"{long}\"")));
+    let err = MetricsBuilder::new()
+        .max_label_value_bytes(3)
+        .build_recorder()
+        .unwrap_err();
+    assert_eq!(err.field, "max_label_value_bytes");
+}

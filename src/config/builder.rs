@@ -133,6 +133,12 @@ impl MetricsBuilder {
         self
     }
 
+    /// The longest label value kept, in bytes, `0` for no limit (`max_label_value_bytes`).
+    pub fn max_label_value_bytes(mut self, max: usize) -> Self {
+        self.config.recorder.max_label_value_bytes = max;
+        self
+    }
+
     /// Seconds after which an untouched series leaves renders (`idle_timeout_secs`); `None`
     /// keeps series.
     pub fn idle_timeout_secs(mut self, secs: Option<u64>) -> Self {

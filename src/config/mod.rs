@@ -274,6 +274,7 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS` | `1,5,10` |
     /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS_SECONDS` | `0.01,0.1,1` |
     /// | `OBSERVER_METRICS_MAX_SERIES_PER_METRIC` | `10000` (`0`: no limit) |
+    /// | `OBSERVER_METRICS_MAX_LABEL_VALUE_BYTES` | `4096` (`0`: no limit) |
     /// | `OBSERVER_METRICS_IDLE_TIMEOUT_SECS` | `600` (empty: never) |
     /// | `OBSERVER_METRICS_SAMPLE_RATE` | `0.5` |
     /// | `OBSERVER_METRICS_EXPORT_INTERVAL_SECS` | `30` |
@@ -420,6 +421,7 @@ mod tests {
             max_series_per_metric: 7,
             idle_timeout_secs: Some(9),
             global_labels: [("env".to_owned(), "prod".to_owned())].into(),
+            max_label_value_bytes: 100,
             prefix: Some("p".into()),
         };
         let text = toml::to_string(&recorder).unwrap();

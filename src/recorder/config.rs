@@ -11,6 +11,9 @@ use super::index::{Kind, OVERFLOW_LABEL};
 use crate::error::{invalid, ConfigError};
 use crate::naming;
 
+/// The least `max_label_value_bytes` other than 0: room for some of the value and the `…`.
+const MIN_LABEL_VALUE_BYTES: usize = 16;
+
 /// Settings of the recorder: the top-level keys of a config file. `Default` is the plan's:
 /// enabled, buckets `[1, 5, 10, 50, 100, 500, 1000, 5000, 10000]`, `sample_rate` 1.0.
 ///
@@ -63,6 +66,11 @@ pub struct RecorderConfig {
     /// them a meaning), and not a label a configured sink sets (`job`, a push grouping label, remote write's `instance`). Default:
     /// none.
     pub global_labels: BTreeMap<String, String>,
+    /// The longest label value kept, in bytes, `0` for no limit. A longer value is cut at a UTF-8
+    /// character boundary and ends in `…` (so the cut shows), within this many bytes, and counted
+    /// in `observer_metrics_dropped_total{reason="label_too_long"}`; the series is kept. A value
+    /// of megabytes would otherwise go into every push and write of its series. Default: 4096.
+    pub max_label_value_bytes: usize,
     /// A namespace put in front of every metric name with `_` between, e.g. `observer`. Must be a
     /// valid metric name. Default: none.
     pub prefix: Option<String>,
@@ -79,6 +87,7 @@ impl Default for RecorderConfig {
             max_series_per_metric: 10_000,
             idle_timeout_secs: None,
             global_labels: BTreeMap::new(),
+            max_label_value_bytes: 4096,
             prefix: None,
         }
     }
@@ -177,6 +186,13 @@ impl RecorderConfig {
                 ));
             }
         }
+        if (1..MIN_LABEL_VALUE_BYTES).contains(&self.max_label_value_bytes) {
+            return Err(invalid(
+                "max_label_value_bytes",
+                self.max_label_value_bytes,
+                format!("must be 0 (no limit) or at least {MIN_LABEL_VALUE_BYTES}"),
+            ));
+        }
         if let Some(prefix) = &self.prefix {
             if !naming::is_valid_metric_name(prefix) {
                 return Err(invalid(
@@ -206,6 +222,7 @@ impl RecorderConfig {
             "max_series_per_metric" => self.max_series_per_metric = map.next_value()?,
             "idle_timeout_secs" => self.idle_timeout_secs = map.next_value()?,
             "global_labels" => self.global_labels = map.next_value()?,
+            "max_label_value_bytes" => self.max_label_value_bytes = map.next_value()?,
             "prefix" => self.prefix = map.next_value()?,
             _ => return Ok(false),
         }
@@ -241,6 +258,10 @@ impl RecorderConfig {
             }
             "sample_rate" => whole(value, "expected a number").map(|v| self.sample_rate = v),
             "global_labels" => crate::env::pairs(value, &mut self.global_labels),
+            "max_label_value_bytes" => {
+                whole(value, "expected a whole number of bytes (0: no limit)")
+                    .map(|v| self.max_label_value_bytes = v)
+            }
             "prefix" => {
                 self.prefix = Some(value.trim().to_owned()).filter(|p| !p.is_empty());
                 Ok(())

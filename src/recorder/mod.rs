@@ -296,11 +296,13 @@ pub enum DropReason {
     /// A new label set arrived for a metric already at `max_series_per_metric`; it was recorded
     /// into the metric's `otel_metric_overflow="true"` series.
     CardinalityLimit,
+    /// A label value was longer than `max_label_value_bytes`; it was cut, the series kept.
+    LabelTooLong,
 }
 
 impl DropReason {
     /// Every reason, in the order of the enum.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::EmptyName,
         DropReason::TypeConflict,
         DropReason::NameClash,
@@ -309,6 +311,7 @@ impl DropReason {
         DropReason::DuplicateLabel,
         DropReason::NanObservation,
         DropReason::CardinalityLimit,
+        DropReason::LabelTooLong,
     ];
 
     /// The value of the `reason` label.
@@ -322,6 +325,7 @@ impl DropReason {
             DropReason::DuplicateLabel => "duplicate_label",
             DropReason::NanObservation => "nan_observation",
             DropReason::CardinalityLimit => "cardinality_limit",
+            DropReason::LabelTooLong => "label_too_long",
         }
     }
 }

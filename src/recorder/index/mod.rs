@@ -86,9 +86,32 @@ struct Settings {
     idle_secs: Option<u32>,
     /// What the global labels add to a series hash.
     global_hash: u64,
+    /// `max_label_value_bytes`; 0 is no limit.
+    max_value: usize,
 }
 
+/// What ends a label value that was cut.
+const CUT_MARKER: &str = "…";
+
 impl Settings {
+    /// Whether `value` is longer than a label value may be.
+    fn cuts(&self, value: &str) -> bool {
+        self.max_value != 0 && value.len() > self.max_value
+    }
+
+    /// `value`, or when it is too long its longest prefix that ends on a character boundary and
+    /// leaves room for [`CUT_MARKER`], with the marker.
+    fn cut<'v>(&self, value: &'v str) -> Cow<'v, str> {
+        if !self.cuts(value) {
+            return Cow::Borrowed(value);
+        }
+        let mut end = self.max_value - CUT_MARKER.len();
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        Cow::Owned(format!("{}{CUT_MARKER}", &value[..end]))
+    }
+
     /// Whether a series' own label `name` is renamed `exported_<name>`.
     fn renames(&self, name: &str) -> bool {
         name == OVERFLOW_LABEL || self.group_labels.iter().any(|g| g == name)
@@ -131,6 +154,7 @@ impl SeriesIndex {
                 .map(|s| u32::try_from(s).unwrap_or(u32::MAX)),
             global_hash: series_hash("", config.global_labels.iter().map(|(k, v)| (&**k, &**v)))
                 .wrapping_sub(series_hash("", std::iter::empty())),
+            max_value: config.max_label_value_bytes,
         };
 
         let mut catalog = Catalog::default();
@@ -484,7 +508,8 @@ impl SeriesIndex {
             let untouched = naming::is_plain_label_name(k)
                 && previous.is_none_or(|p| p < k)
                 && !(kind == Kind::Histogram && k == "le")
-                && !self.settings.renames(k);
+                && !self.settings.renames(k)
+                && !self.settings.cuts(label.value());
             previous = Some(k);
             untouched
         })
@@ -495,30 +520,40 @@ impl SeriesIndex {
     fn push_ruled_labels(&self, key: &Key, kind: Kind, out: &mut String, count: bool) -> u64 {
         // (sanitised name, rank, original name, value): rank 0 for the series' own labels, 1 for
         // global ones.
-        let mut labels: Vec<(Cow<'_, str>, u8, &str, &str)> =
+        let mut labels: Vec<(Cow<'_, str>, u8, &str, Cow<'_, str>)> =
             Vec::with_capacity(key.labels().len() + self.settings.global_labels.len());
         for label in key.labels() {
+            let value = match self.settings.cut(label.value()) {
+                Cow::Owned(cut) => {
+                    if count {
+                        self.drops.count(DropReason::LabelTooLong);
+                    }
+                    Cow::Owned(cut)
+                }
+                whole => whole,
+            };
             match naming::label_name_cow(label.key()) {
                 Some(n) if kind == Kind::Histogram && n == "le" => {
-                    labels.push((Cow::Borrowed("user_le"), 0, label.key(), label.value()))
+                    labels.push((Cow::Borrowed("user_le"), 0, label.key(), value))
                 }
-                Some(n) => labels.push((n, 0, label.key(), label.value())),
+                Some(n) => labels.push((n, 0, label.key(), value)),
                 None if count => self.drops.count(DropReason::EmptyLabelName),
                 None => {}
             }
         }
         self.export_clashing(&mut labels);
         for (k, v) in &self.settings.global_labels {
-            labels.push((Cow::Borrowed(k), 1, k, v));
+            labels.push((Cow::Borrowed(k), 1, k, Cow::Borrowed(v)));
         }
         // One label per name, whatever order the key gave them in: the series' own over a global
         // one, then the smallest original name, then the smallest value.
-        let mut kept: Vec<&(Cow<'_, str>, u8, &str, &str)> = Vec::with_capacity(labels.len());
+        let mut kept: Vec<&(Cow<'_, str>, u8, &str, Cow<'_, str>)> =
+            Vec::with_capacity(labels.len());
         for at in crate::text::text_order(labels.iter().map(|l| &*l.0)) {
             let label = &labels[at as usize];
             match kept.last_mut() {
                 Some(last) if last.0 == label.0 => {
-                    if (label.1, label.2, label.3) < (last.1, last.2, last.3) {
+                    if (label.1, label.2, &label.3) < (last.1, last.2, &last.3) {
                         *last = label;
                     }
                 }
@@ -533,8 +568,8 @@ impl SeriesIndex {
                 self.drops.count(DropReason::DuplicateLabel);
             }
         }
-        let hash = series_hash(out, kept.iter().map(|l| (&*l.0, l.3)));
-        push_labels(out, kept.iter().map(|l| (&*l.0, l.3)));
+        let hash = series_hash(out, kept.iter().map(|l| (&*l.0, &*l.3)));
+        push_labels(out, kept.iter().map(|l| (&*l.0, &*l.3)));
         hash
     }
 
@@ -542,7 +577,7 @@ impl SeriesIndex {
     /// to `exported_<name>`, prefixing again while that name is taken, as Prometheus resolves a
     /// scraped label that clashes with a target label: `job` with an `exported_job` of its own
     /// beside it becomes `exported_exported_job`, so neither is lost and no name appears twice.
-    fn export_clashing(&self, labels: &mut [(Cow<'_, str>, u8, &str, &str)]) {
+    fn export_clashing(&self, labels: &mut [(Cow<'_, str>, u8, &str, Cow<'_, str>)]) {
         if !labels.iter().any(|l| self.settings.renames(&l.0)) {
             return;
         }
