@@ -230,6 +230,44 @@ async fn first_push_is_immediate_and_shutdown_pushes_the_rest() {
     assert_eq!(gw.value(BATCH, "events_processed_total"), Some(12.0));
 }
 
+/// With `method = "put"`, only the last push of a completed run is a PUT, which replaces the
+/// group: a family an earlier run left is gone after a clean shutdown, while a failed batch's last
+/// push is a POST and leaves it (with the earlier run's success time) in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_completed_run_replaces_what_an_earlier_run_left() {
+    for (outcome, stale_stays) in [
+        (BatchOutcome::Success, false),
+        (BatchOutcome::Failure, true),
+    ] {
+        let gw = Pushgateway::start();
+        let earlier = "# TYPE earlier_run_total counter\nearlier_run_total 9\n";
+        assert_eq!(gw.put("batch", earlier).0, 200);
+        let (recorder, config) = recorder_with_push(&gw.url, 3600);
+        assert_eq!(config.push.as_ref().unwrap().method, PushMethod::Put);
+        let m = ObserverMetrics::new(&recorder.handle());
+        let exporter = Exporter::start(recorder.handle(), &config).unwrap();
+        m.events_processed_total.increment(3);
+        // The pushes during the run are POSTs: the earlier run's family is still there.
+        exporter.flush().await.unwrap();
+        assert_eq!(
+            gw.value(BATCH, "earlier_run_total"),
+            Some(9.0),
+            "{outcome:?}"
+        );
+        let _ = exporter.finish_batch(outcome).await;
+        assert_eq!(
+            gw.value(BATCH, "earlier_run_total").is_some(),
+            stale_stays,
+            "{outcome:?}"
+        );
+        assert_eq!(
+            gw.value(BATCH, "events_processed_total"),
+            Some(3.0),
+            "{outcome:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_pushes_now() {
     let gw = Pushgateway::start();
