@@ -224,8 +224,7 @@ impl MetricsBuilder {
     /// sink.
     #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
     pub fn build(self) -> Result<(ObserverRecorder, Exporter), ConfigError> {
-        self.config.validate()?;
-        let recorder = ObserverRecorder::feeding(&self.config.recorder, &self.config.reserved())?;
+        let recorder = self.build_recorder()?;
         let exporter = Exporter::launch(recorder.handle(), self.config.schedule())?;
         Ok((recorder, exporter))
     }
@@ -242,8 +241,7 @@ impl MetricsBuilder {
     /// and when another recorder already is, the error hands this one back.
     #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
     pub fn install(self) -> Result<(RecorderHandle, Exporter), BuildError> {
-        self.config.validate()?;
-        let recorder = ObserverRecorder::feeding(&self.config.recorder, &self.config.reserved())?;
+        let recorder = self.build_recorder()?;
         // Everything that can fail before installing; nothing is sent until the task spawns.
         let prepared = Exporter::prepare(recorder.handle(), self.config.schedule())?;
         let handle = recorder.install()?;
