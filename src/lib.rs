@@ -114,3 +114,6 @@ pub use sinks::push;
 #[cfg(feature = "remote-write")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-write")))]
 pub use sinks::remote_write;
+#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "push", not(target_arch = "wasm32")))))]
+pub use sinks::spool;

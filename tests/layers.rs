@@ -29,11 +29,13 @@ const SINKS: &[(&str, u8)] = &[
     ("error", 0),
     ("http", 1),
     ("turn", 0),
+    ("spool", 1),
     ("push", 2),
     ("remote_write", 2),
     ("pull", 2),
-    ("schedule", 3),
-    ("export", 4),
+    ("replay", 3),
+    ("schedule", 4),
+    ("export", 5),
 ];
 
 /// The root's public re-exports of modules, as code inside the crate may spell them.
@@ -42,6 +44,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("push", "sinks::push"),
     ("remote_write", "sinks::remote_write"),
     ("pull", "sinks::pull"),
+    ("spool", "sinks::spool"),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -238,6 +238,7 @@ async fn only_a_completed_run_replaces_what_an_earlier_run_left() {
     for (outcome, stale_stays) in [
         (BatchOutcome::Success, false),
         (BatchOutcome::Failure, true),
+        (BatchOutcome::Interrupted, true),
     ] {
         let gw = Pushgateway::start();
         let earlier = "# TYPE earlier_run_total counter\nearlier_run_total 9\n";
@@ -350,6 +351,34 @@ async fn batch_gauges_and_a_failed_run_keeps_the_last_success() {
     assert_eq!(
         gw.value(BATCH, "batch_last_success_timestamp_seconds"),
         Some(success)
+    );
+    let failed = gw
+        .value(BATCH, "batch_last_failure_timestamp_seconds")
+        .unwrap();
+    assert!(failed >= success, "{failed} {success}");
+    assert_eq!(
+        gw.value(BATCH, "batch_last_interrupted_timestamp_seconds"),
+        None
+    );
+
+    // A third run stopped by a signal: interrupted, neither a success nor a failure.
+    let (recorder, config) = recorder_with_push(&gw.url, 3600);
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
+    exporter
+        .finish_batch(BatchOutcome::Interrupted)
+        .await
+        .unwrap();
+    let stopped = gw
+        .value(BATCH, "batch_last_interrupted_timestamp_seconds")
+        .unwrap();
+    assert!(stopped >= failed, "{stopped} {failed}");
+    assert_eq!(
+        gw.value(BATCH, "batch_last_success_timestamp_seconds"),
+        Some(success)
+    );
+    assert_eq!(
+        gw.value(BATCH, "batch_last_failure_timestamp_seconds"),
+        Some(failed)
     );
 }
 
@@ -655,4 +684,34 @@ fn error_chain<'e>(
     error: &'e (dyn std::error::Error + 'static),
 ) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(error), |e| e.source())
+}
+
+/// Shutdown stops an interval push's retries. Against a gateway answering 503, the push at start
+/// retries under a long policy; at shutdown it gives up after its current wait and the final PUT
+/// goes out within the deadline. With `stop_interval_pushes` made a no-op (a mutant no test
+/// noticed), the interval push held the turn past the deadline and no PUT was ever sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_the_retries_of_an_interval_push() {
+    let server = FaultServer::start(Fault::Statuses(vec![503]));
+    let (recorder, mut config) = recorder_with_push(&server.url, 3600);
+    let push = config.push.as_mut().unwrap();
+    push.retry.tries = 100;
+    push.retry.base_backoff_ms = 100;
+    push.retry.max_backoff_ms = 100;
+    push.retry.jitter = 0.0;
+    push.shutdown_timeout_ms = 2000;
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
+    // Bounded: the push at start is retrying once the server has seen two attempts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.requests.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "no retries at start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        exporter.shutdown().await.is_err(),
+        "the gateway answers 503"
+    );
+    let requests = server.request_texts();
+    let puts = requests.iter().filter(|r| r.starts_with("PUT ")).count();
+    assert!(puts > 0, "no final PUT: {} requests", requests.len());
 }

@@ -408,3 +408,49 @@ async fn a_series_with_job_and_exported_job_is_written_whole() {
     assert_eq!(got[0].1, 3.0);
     assert_eq!(prometheus.scalar("plain_total"), Some(1.0));
 }
+
+/// `increase()` over short-lived producers, measured on both receivers. Each producer writes at
+/// start (its `0`, then its first value) and at its end (its total, then stale markers): three
+/// samples. Prometheus extrapolates a series' end by half its average sample spacing when the
+/// window ends after it (and its start not at all, since the first sample is `0`), so it reads
+/// every such producer's total times `1 + 1/(2(n-1))`, here exactly 1.25; VictoriaMetrics does not
+/// extrapolate and reads the exact sum. `last_over_time` is exact on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn increase_over_short_lived_producers_on_each_receiver() {
+    let prometheus = Prometheus::start(&[]);
+    let vm = VictoriaMetrics::start();
+    let mut exact = 0.0;
+    // Bounded: ten producers, each about 200 ms.
+    for producer in 0..10u64 {
+        for url in [prometheus.write_url(), vm.write_url()] {
+            let instance = format!("short-{producer}");
+            let mut settings = MetricsConfig::default();
+            settings.remote_write = Some(config_for(&url, "increase", &instance));
+            let recorder = MetricsBuilder::from_config(settings.clone())
+                .build_recorder()
+                .unwrap();
+            let writer =
+                RemoteWriter::new(recorder.handle(), settings.remote_write.clone().unwrap())
+                    .unwrap();
+            let m = ObserverMetrics::new(&recorder.handle());
+            writer.write().await.unwrap();
+            m.events_processed_total.increment(1000 + producer * 37);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            writer.end().await.unwrap();
+        }
+        exact += (1000 + producer * 37) as f64;
+    }
+    // An instant query's time is whole seconds: samples of this second show from the next.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let selector = "events_processed_total{job=\"increase\"}";
+    let increase = format!("sum(increase({selector}[1h]))");
+    let last = format!("sum(last_over_time({selector}[1h]))");
+    let on_prometheus = prometheus.scalar(&increase).unwrap();
+    assert!(
+        (on_prometheus / exact - 1.25).abs() < 1e-9,
+        "{on_prometheus} vs {exact}"
+    );
+    assert_eq!(prometheus.scalar(&last), Some(exact));
+    assert_eq!(vm.scalar(&increase), Some(exact));
+    assert_eq!(vm.scalar(&last), Some(exact));
+}

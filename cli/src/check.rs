@@ -420,7 +420,7 @@ pub(crate) async fn command(config: &MetricsConfig, query: Option<&str>) -> Exit
             .iter()
             .find_map(|s| s.outcome.as_ref().err().map(|c| (w, s.name, c)))
     }) {
-        eprintln!("observer-metrics: check failed at \"{step}\" ({what}): {cause}");
+        tracing::error!("check failed at \"{step}\" ({what}): {cause}");
     }
     ExitCode::FAILURE
 }

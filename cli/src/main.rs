@@ -7,6 +7,7 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod check;
+mod log;
 mod run;
 mod settings;
 mod summary;
@@ -35,6 +36,13 @@ action_timeout_ms, max_retries, checkpoint_every), then OBSERVER_METRICS_* varia
 struct Cli {
     #[command(subcommand)]
     command: CliCommand,
+    /// How stderr's log lines are written: text (timestamp, level, message) or json (one object a
+    /// line, for a log collector).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: log::LogFormat,
+    /// The least severe events logged.
+    #[arg(long, global = true, value_enum, default_value = "info")]
+    log_level: log::LogLevel,
 }
 
 #[derive(Subcommand)]
@@ -56,6 +64,13 @@ enum CliCommand {
     /// PromQL. Prints each step with its time; exits 0 only when every step passed.
     #[command(after_help = EXIT_CODES)]
     Check(Flags),
+    /// Deliver what a spool holds (--spool-dir), oldest first, each file removed only once its
+    /// receiver took it: a Pushgateway body unless a newer push of its group reached the gateway,
+    /// a remote write with its samples' own timestamps. Credentials from --config and the flags go
+    /// only to their own receiver. Exits 0 when nothing is left to deliver, 1 when a receiver could
+    /// not be reached (its files stay).
+    #[command(after_help = EXIT_CODES)]
+    Replay(Flags),
     /// Print a completion script for SHELL on stdout.
     Completions {
         /// bash, elvish, fish, powershell or zsh.
@@ -66,10 +81,12 @@ enum CliCommand {
 fn main() -> ExitCode {
     // Usage errors exit 2 in clap's format; --help and --version exit 0.
     let cli = Cli::parse();
+    log::init(cli.log_format, cli.log_level);
     let (mode, flags) = match cli.command {
         CliCommand::Simulate(flags) => (Mode::Simulate, flags),
         CliCommand::Serve(flags) => (Mode::Serve, flags),
         CliCommand::Check(flags) => (Mode::Check, flags),
+        CliCommand::Replay(flags) => (Mode::Replay, flags),
         CliCommand::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -83,14 +100,14 @@ fn main() -> ExitCode {
     let (config, workload) = match settings::load(mode, &flags) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("observer-metrics: {e}");
+            tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
     let recorder = match MetricsBuilder::from_config(config.clone()).build_recorder() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("observer-metrics: {e}");
+            tracing::error!("{e}");
             return ExitCode::from(2);
         }
     };
@@ -101,12 +118,15 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("observer-metrics: cannot start the async runtime: {e}");
+            tracing::error!("cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     if mode == Mode::Check {
         return runtime.block_on(check::command(&config, workload.query.as_deref()));
+    }
+    if mode == Mode::Replay {
+        return runtime.block_on(run::replay(&config));
     }
     runtime.block_on(run::run(mode, &config, &workload, recorder))
 }

@@ -25,19 +25,19 @@ pub(crate) async fn run(
             let address = match pull.address() {
                 Ok(a) => a,
                 Err(e) => {
-                    eprintln!("observer-metrics: {e}");
+                    tracing::error!("{e}");
                     return ExitCode::from(2);
                 }
             };
             let listener = match tokio::net::TcpListener::bind(address).await {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("observer-metrics: cannot listen on {address}: {e}");
+                    tracing::error!("cannot listen on {address}: {e}");
                     return ExitCode::from(2);
                 }
             };
-            eprintln!(
-                "observer-metrics: serving http://{}/metrics",
+            tracing::info!(
+                "serving http://{}/metrics",
                 listener.local_addr().map_or(address, |a| a)
             );
             let shutdown = async {
@@ -55,7 +55,7 @@ pub(crate) async fn run(
         true => match Exporter::start(recorder.handle(), config) {
             Ok(exporter) => Some(exporter),
             Err(e) => {
-                eprintln!("observer-metrics: {e}");
+                tracing::error!("{e}");
                 return ExitCode::from(2);
             }
         },
@@ -69,14 +69,6 @@ pub(crate) async fn run(
         signal = shutdown_signal() => (sample(&recorder.render(), config.recorder.prefix.as_deref(), "events_processed_total") as u64, Some(signal)),
     };
     let elapsed = started.elapsed();
-    if let Some(first) = signal {
-        // The final push below is bounded, but a person pressing Ctrl-C again means now.
-        tokio::spawn(async move {
-            let again = shutdown_signal().await;
-            eprintln!("observer-metrics: {again} after {first}: exiting without the final push");
-            std::process::exit(if again == "SIGTERM" { 143 } else { 130 });
-        });
-    }
     let _ = stop_pull.send(());
     if let Some(server) = server {
         let _ = server.await;
@@ -93,25 +85,46 @@ pub(crate) async fn run(
         if mode == Mode::Simulate {
             print!("{render}");
         }
-        eprintln!("observer-metrics: {summary} ({elapsed:.2?})");
+        let cut_short = signal.map_or(String::new(), |s| format!("; cut short by {s}"));
+        tracing::info!("{summary} ({elapsed:.2?}){cut_short}");
         return exit_code(&mode, signal, invariants_hold);
     };
     let mut destinations = exporter.urls().join(" and ");
     if let Some(writer) = exporter.remote_writer() {
         destinations.push_str(&format!(" (instance {})", writer.instance()));
     }
-    let outcome = if signal.is_none() && invariants_hold {
-        BatchOutcome::Success
-    } else {
-        BatchOutcome::Failure
+    let cut_short = signal.map_or(String::new(), |s| format!("; cut short by {s}"));
+    let line = format!("{summary} ({elapsed:.2?}){cut_short}");
+    // However the batch ended, a signal during its final push means now: the summary still goes
+    // out, and with a spool the final body is already on disk for a replay.
+    let spooled = config.spool.as_ref().map(|s| s.dir.display().to_string());
+    {
+        let line = line.clone();
+        let spooled = spooled.clone();
+        tokio::spawn(async move {
+            let signal = shutdown_signal().await;
+            let kept = spooled.map_or(String::new(), |dir| format!(", its body kept in {dir}"));
+            tracing::warn!("{line}; {signal} during the final push: exiting without it{kept}");
+            std::process::exit(if signal == "SIGTERM" { 143 } else { 130 });
+        });
+    }
+    let finished = match (mode, signal, invariants_hold) {
+        // A service stopped is not a batch that failed: no batch gauges.
+        (Mode::Serve, _, _) => exporter.shutdown().await,
+        (_, _, false) => exporter.finish_batch(BatchOutcome::Failure).await,
+        (_, Some(_), true) => exporter.finish_batch(BatchOutcome::Interrupted).await,
+        (_, None, true) => exporter.finish_batch(BatchOutcome::Success).await,
     };
-    match exporter.finish_batch(outcome).await {
+    match finished {
         Ok(()) => {
-            eprintln!("observer-metrics: {summary} ({elapsed:.2?}); pushed to {destinations}");
+            tracing::info!("{line}; pushed to {destinations}");
             exit_code(&mode, signal, invariants_hold)
         }
         Err(e) => {
-            eprintln!("observer-metrics: final push failed: {e}");
+            let kept = spooled.map_or(String::new(), |dir| {
+                format!("; kept in {dir} for `observer-metrics replay --spool-dir {dir}` or the next run")
+            });
+            tracing::error!("{line}; final push failed: {e}{kept}");
             match signal {
                 // The run was ended by a signal: its exit code says so, as a shell expects.
                 Some(_) => exit_code(&Mode::Simulate, signal, true),
@@ -129,5 +142,31 @@ fn exit_code(mode: &Mode, signal: Option<&str>, invariants_hold: bool) -> ExitCo
         (Mode::Simulate, Some("SIGTERM")) => ExitCode::from(143),
         (Mode::Simulate, Some(_)) => ExitCode::from(130),
         _ => ExitCode::SUCCESS,
+    }
+}
+
+/// `replay`: what the spool holds, delivered; 0 when nothing is left to deliver.
+pub(crate) async fn replay(config: &MetricsConfig) -> ExitCode {
+    let report = match config.replay_spool().await {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    for note in &report.notes {
+        tracing::warn!("spool: {note}");
+    }
+    let dir = config.spool.as_ref().map(|s| s.dir.display().to_string());
+    tracing::info!(
+        "replay of {}: {} delivered, {} kept for later, {} dropped",
+        dir.unwrap_or_default(),
+        report.delivered,
+        report.kept,
+        report.dropped
+    );
+    match report.kept {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
     }
 }

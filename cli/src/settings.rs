@@ -15,6 +15,7 @@ pub(crate) enum Mode {
     Simulate,
     Serve,
     Check,
+    Replay,
 }
 
 impl Mode {
@@ -24,6 +25,7 @@ impl Mode {
             Mode::Simulate => "simulate",
             Mode::Serve => "serve",
             Mode::Check => "check",
+            Mode::Replay => "replay",
         }
     }
 }
@@ -85,6 +87,15 @@ pub(crate) struct Flags {
     /// Seed of the event stream [default: 1].
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Keep what a receiver does not take in DIR, and deliver what an earlier run left there
+    /// (spool.dir): for batch jobs whose last totals must arrive although the receiver may be
+    /// down when they end.
+    #[arg(long, value_name = "DIR", env = "OBSERVER_METRICS_SPOOL_DIR")]
+    spool_dir: Option<PathBuf>,
+    /// Seconds between progress lines on stderr when it is not a terminal (cron, a container's
+    /// log); 0 for none. On a terminal a progress bar shows instead [default: 10].
+    #[arg(long, value_name = "SECS")]
+    progress_secs: Option<u64>,
     /// check: the Prometheus-compatible query API to read remote writes back from.
     #[arg(long, value_name = "URL")]
     query: Option<String>,
@@ -111,6 +122,9 @@ pub(crate) struct Workload {
     /// `check --query`: not a workload setting, carried here from the flags.
     #[serde(skip)]
     pub(crate) query: Option<String>,
+    /// `--progress-secs`: how the run is shown, carried here from the flags.
+    #[serde(skip)]
+    pub(crate) progress_secs: u64,
 }
 
 impl Default for Workload {
@@ -129,6 +143,7 @@ impl Default for Workload {
             max_retries: 3,
             checkpoint_every: 100,
             query: None,
+            progress_secs: 10,
         }
     }
 }
@@ -198,6 +213,9 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
     }
     config.validate().map_err(|e| e.to_string())?;
     workload.validate()?;
+    if mode == Mode::Replay && config.spool.is_none() {
+        return Err("replay needs --spool-dir DIR (or spool.dir)".into());
+    }
     if mode == Mode::Check {
         if config.push.is_none() && config.remote_write.is_none() {
             return Err("check needs --push-gateway, or --remote-write with --query".into());
@@ -225,6 +243,9 @@ impl Flags {
         if let Some(seed) = self.seed {
             workload.seed = seed;
         }
+        if let Some(secs) = self.progress_secs {
+            workload.progress_secs = secs;
+        }
         workload.rate = self.rate.or(workload.rate);
         set(&mut workload.duplicate_rate, self.duplicate_rate);
         set(&mut workload.failure_rate, self.failure_rate);
@@ -235,6 +256,12 @@ impl Flags {
         }
         if let Some(listen) = &self.listen {
             config.pull.get_or_insert_with(PullConfig::default).listen = listen.clone();
+        }
+        if let Some(dir) = &self.spool_dir {
+            config
+                .spool
+                .get_or_insert_with(observer_metrics::spool::SpoolConfig::default)
+                .dir = dir.clone();
         }
         if let Some(url) = &self.push_gateway {
             config.push.get_or_insert_with(PushConfig::default).url = url.clone();

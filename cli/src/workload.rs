@@ -72,9 +72,8 @@ pub(crate) async fn drive(p: &Pipeline, w: &Workload, limit: Option<u64>) -> u64
         duplicate_rate: w.duplicate_rate,
     };
     let _ = p.recover().await;
-    let progress = std::io::stderr().is_terminal();
+    let mut progress = Progress::new(limit, w.progress_secs);
     let start = tokio::time::Instant::now();
-    let mut last_progress = start;
     let mut id = 0;
     while limit.is_none_or(|n| id < n) {
         // The in-memory parts never fail; a failing store would be counted by its decorator.
@@ -82,20 +81,79 @@ pub(crate) async fn drive(p: &Pipeline, w: &Workload, limit: Option<u64>) -> u64
         id += 1;
         if let Some(rate) = w.rate {
             tokio::time::sleep_until(start + Duration::from_secs_f64(id as f64 / rate)).await;
-        } else if id % 256 == 0 {
+        } else if id.is_multiple_of(256) {
             // Let a signal be noticed in a long unpaced batch.
             tokio::task::yield_now().await;
         }
-        if progress && last_progress.elapsed() >= Duration::from_millis(200) {
-            last_progress = tokio::time::Instant::now();
-            match limit {
-                Some(n) => eprint!("\r{id}/{n} events"),
-                None => eprint!("\r{id} events"),
-            }
+        progress.show(id);
+    }
+    progress.finish();
+    id
+}
+
+/// How far a run is: a bar redrawn in place on a terminal, a log line every few seconds
+/// otherwise (cron, a container's log), so a long batch is never silent.
+struct Progress {
+    limit: Option<u64>,
+    /// `None`: nothing is shown.
+    every: Option<Duration>,
+    terminal: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new(limit: Option<u64>, secs: u64) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let every = match (terminal, secs) {
+            (true, _) => Some(Duration::from_millis(200)),
+            (false, 0) => None,
+            (false, secs) => Some(Duration::from_secs(secs)),
+        };
+        let now = std::time::Instant::now();
+        Progress {
+            limit,
+            every,
+            terminal,
+            started: now,
+            last: now,
         }
     }
-    if progress {
-        eprint!("\r");
+
+    fn show(&mut self, done: u64) {
+        // Checked every 64 events: a clock read per event would show in an unpaced batch.
+        let Some(every) = self.every.filter(|_| done.is_multiple_of(64)) else {
+            return;
+        };
+        if self.last.elapsed() < every {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        match (self.terminal, self.limit) {
+            (true, Some(n)) => {
+                let width = 30;
+                let filled = (done * width / n.max(1)) as usize;
+                let bar = format!(
+                    "{}{}",
+                    "#".repeat(filled),
+                    "-".repeat(width as usize - filled)
+                );
+                eprint!("\r[{bar}] {done}/{n} events, {rate:.0}/s ");
+            }
+            (true, None) => eprint!("\r{done} events, {rate:.0}/s "),
+            (false, Some(n)) => tracing::info!(
+                "progress: {done}/{n} events ({:.1}%), {rate:.0}/s",
+                done as f64 * 100.0 / n.max(1) as f64
+            ),
+            (false, None) => tracing::info!("progress: {done} events, {rate:.0}/s"),
+        }
     }
-    id
+
+    fn finish(&self) {
+        if self.terminal {
+            // Clears the bar's line for the summary.
+            eprint!("\r{:72}\r", "");
+        }
+    }
 }

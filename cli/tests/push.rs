@@ -103,9 +103,51 @@ fn sigterm_ends_the_batch_with_a_last_push() {
         > 0.0));
     let status = support::terminate(&mut child.0, Duration::from_secs(30));
     assert_eq!(status.code(), Some(143));
-    // The last push carried the run's duration, which only the final push sets.
+    // The last push carried the run's duration, which only the final push sets, and says the run
+    // was stopped, not failed.
     assert!(gw.value(&term, "batch_last_run_duration_seconds").is_some());
+    assert!(gw
+        .value(&term, "batch_last_interrupted_timestamp_seconds")
+        .is_some());
+    assert_eq!(
+        gw.value(&term, "batch_last_failure_timestamp_seconds"),
+        None
+    );
+    assert_eq!(
+        gw.value(&term, "batch_last_success_timestamp_seconds"),
+        None
+    );
     assert!(gw.value(&term, "events_processed_total").unwrap() > 0.0);
+}
+
+/// `serve` ended by SIGTERM (exit 0, as documented) is a service stopping, not a batch: it pushes
+/// its final totals and no batch gauge, so `BatchJobNotSucceededRecently` has nothing to fire on
+/// (it fired 12 s after every normal stop).
+#[cfg(unix)]
+#[test]
+fn a_stopped_serve_is_not_a_failed_batch() {
+    let gw = Pushgateway::start();
+    let mut child = support::ChildGuard::spawn(
+        cli!()
+            .args(["serve", "--rate", "200", "--interval", "1"])
+            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--push-gateway", &gw.url, "--job", "service"])
+            .stderr(std::process::Stdio::null()),
+    );
+    let group = [("job", "service")];
+    assert!(gw.wait_for(Duration::from_secs(15), |g| g
+        .value(&group, "events_processed_total")
+        .unwrap_or(0.0)
+        > 0.0));
+    let status = support::terminate(&mut child.0, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    let families = gw.families(&group).unwrap();
+    assert!(families.contains_key("events_processed_total"));
+    let batch: Vec<_> = families
+        .keys()
+        .filter(|k| k.starts_with("batch_"))
+        .collect();
+    assert!(batch.is_empty(), "{batch:?}");
 }
 
 /// Run 1 succeeds; run 2 is SIGKILLed after its first push. The group must still hold run 1's
@@ -343,4 +385,63 @@ async fn a_gateway_behind_a_private_ca() {
     config.ca_file = Some(ca.display().to_string());
     assert_eq!(PushClient::new(config).unwrap_err().field, "push.ca_file");
     std::fs::remove_file(&ca).unwrap();
+}
+
+/// Logs an operator can read: a gateway down at start and back later gives one warning for the
+/// streak of failed sends and one line for the recovery, not a line a tick; every line has a
+/// timestamp and a level, and progress shows without a terminal. `--log-format json` writes the
+/// same as one JSON object a line.
+#[cfg(unix)]
+#[test]
+fn a_failure_streak_and_its_recovery_are_logged_once() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = support::ChildGuard::spawn(
+        cli!()
+            .args(["--log-format", "json", "simulate", "--events", "1000000"])
+            .args(["--rate", "500", "--interval", "1", "--progress-secs", "1"])
+            .args(["--push-gateway", &url, "--job", "streak"])
+            .env("OBSERVER_METRICS_PUSH_RETRY_TRIES", "1")
+            .stderr(std::process::Stdio::piped()),
+    );
+    // Bounded: three failed intervals, then the gateway is back.
+    std::thread::sleep(Duration::from_millis(3200));
+    let gw = Pushgateway::start_on(port);
+    let group = [("job", "streak")];
+    assert!(gw.wait_for(Duration::from_secs(15), |g| g
+        .value(&group, "events_processed_total")
+        .is_some()));
+    let status = support::terminate(&mut child.0, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(143));
+    let stderr = support::stderr_of(&mut child);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            assert!(
+                l["timestamp"].as_str().is_some_and(|t| t.starts_with("20")),
+                "{l}"
+            );
+            assert!(l["level"].is_string(), "{l}");
+            l["fields"]["message"].as_str().unwrap_or_default()
+        })
+        .collect();
+    let failed = messages
+        .iter()
+        .filter(|m| m.starts_with("send failed"))
+        .count();
+    let recovered = messages
+        .iter()
+        .filter(|m| m.starts_with("sends recovered"))
+        .count();
+    assert_eq!((failed, recovered), (1, 1), "{stderr}");
+    assert!(
+        messages.iter().any(|m| m.starts_with("progress: ")),
+        "{stderr}"
+    );
+    let last = messages.last().unwrap();
+    assert!(last.contains("cut short by SIGTERM"), "{stderr}");
 }

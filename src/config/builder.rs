@@ -211,6 +211,14 @@ impl MetricsBuilder {
         self
     }
 
+    /// Keeps what a receiver does not take in a spool at `dir` (the `[spool]` table, default
+    /// bounds), for a later start or `observer-metrics replay` to deliver.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+    pub fn spool_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.spool = Some(crate::sinks::spool::SpoolConfig::new(dir));
+        self
+    }
+
     /// The recorder alone, for the sinks the config names (their labels renamed, their reserved
     /// names kept), without starting an exporter: for a pull endpoint, a test, or a caller that
     /// sends renders itself.

@@ -18,6 +18,8 @@ use crate::sinks::pull::PullConfig;
 use crate::sinks::push::PushConfig;
 #[cfg(feature = "remote-write")]
 use crate::sinks::remote_write::RemoteWriteConfig;
+#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+use crate::sinks::spool::SpoolConfig;
 
 mod builder;
 
@@ -64,6 +66,12 @@ pub struct MetricsConfig {
     #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull: Option<PullConfig>,
+    /// Where final sends (and failed remote writes) wait when their receiver does not take them,
+    /// until a later start or `observer-metrics replay` delivers them: the `[spool]` table (native
+    /// targets). Default: none.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spool: Option<SpoolConfig>,
 }
 
 impl Default for MetricsConfig {
@@ -77,6 +85,8 @@ impl Default for MetricsConfig {
             remote_write: None,
             #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
             pull: None,
+            #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+            spool: None,
         }
     }
 }
@@ -122,6 +132,8 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for File<'_, T> {
                 "remote_write" => config.remote_write = map.next_value()?,
                 #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
                 "pull" => config.pull = map.next_value()?,
+                #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+                "spool" => config.spool = map.next_value()?,
                 other => {
                     if !config.recorder.read_field(other, &mut map)? {
                         map.next_value_seed(Unknown(other))?;
@@ -175,6 +187,10 @@ impl MetricsConfig {
         #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
         if let Some(pull) = &self.pull {
             pull.address()?;
+        }
+        #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+        if let Some(spool) = &self.spool {
+            spool.validate()?;
         }
         Ok(())
     }
@@ -349,6 +365,13 @@ impl MetricsConfig {
                 .get_or_insert_with(Default::default)
                 .apply_env(rest, value);
         }
+        #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+        if let Some(rest) = field.strip_prefix("spool_") {
+            return self
+                .spool
+                .get_or_insert_with(Default::default)
+                .apply_env(rest, value);
+        }
         #[cfg(feature = "remote-write")]
         if let Some(rest) = field.strip_prefix("remote_write_") {
             return self
@@ -374,7 +397,31 @@ impl MetricsConfig {
             push: self.push.as_ref(),
             #[cfg(feature = "remote-write")]
             remote_write: self.remote_write.as_ref(),
+            spool: self.spool.as_ref(),
         }
+    }
+
+    /// Delivers what the `[spool]` directory holds, oldest first, each file removed only once its
+    /// receiver took it (what `observer-metrics replay` runs). The credentials of `[push]` and
+    /// `[remote_write]` go only to files bound for that same URL; files for any other receiver go
+    /// without credentials. Fails when there is no `[spool]` table or its directory cannot be
+    /// used.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+    pub async fn replay_spool(&self) -> Result<crate::sinks::spool::ReplayReport, ConfigError> {
+        let Some(spool) = &self.spool else {
+            return Err(invalid(
+                "spool.dir",
+                "",
+                "a [spool] table (or OBSERVER_METRICS_SPOOL_DIR) is needed",
+            ));
+        };
+        crate::sinks::schedule::replay_spool(
+            spool,
+            self.push.as_ref(),
+            #[cfg(feature = "remote-write")]
+            self.remote_write.as_ref(),
+        )
+        .await
     }
 }
 

@@ -132,7 +132,7 @@ where
                 summary.dead_lettered += 1;
             }
         }
-        if self.checkpoint_every > 0 && event.id % self.checkpoint_every == 0 {
+        if self.checkpoint_every > 0 && event.id.is_multiple_of(self.checkpoint_every) {
             self.checkpoints
                 .save(
                     &self.listener,

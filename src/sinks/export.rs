@@ -8,6 +8,7 @@ pub use super::http::{
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use super::schedule::{
-    shutdown_signal, BatchOutcome, Exporter, LAST_DURATION_GAUGE, LAST_SUCCESS_GAUGE,
+    shutdown_signal, BatchOutcome, Exporter, LAST_DURATION_GAUGE, LAST_FAILURE_GAUGE,
+    LAST_INTERRUPTED_GAUGE, LAST_SUCCESS_GAUGE,
 };
 pub use crate::platform::ErrorSource;

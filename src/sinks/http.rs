@@ -137,7 +137,8 @@ impl RetryPolicy {
     }
 
     /// Runs `attempt` until it succeeds, fails for good (`transient` says no), the tries are
-    /// used up, or `give_up()` (checked before each wait and after it). Each attempt takes at most
+    /// used up (with `until`, the last final send's: the next attempt would start after it), or
+    /// `give_up()` (checked before each wait and after it). Each attempt takes at most
     /// `timeout`; `turn`, the sink's turn when the sends are taken in turn, is told when each
     /// attempt and each wait is due to end, so that a send that can no longer finish is known.
     pub(crate) async fn run<T, E, F, Fut>(
@@ -145,6 +146,7 @@ impl RetryPolicy {
         give_up: &(dyn Fn() -> bool + Sync),
         turn: Option<&crate::sinks::turn::Turn<'_>>,
         timeout: Duration,
+        until: Option<web_time::Instant>,
         transient: impl Fn(&E) -> bool,
         mut attempt: F,
     ) -> Result<T, E>
@@ -161,8 +163,17 @@ impl RetryPolicy {
         loop {
             expect(timeout);
             match attempt().await {
-                Err(e) if transient(&e) && tries + 1 < self.tries && !give_up() => {
+                Err(e) if transient(&e) && !give_up() => {
                     let wait = self.jittered(tries, crate::recorder::storage::random_unit());
+                    // A final send tries until its deadline, however many tries that takes: a
+                    // receiver that restarts within it still gets the last totals.
+                    let more = match until {
+                        Some(end) => web_time::Instant::now() + wait < end,
+                        None => tries + 1 < self.tries,
+                    };
+                    if !more {
+                        return Err(e);
+                    }
                     expect(wait);
                     crate::platform::sleep(wait).await;
                     if give_up() {
@@ -359,6 +370,11 @@ static METADATA: metrics::Metadata<'static> =
 pub(crate) struct Outcomes {
     successes: std::sync::atomic::AtomicU64,
     failures: std::sync::atomic::AtomicU64,
+    /// Failures since the last success: only the first of a streak, and the recovery, are logged.
+    #[cfg(not(target_arch = "wasm32"))]
+    streak: std::sync::atomic::AtomicU64,
+    #[cfg(not(target_arch = "wasm32"))]
+    sink: &'static str,
     last_error: std::sync::Mutex<Option<ExportError>>,
     published: (metrics::Counter, metrics::Counter, metrics::Gauge),
 }
@@ -382,6 +398,10 @@ impl Outcomes {
         Outcomes {
             successes: Default::default(),
             failures: Default::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            streak: Default::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            sink,
             last_error: Default::default(),
             published: (counter("success"), counter("failure"), gauge),
         }
@@ -395,10 +415,23 @@ impl Outcomes {
                 self.successes.fetch_add(1, Relaxed);
                 self.published.0.increment(1);
                 self.published.2.set(crate::platform::unix_time_secs());
+                #[cfg(not(target_arch = "wasm32"))]
+                match self.streak.swap(0, Relaxed) {
+                    0 => {}
+                    failed => tracing::info!(sink = self.sink, failed, "sends recovered"),
+                }
             }
             Err(e) => {
                 self.failures.fetch_add(1, Relaxed);
                 self.published.1.increment(1);
+                #[cfg(not(target_arch = "wasm32"))]
+                if self.streak.fetch_add(1, Relaxed) == 0 {
+                    tracing::warn!(
+                        sink = self.sink,
+                        error = %e,
+                        "send failed; the next sends carry the totals, and a recovery is logged"
+                    );
+                }
                 *self
                     .last_error
                     .lock()

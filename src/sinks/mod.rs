@@ -1,8 +1,9 @@
 //! Where renders go. Each sink owns its settings, their `OBSERVER_METRICS_*` twins, and what it
 //! reserves in the recorder (the labels it sets on every series, the names whose type it fixes);
 //! the sinks are peers and never import each other. What the HTTP sinks share is in `http`,
-//! `error` and `turn`; the schedule that drives them is `schedule`; `export` is the public path of
-//! what they share.
+//! `error` and `turn`; `spool` keeps on disk what a receiver did not take, and `replay` delivers
+//! it; the schedule that drives them all is `schedule`; `export` is the public path of what they
+//! share.
 
 #[cfg(feature = "push")]
 pub(crate) mod error;
@@ -17,6 +18,10 @@ pub mod push;
 #[cfg(feature = "remote-write")]
 pub mod remote_write;
 #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+pub(crate) mod replay;
+#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
 pub(crate) mod schedule;
+#[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+pub mod spool;
 #[cfg(feature = "push")]
 pub(crate) mod turn;

@@ -20,6 +20,8 @@ use crate::sinks::error::ExportError;
 use crate::sinks::push::{GroupPusher, Phase, PushClient, PushConfig};
 #[cfg(feature = "remote-write")]
 use crate::sinks::remote_write::{RemoteWriteConfig, RemoteWriter};
+use crate::sinks::replay::{replay, Credentials};
+use crate::sinks::spool::{ReplayReport, Spool, SpoolConfig};
 
 /// How a batch ended, for [`Exporter::finish_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,15 +29,24 @@ use crate::sinks::remote_write::{RemoteWriteConfig, RemoteWriter};
 pub enum BatchOutcome {
     /// The batch did its work: the last-success time is set and pushed.
     Success,
-    /// The batch failed: only the run's duration is pushed, with POST, so the last-success time of
-    /// an earlier run stays in the group for staleness alerts.
+    /// The batch failed: the run's duration and `batch_last_failure_timestamp_seconds` are pushed,
+    /// with POST, so the last-success time of an earlier run stays in the group for staleness
+    /// alerts.
     Failure,
+    /// The batch was stopped before it finished (SIGTERM from a deploy or a node drain, SIGINT):
+    /// not a failure. The run's duration and `batch_last_interrupted_timestamp_seconds` are
+    /// pushed, with POST, as for a failure.
+    Interrupted,
 }
 
 /// Gauge: Unix time of the last batch that finished successfully.
 pub const LAST_SUCCESS_GAUGE: &str = "batch_last_success_timestamp_seconds";
 /// Gauge: how long the last batch ran, in seconds.
 pub const LAST_DURATION_GAUGE: &str = "batch_last_run_duration_seconds";
+/// Gauge: Unix time of the last batch that failed.
+pub const LAST_FAILURE_GAUGE: &str = "batch_last_failure_timestamp_seconds";
+/// Gauge: Unix time of the last batch that was stopped before it finished.
+pub const LAST_INTERRUPTED_GAUGE: &str = "batch_last_interrupted_timestamp_seconds";
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
@@ -121,6 +132,30 @@ impl Sink {
         }
     }
 
+    /// Delivers what the spool holds for this sink's receiver (for the gateway, every group of
+    /// it), before the sink's first send.
+    async fn replay_spool(&self) -> Option<ReplayReport> {
+        let (spool, http, base, credentials) = match self {
+            Sink::Pushgateway(p) => (
+                p.spool()?,
+                p.client().http(),
+                crate::sinks::http::split_userinfo(p.client().config().url.trim()).0,
+                p.client().credentials().to_vec(),
+            ),
+            #[cfg(feature = "remote-write")]
+            Sink::RemoteWrite(w) => (w.spool()?, w.http(), w.target().to_owned(), w.credentials()),
+        };
+        let credentials = Credentials::from([(base, credentials)]);
+        let timeout = self.shutdown_timeout();
+        // In the sink's turn: its first send, and a shutdown's last one, go after the replay.
+        let _turn = match self {
+            Sink::Pushgateway(p) => p.turn().await,
+            #[cfg(feature = "remote-write")]
+            Sink::RemoteWrite(w) => w.turn().await,
+        };
+        Some(replay(spool, http, &credentials, true, timeout).await)
+    }
+
     fn fresh_client(&self) -> Result<FreshClient, String> {
         match self {
             Sink::Pushgateway(p) => PushClient::new(p.client().config().clone())
@@ -142,6 +177,7 @@ impl Sink {
     ) -> Result<(), ExportError> {
         self.stop();
         let deadline = self.shutdown_timeout();
+        let until = web_time::Instant::now() + deadline;
         let (method, work): (&'static str, futures_util::future::BoxFuture<'_, _>) = match self {
             Sink::Pushgateway(p) => {
                 let client = match fresh {
@@ -151,7 +187,7 @@ impl Sink {
                 let config = client.config();
                 let method = phase.method(config.method);
                 let work = async move {
-                    p.push_via(client, method).await?;
+                    p.push_last(client, method, until).await?;
                     if config.delete_on_shutdown {
                         p.delete_via(client).await?;
                     }
@@ -161,8 +197,10 @@ impl Sink {
             }
             #[cfg(feature = "remote-write")]
             Sink::RemoteWrite(w) => match fresh {
-                Some(FreshClient::RemoteWrite(http)) => ("POST", Box::pin(w.end_via(http))),
-                _ => ("POST", Box::pin(w.end())),
+                Some(FreshClient::RemoteWrite(http)) => {
+                    ("POST", Box::pin(w.end_until(http, until)))
+                }
+                _ => ("POST", Box::pin(w.end_until(w.http(), until))),
             },
         };
         match tokio::time::timeout(deadline, work).await {
@@ -213,6 +251,8 @@ pub struct Exporter {
     commands: Vec<mpsc::UnboundedSender<Command>>,
     /// The sinks' scheduled tasks, until the exporter is shut down or dropped.
     tasks: Vec<JoinHandle<()>>,
+    /// One per sink: answered once its task has replayed the spool.
+    replays: Vec<oneshot::Receiver<()>>,
     started: Instant,
 }
 
@@ -247,6 +287,8 @@ pub(crate) struct Schedule<'a> {
     /// The remote-write receiver, if any.
     #[cfg(feature = "remote-write")]
     pub(crate) remote_write: Option<&'a RemoteWriteConfig>,
+    /// Where final sends (and failed remote writes) wait for a later run, if anywhere.
+    pub(crate) spool: Option<&'a SpoolConfig>,
 }
 
 /// An exporter with every fallible step done (its sinks' clients built, the runtime found) and
@@ -267,13 +309,16 @@ impl Prepared {
             interval,
             runtime,
         } = self;
+        let mut replays = Vec::new();
         let (commands, tasks) = sinks
             .iter()
             .map(|sink| {
                 let (commands, receiver) = mpsc::unbounded_channel();
+                let (replayed, replay) = oneshot::channel();
+                replays.push(replay);
                 (
                     commands,
-                    runtime.spawn(run(sink.clone(), receiver, interval)),
+                    runtime.spawn(run(sink.clone(), receiver, interval, replayed)),
                 )
             })
             .unzip();
@@ -282,6 +327,7 @@ impl Prepared {
             recorder,
             commands,
             tasks,
+            replays,
             started: Instant::now(),
         }
     }
@@ -355,17 +401,19 @@ impl Exporter {
             }
         }
         let runtime = runtime()?;
+        let spool = schedule
+            .spool
+            .map(|config| Spool::open(config, Some(&recorder)).map(Arc::new))
+            .transpose()?;
         let mut sinks = Vec::new();
         if let Some(push) = schedule.push {
             let client = PushClient::new(push.clone())?;
-            sinks.push(Sink::Pushgateway(Arc::new(GroupPusher::new(
-                recorder.clone(),
-                client,
-            ))));
+            let pusher = GroupPusher::new(recorder.clone(), client).with_spool(spool.clone());
+            sinks.push(Sink::Pushgateway(Arc::new(pusher)));
         }
         #[cfg(feature = "remote-write")]
         if let Some(rw) = schedule.remote_write {
-            let writer = RemoteWriter::new(recorder.clone(), rw.clone())?;
+            let writer = RemoteWriter::new(recorder.clone(), rw.clone())?.with_spool(spool.clone());
             sinks.push(Sink::RemoteWrite(Arc::new(writer)));
         }
         Ok(Prepared {
@@ -451,29 +499,41 @@ impl Exporter {
         self.finish(Phase::Complete).await
     }
 
-    /// Records the conventional batch-job gauges and shuts down: on success
-    /// `batch_last_success_timestamp_seconds` (now) and `batch_last_run_duration_seconds`, pushed
-    /// with the configured method; on failure only the duration, pushed with POST so that an
-    /// earlier run's success time stays in the group. Alert on
-    /// `time() - batch_last_success_timestamp_seconds > …`, and on its absence.
+    /// Records the conventional batch-job gauges and shuts down: `batch_last_run_duration_seconds`
+    /// and the time of this end, as `batch_last_success_timestamp_seconds` (pushed with the
+    /// configured method), `batch_last_failure_timestamp_seconds` or
+    /// `batch_last_interrupted_timestamp_seconds` (both pushed with POST, so that an earlier run's
+    /// success time stays in the group). The shipped rules (`pushgateway/rules.yml`) alert on a
+    /// success older than a day, on a failed last run, and (for information) on an interrupted one,
+    /// for the gateway and remote write alike. A service that is not a batch (the CLI's `serve`)
+    /// calls [`shutdown`](Self::shutdown) instead: no batch gauges.
     pub async fn finish_batch(mut self, outcome: BatchOutcome) -> Result<(), ExportError> {
         let recorder = &self.recorder;
         let gauge =
             |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
         gauge(LAST_DURATION_GAUGE).set(self.started.elapsed().as_secs_f64());
-        let phase = match outcome {
-            BatchOutcome::Success => {
-                gauge(LAST_SUCCESS_GAUGE).set(unix_time_secs());
-                Phase::Complete
-            }
-            BatchOutcome::Failure => Phase::Incomplete,
+        let (ended, phase) = match outcome {
+            BatchOutcome::Success => (LAST_SUCCESS_GAUGE, Phase::Complete),
+            BatchOutcome::Failure => (LAST_FAILURE_GAUGE, Phase::Incomplete),
+            BatchOutcome::Interrupted => (LAST_INTERRUPTED_GAUGE, Phase::Incomplete),
         };
+        gauge(ended).set(unix_time_secs());
         self.finish(phase).await
     }
 
     async fn finish(&mut self, phase: Phase) -> Result<(), ExportError> {
         let tasks = std::mem::take(&mut self.tasks);
-        let results = join_all(self.sinks.iter().map(|s| s.send_last(phase, None))).await;
+        let replays = std::mem::take(&mut self.replays);
+        let last_sends = self
+            .sinks
+            .iter()
+            .zip(replays)
+            .map(|(sink, replayed)| async move {
+                // What an earlier run left goes before this run's last send, within its deadline.
+                let _ = tokio::time::timeout(sink.shutdown_timeout(), replayed).await;
+                sink.send_last(phase, None).await
+            });
+        let results = join_all(last_sends).await;
         // Only now: a task may have had a send on the wire, which the last send waited for.
         for task in tasks {
             task.abort();
@@ -513,15 +573,15 @@ impl Drop for Exporter {
                 Err(e) => Err(format!("no runtime for the final push: {e}")),
             };
             if let Err(e) = result {
-                // Drop cannot return an error; this line is the only trace a lost push would leave.
-                eprintln!("observer-metrics: final push on drop failed: {e}");
+                // Drop cannot return an error: this event (and the failure count) is its trace.
+                tracing::error!(error = %e, "the final send on drop failed");
             }
         };
         let thread = std::thread::Builder::new()
             .name("observer-metrics-final-push".into())
             .spawn(final_sends);
         let Ok(thread) = thread else {
-            eprintln!("observer-metrics: final push on drop failed: no thread for it");
+            tracing::error!("the final send on drop failed: no thread for it");
             return;
         };
         match Handle::try_current().map(|h| h.runtime_flavor()) {
@@ -537,7 +597,17 @@ impl Drop for Exporter {
     }
 }
 
-async fn run(sink: Sink, mut commands: mpsc::UnboundedReceiver<Command>, interval: Duration) {
+async fn run(
+    sink: Sink,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    interval: Duration,
+    replayed: oneshot::Sender<()>,
+) {
+    // What an earlier run could not deliver goes first, oldest first.
+    if let Some(report) = sink.replay_spool().await {
+        report.log();
+    }
+    let _ = replayed.send(());
     let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -571,4 +641,38 @@ pub async fn shutdown_signal() -> &'static str {
     }
     let _ = tokio::signal::ctrl_c().await;
     "SIGINT"
+}
+
+/// Delivers what the spool of `config` holds, oldest first, and reports what it did: the
+/// `replay` command. Credentials configured for a receiver (`push`, `remote_write`) go only to that
+/// receiver's files; the files of any other receiver go without credentials.
+pub(crate) async fn replay_spool(
+    config: &SpoolConfig,
+    push: Option<&PushConfig>,
+    #[cfg(feature = "remote-write")] remote_write: Option<&RemoteWriteConfig>,
+) -> Result<ReplayReport, ConfigError> {
+    let spool = Spool::open(config, None)?;
+    let http =
+        crate::platform::HttpClient::new(None).map_err(|reason| invalid("spool", "", reason))?;
+    let mut credentials = Credentials::new();
+    let mut timeout = PushConfig::default().shutdown_timeout();
+    if let Some(push) = push {
+        // The gateway's address: its credentials cover every group under it.
+        let client = PushClient::new(push.clone())?;
+        let (base, _) = crate::sinks::http::split_userinfo(push.url.trim());
+        credentials.insert(base, client.credentials().to_vec());
+        timeout = push.shutdown_timeout();
+    }
+    #[cfg(feature = "remote-write")]
+    if let Some(rw) = remote_write {
+        let (target, headers) = crate::sinks::http::request_headers(
+            &rw.url,
+            &rw.headers,
+            rw.basic_auth.as_ref(),
+            rw.bearer_token.as_ref(),
+        );
+        credentials.insert(target, headers);
+        timeout = timeout.max(rw.shutdown_timeout());
+    }
+    Ok(replay(&spool, &http, &credentials, false, timeout).await)
 }

@@ -28,7 +28,11 @@ pub struct ScrapeJob<'a> {
 impl Prometheus {
     /// Starts one scraping `jobs` (none: a pure remote-write receiver); waits until it is ready.
     pub fn start(jobs: &[ScrapeJob]) -> Prometheus {
-        let port = free_port();
+        Self::start_on(jobs, free_port())
+    }
+
+    /// [`start`](Self::start) on `port`: a receiver that comes back where a producer wrote before.
+    pub fn start_on(jobs: &[ScrapeJob], port: u16) -> Prometheus {
         let dir = std::env::temp_dir().join(format!("om-prometheus-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut config = String::from(

@@ -19,7 +19,11 @@ pub struct VictoriaMetrics {
 impl VictoriaMetrics {
     /// Starts one; waits until it is healthy.
     pub fn start() -> VictoriaMetrics {
-        let port = free_port();
+        Self::start_on(free_port())
+    }
+
+    /// [`start`](Self::start) on `port`: a receiver that comes back where a producer wrote before.
+    pub fn start_on(port: u16) -> VictoriaMetrics {
         let dir = std::env::temp_dir().join(format!("om-vm-{}-{port}", std::process::id()));
         let child = ChildGuard::spawn_installed(
             Command::new("victoria-metrics")

@@ -311,6 +311,16 @@ pub fn recorder_with_push(
     )
 }
 
+/// What a child that has exited wrote to its piped stderr.
+pub fn stderr_of(child: &mut ChildGuard) -> String {
+    use std::io::Read;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stderr.take() {
+        pipe.read_to_string(&mut stderr).unwrap();
+    }
+    stderr
+}
+
 /// The `observer-metrics` binary at `binary` as a command, with none of this environment's
 /// `OBSERVER_METRICS_*` variables (a developer's shell must not change what a test runs). The CLI
 /// crate's tests call it through [`cli!`](crate::cli), which knows the binary's path.

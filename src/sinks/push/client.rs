@@ -80,6 +80,24 @@ impl PushClient {
         &self.config
     }
 
+    /// Where requests go: the group URL without credentials (what a spooled body names).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The headers every request carries: the configured ones and the authorization.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn credentials(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The HTTP client, for a replay of this group's spooled bodies.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// PUT: replaces the whole group with `body` (text format 0.0.4), retrying transient failures.
     pub async fn push(&self, body: &str) -> Result<(), ExportError> {
         self.push_with(PushMethod::Put, body).await
@@ -92,18 +110,20 @@ impl PushClient {
 
     /// [`push`](Self::push) or [`push_add`](Self::push_add), as `method` says.
     pub async fn push_with(&self, method: PushMethod, body: &str) -> Result<(), ExportError> {
-        self.push_until(method, body, &|| false, None).await
+        self.push_until(method, body, &|| false, None, None).await
     }
 
-    /// [`push_with`](Self::push_with), making no further attempt once `give_up()` is true. A request
-    /// already sent is never cut: its body may be on the wire, and the gateway would still apply
-    /// it, perhaps after a newer one.
+    /// [`push_with`](Self::push_with), making no further attempt once `give_up()` is true, and
+    /// with `until` trying until then rather than the policy's tries. A request already sent is
+    /// never cut: its body may be on the wire, and the gateway would still apply it, perhaps after
+    /// a newer one.
     pub(crate) async fn push_until(
         &self,
         method: PushMethod,
         body: &str,
         give_up: &(dyn Fn() -> bool + Sync),
         turn: Option<&Turn<'_>>,
+        until: Option<web_time::Instant>,
     ) -> Result<(), ExportError> {
         // Prepared once per push, not per attempt: retries share the same (gzipped) bytes.
         let payload = match self
@@ -115,7 +135,7 @@ impl PushClient {
             Some(compressed) => Body::from(compressed),
             None => Body::from(body.as_bytes()),
         };
-        self.with_retries(method.as_str(), Some(payload), give_up, turn)
+        self.with_retries(method.as_str(), Some(payload), give_up, turn, until)
             .await
     }
 
@@ -126,7 +146,8 @@ impl PushClient {
 
     /// [`delete`](Self::delete) in `turn`, when the group's sends are taken in turn.
     pub(crate) async fn delete_in(&self, turn: Option<&Turn<'_>>) -> Result<(), ExportError> {
-        self.with_retries("DELETE", None, &|| false, turn).await
+        self.with_retries("DELETE", None, &|| false, turn, None)
+            .await
     }
 
     /// GET of `path` on the gateway (`/api/v1/metrics`, say), with the configured credentials and
@@ -153,6 +174,7 @@ impl PushClient {
         payload: Option<Body>,
         give_up: &(dyn Fn() -> bool + Sync),
         turn: Option<&Turn<'_>>,
+        until: Option<web_time::Instant>,
     ) -> Result<(), ExportError> {
         self.config
             .retry
@@ -160,6 +182,7 @@ impl PushClient {
                 give_up,
                 turn,
                 self.config.timeout(),
+                until,
                 ExportError::is_transient,
                 || self.send_once(method, payload.clone()),
             )

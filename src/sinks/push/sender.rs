@@ -21,6 +21,8 @@ use super::settings::PushMethod;
 use crate::recorder::RecorderHandle;
 use crate::sinks::error::ExportError;
 use crate::sinks::http::Outcomes;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::sinks::spool::{Payload, Spool};
 use crate::sinks::turn::{Turn, Turns};
 
 /// Which push of a run this is; with `method = "put"` it decides the HTTP method.
@@ -64,6 +66,9 @@ pub struct GroupPusher {
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     stopping: AtomicBool,
     outcomes: Outcomes,
+    /// Where a final push's body waits when the gateway does not take it.
+    #[cfg(not(target_arch = "wasm32"))]
+    spool: Option<std::sync::Arc<Spool>>,
 }
 
 impl std::fmt::Debug for GroupPusher {
@@ -83,7 +88,29 @@ impl GroupPusher {
             client,
             turns: Turns::default(),
             stopping: AtomicBool::new(false),
+            #[cfg(not(target_arch = "wasm32"))]
+            spool: None,
         }
+    }
+
+    /// Final pushes go through `spool`: written before they are sent, removed once the gateway
+    /// took them.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn with_spool(mut self, spool: Option<std::sync::Arc<Spool>>) -> Self {
+        self.spool = spool;
+        self
+    }
+
+    /// This sink's turn, for work that must not overlap its sends (a replay of its spool).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn turn(&self) -> Turn<'_> {
+        self.turns.take().await
+    }
+
+    /// The spool of final pushes, if any.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn spool(&self) -> Option<&Spool> {
+        self.spool.as_deref()
     }
 
     /// The client pushes go through.
@@ -153,6 +180,51 @@ impl GroupPusher {
         self.send(client, method, &|| false, &turn).await
     }
 
+    /// The final push of a run through `client`: retried until `until`, not only the policy's
+    /// tries; with a spool (and no `delete_on_shutdown`, whose DELETE would follow), its body is
+    /// written there first and stays when the gateway does not take it, for a later replay.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn push_last(
+        &self,
+        client: &PushClient,
+        method: PushMethod,
+        until: web_time::Instant,
+    ) -> Result<(), ExportError> {
+        if !self.recorder.is_enabled() {
+            return Ok(());
+        }
+        // Rendered and spooled before the turn: a push still in flight may hold it until the
+        // deadline, and the run's last totals must be on disk by then. Interval pushes have
+        // stopped, so nothing rendered after this one goes out before it.
+        let body = self.recorder.render();
+        let config = client.config();
+        let group: Vec<(String, String)> = std::iter::once(("job".to_owned(), config.job.clone()))
+            .chain(config.grouping.clone())
+            .collect();
+        let spooled = self
+            .spool()
+            .filter(|_| !config.delete_on_shutdown)
+            .and_then(|spool| {
+                let payload = Payload {
+                    sink: "pushgateway",
+                    method: method.as_str(),
+                    url: client.target(),
+                    group: &group,
+                    body: body.as_bytes(),
+                };
+                spool.keep(&payload)
+            });
+        let turn = self.turns.take().await;
+        let result = client
+            .push_until(method, &body, &|| false, Some(&turn), Some(until))
+            .await;
+        self.outcomes.record(&result);
+        if let (Ok(()), Some(file)) = (&result, spooled) {
+            file.delivered();
+        }
+        result
+    }
+
     pub(crate) async fn delete_via(&self, client: &PushClient) -> Result<(), ExportError> {
         let turn = self.turns.take().await;
         client.delete_in(Some(&turn)).await
@@ -170,7 +242,9 @@ impl GroupPusher {
             return Ok(());
         }
         let body = self.recorder.render();
-        let result = client.push_until(method, &body, give_up, Some(turn)).await;
+        let result = client
+            .push_until(method, &body, give_up, Some(turn), None)
+            .await;
         self.outcomes.record(&result);
         result
     }

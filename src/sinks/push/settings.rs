@@ -41,8 +41,10 @@ impl PushMethod {
 /// The grouping key defaults to the job alone, so each run of a batch job replaces the previous
 /// run's group: that is what the Pushgateway is for, and its groups never expire. Parallel workers
 /// of one job need a grouping label each (such as `instance`), or they overwrite each other; with
-/// per-process values, set `delete_on_shutdown` so that finished workers do not leave groups behind
-/// forever (at the price of the group vanishing once the worker is done).
+/// per-process values, `delete_on_shutdown` keeps finished workers from leaving groups behind
+/// forever, at the price of their totals: Prometheus keeps only what it scraped before the DELETE
+/// (with a 5 s scrape, nothing of a one-second worker). Per-process workers whose totals matter
+/// belong on remote write.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -72,7 +74,8 @@ pub struct PushConfig {
     /// Compress bodies with gzip (Pushgateway 1.5.0 and later); native only, refused on wasm.
     /// Default: false.
     pub gzip: bool,
-    /// DELETE the group after the final push at shutdown. Default: false.
+    /// DELETE the group after the final push at shutdown. Default: false. The worker's totals then
+    /// exist only in what Prometheus scraped before the DELETE; the final push is not spooled.
     pub delete_on_shutdown: bool,
     /// Retries of each push.
     pub retry: RetryPolicy,

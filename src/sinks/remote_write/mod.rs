@@ -16,3 +16,14 @@ mod writer;
 pub use crate::encoding::remote_write::Encoder;
 pub use settings::RemoteWriteConfig;
 pub use writer::RemoteWriter;
+
+/// The headers remote write 1.0 asks of every request, besides the user's.
+pub(crate) const PROTOCOL_HEADERS: [(&str, &str); 4] = [
+    ("content-encoding", "snappy"),
+    ("content-type", "application/x-protobuf"),
+    ("x-prometheus-remote-write-version", "0.1.0"),
+    (
+        "user-agent",
+        concat!("observer-metrics/", env!("CARGO_PKG_VERSION")),
+    ),
+];

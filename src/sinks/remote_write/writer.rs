@@ -12,6 +12,8 @@ use crate::recorder::RecorderHandle;
 use crate::sinks::error::ExportError;
 use crate::sinks::http::redact_url;
 use crate::sinks::http::Outcomes;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::sinks::spool::{Payload, Spool};
 use crate::sinks::turn::{Turn, Turns};
 
 /// Milliseconds since the Unix epoch, by the wall clock.
@@ -81,6 +83,10 @@ pub struct RemoteWriter {
     /// Set when the run ends: interval writes stop, and one in flight makes no further attempt.
     stopping: std::sync::atomic::AtomicBool,
     outcomes: Outcomes,
+    /// Where requests wait that the receiver did not take: every failed one, and the final ones
+    /// from before they are sent.
+    #[cfg(not(target_arch = "wasm32"))]
+    spool: Option<std::sync::Arc<Spool>>,
 }
 
 impl std::fmt::Debug for RemoteWriter {
@@ -130,16 +136,9 @@ impl RemoteWriter {
             config.bearer_token.as_ref(),
         );
         headers.extend(
-            [
-                ("content-encoding", "snappy"),
-                ("content-type", "application/x-protobuf"),
-                ("x-prometheus-remote-write-version", "0.1.0"),
-                (
-                    "user-agent",
-                    concat!("observer-metrics/", env!("CARGO_PKG_VERSION")),
-                ),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            super::PROTOCOL_HEADERS
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned())),
         );
         let instance = config.instance.clone().unwrap_or_else(generated_instance);
         let encoder = Encoder::new(config.job.clone(), instance.clone());
@@ -160,7 +159,50 @@ impl RemoteWriter {
             stopping: std::sync::atomic::AtomicBool::new(false),
             outcomes: Outcomes::register(&recorder, "remote_write"),
             recorder,
+            #[cfg(not(target_arch = "wasm32"))]
+            spool: None,
         })
+    }
+
+    /// Requests the receiver does not take go to `spool`, for a later replay.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn with_spool(mut self, spool: Option<std::sync::Arc<Spool>>) -> Self {
+        self.spool = spool;
+        self
+    }
+
+    /// This sink's turn, for work that must not overlap its sends (a replay of its spool).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn turn(&self) -> Turn<'_> {
+        self.turns.take().await
+    }
+
+    /// The spool, if any.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn spool(&self) -> Option<&Spool> {
+        self.spool.as_deref()
+    }
+
+    /// Where requests go, without credentials (what a spooled request names).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The configured headers and the authorization, without the protocol's own.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn credentials(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| !super::PROTOCOL_HEADERS.iter().any(|(p, _)| p == k))
+            .cloned()
+            .collect()
+    }
+
+    /// The HTTP client, for a replay of this receiver's spooled requests.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
     }
 
     /// The `instance` label of every series this writer writes.
@@ -195,13 +237,17 @@ impl RemoteWriter {
 
     /// Writes the current value of every series, after the write in flight if there is one.
     pub async fn write(&self) -> Result<(), ExportError> {
-        self.write_with(Write::Now, &self.http).await.map(|_| ())
+        self.write_with(Write::Now, &self.http, None)
+            .await
+            .map(|_| ())
     }
 
     /// Writes the final value of every series, then a stale marker for each: the producer has
     /// ended. A later `write` starts the series again.
     pub async fn end(&self) -> Result<(), ExportError> {
-        self.write_with(Write::End, &self.http).await.map(|_| ())
+        self.write_with(Write::End, &self.http, None)
+            .await
+            .map(|_| ())
     }
 
     /// From now on interval writes are skipped, and one in flight makes no further attempt after
@@ -215,14 +261,21 @@ impl RemoteWriter {
     /// An interval write; `Ok(false)` when the run has ended and nothing was written.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) async fn write_interval(&self) -> Result<bool, ExportError> {
-        self.write_with(Write::Interval, &self.http).await
+        self.write_with(Write::Interval, &self.http, None).await
     }
 
-    /// [`end`](Self::end) through another HTTP client: a final write from another runtime brings
-    /// its own connection pool.
+    /// [`end`](Self::end) as a run's last write, through `http` (a final write from another
+    /// runtime brings its own connection pool): retried until `until`, not only the policy's
+    /// tries; with a spool, its requests are written there first and stay until taken.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) async fn end_via(&self, http: &HttpClient) -> Result<(), ExportError> {
-        self.write_with(Write::End, http).await.map(|_| ())
+    pub(crate) async fn end_until(
+        &self,
+        http: &HttpClient,
+        until: web_time::Instant,
+    ) -> Result<(), ExportError> {
+        self.write_with(Write::End, http, Some(until))
+            .await
+            .map(|_| ())
     }
 
     /// A fresh HTTP client with this writer's settings.
@@ -237,7 +290,12 @@ impl RemoteWriter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn write_with(&self, kind: Write, http: &HttpClient) -> Result<bool, ExportError> {
+    async fn write_with(
+        &self,
+        kind: Write,
+        http: &HttpClient,
+        until: Option<web_time::Instant>,
+    ) -> Result<bool, ExportError> {
         let turn = self.turns.take().await;
         let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
         if kind == Write::Interval && stopping() {
@@ -257,9 +315,17 @@ impl RemoteWriter {
             batches,
             new_lines,
             ended,
+            previous_write_ms,
         } = self.encode(kind == Write::End, turn.taken_over());
-        let (sent, result) = self.send_batches(http, &batches, give_up, &turn).await;
+        let (sent, result) = self
+            .send_batches(http, &batches, give_up, &turn, until)
+            .await;
         let mut state = self.state();
+        if result.is_err() {
+            // The next write's `0` for a series this one created goes at the same time as this
+            // one's, so a replay of this one (spooled) and the next agree sample for sample.
+            state.last_write_ms = previous_write_ms;
+        }
         let accepted = new_lines[..sent.min(new_lines.len())].iter().flatten();
         state.encoder.mark_zeroed(accepted.copied());
         let ends_taken = &ended[..sent.saturating_sub(new_lines.len())];
@@ -274,6 +340,7 @@ impl RemoteWriter {
         let (now, zero_at) = state.stamps(unix_millis());
         let stale = f64::from_bits(STALE_NAN);
         let state = &mut *state;
+        let previous_write_ms = state.last_write_ms;
         let ended = state.encoder.collect(&self.recorder);
         let encoder = &state.encoder;
         let walked = encoder.walked();
@@ -311,6 +378,7 @@ impl RemoteWriter {
             batches: self.batches(&series),
             new_lines,
             ended: ended.iter().map(|&(id, _)| id).collect(),
+            previous_write_ms,
         }
     }
 
@@ -335,16 +403,27 @@ impl RemoteWriter {
         batches
     }
 
-    /// Sends `batches` in order. Returns how many series receivers took, and the outcome.
+    /// Sends `batches` in order. Returns how many series receivers took, and the outcome. With a
+    /// spool, a final write's requests (`until` set) are written there before they are sent, and
+    /// any other write's requests once one fails; each stays until the receiver takes it.
     async fn send_batches(
         &self,
         http: &HttpClient,
         batches: &[(Body, usize)],
         give_up: &(dyn Fn() -> bool + Sync),
         turn: &Turn<'_>,
+        until: Option<web_time::Instant>,
     ) -> (usize, Result<(), ExportError>) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let mut ahead: Vec<_> = match (until, self.spool()) {
+            (Some(_), Some(spool)) => batches
+                .iter()
+                .map(|(b, _)| self.spool_one(spool, b))
+                .collect(),
+            _ => Vec::new(),
+        };
         let mut taken = 0;
-        for (body, end) in batches {
+        for (at, (body, end)) in batches.iter().enumerate() {
             let sent = self
                 .config
                 .retry
@@ -352,16 +431,47 @@ impl RemoteWriter {
                     give_up,
                     Some(turn),
                     self.config.timeout(),
+                    until,
                     ExportError::is_transient,
                     || self.send_once(http, body.clone()),
                 )
                 .await;
             if let Err(e) = sent {
+                // An interval write cut short by the run's end is not lost: the final one follows.
+                #[cfg(not(target_arch = "wasm32"))]
+                if let (None, Some(spool), false) = (until, self.spool(), give_up()) {
+                    for (body, _) in &batches[at..] {
+                        drop(self.spool_one(spool, body));
+                    }
+                }
                 return (taken, Err(e));
             }
+            #[cfg(not(target_arch = "wasm32"))]
+            if let Some(file) = ahead.get_mut(at).and_then(Option::take) {
+                file.delivered();
+            }
+            #[cfg(target_arch = "wasm32")]
+            let _ = at;
             taken = *end;
         }
         (taken, Ok(()))
+    }
+
+    /// Writes one request to `spool`, locked until the caller settles it or drops it (kept).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn spool_one<'s>(
+        &self,
+        spool: &'s Spool,
+        body: &Body,
+    ) -> Option<crate::sinks::spool::Locked<'s>> {
+        let payload = Payload {
+            sink: "remote_write",
+            method: "POST",
+            url: &self.target,
+            group: &[],
+            body,
+        };
+        spool.keep(&payload)
     }
 
     async fn send_once(&self, http: &HttpClient, body: Body) -> Result<(), ExportError> {
@@ -390,6 +500,8 @@ struct Encoded {
     new_lines: Vec<Option<LineId>>,
     /// The lines that left the exposition, each getting a stale marker.
     ended: Vec<LineId>,
+    /// When the write before this one was made.
+    previous_write_ms: i64,
 }
 
 /// What a write is.

@@ -1,0 +1,772 @@
+//! The durable spool (native): payloads a receiver has not accepted yet, one file each, kept across
+//! runs until a later start of a recorder (or `observer-metrics replay`) delivers them.
+//!
+//! In the spirit of vmagent's persistent queue and the Prometheus agent's WAL, small:
+//!
+//! - A file is written under a temporary name, fsynced, renamed into place and its directory
+//!   fsynced, so a crash (`kill -9`, power loss) leaves either the whole file or none of it; a
+//!   temporary file a crash left is removed once it is older than a minute.
+//! - Its first line carries a CRC-32 of the rest and the body's length: a file that fails either is
+//!   moved to `corrupt/` and counted, never delivered and never fatal.
+//! - Names sort oldest first (`<created ms>-<pid>-<seq>-<sink>-<group hash>.om`), so replay keeps
+//!   the order payloads were made in, and a Pushgateway group's newer body is found by name alone.
+//! - Several processes may share one directory: a file is used only under an exclusive lock on it
+//!   (`flock`), taken by its writer before the rename and by a replayer before it reads, and
+//!   checked to still be the file at that name once locked. A lock dies with its process.
+//! - Bounds: `max_bytes` (the oldest go first when a new file would pass it) and `max_age_secs`
+//!   (older files are dropped unread). Every drop is counted by reason.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, ConfigError};
+use crate::recorder::RecorderHandle;
+
+/// Gauge: bytes in the spool's files.
+pub const SPOOL_BYTES_GAUGE: &str = "observer_metrics_spool_bytes";
+/// Counter: payloads a receiver did not accept that were kept in the spool, by `sink`.
+pub const SPOOLED_COUNTER: &str = "observer_metrics_spooled_total";
+/// Counter: spooled payloads a receiver later accepted, by `sink`.
+pub const REPLAYED_COUNTER: &str = "observer_metrics_replayed_total";
+/// Counter: spooled payloads removed undelivered, by `reason`: `full`, `expired`, `corrupt`,
+/// `superseded` (a newer body of the same group), `rejected` (the receiver refused it for good).
+pub const SPOOL_DROPPED_COUNTER: &str = "observer_metrics_spool_dropped_total";
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+const MAGIC: &str = "observer-metrics-spool 1";
+const EXTENSION: &str = "om";
+/// A temporary file older than this was left by a writer that died.
+const ABANDONED: Duration = Duration::from_secs(60);
+
+/// The `[spool]` table: where payloads that no receiver took wait for a later run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SpoolConfig {
+    /// The directory (created if missing). Required.
+    pub dir: PathBuf,
+    /// The most the spool's files may hold; the oldest go first. Default: 64 MiB.
+    pub max_bytes: u64,
+    /// Files older than this are dropped undelivered. Default: 604,800 (7 days).
+    pub max_age_secs: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: PathBuf::new(),
+            max_bytes: 64 << 20,
+            max_age_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl SpoolConfig {
+    /// A spool in `dir` with the default bounds.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        SpoolConfig {
+            dir: dir.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.dir.as_os_str().is_empty() {
+            return Err(invalid("spool.dir", "", "must name a directory"));
+        }
+        if self.max_bytes < 4096 {
+            return Err(invalid(
+                "spool.max_bytes",
+                self.max_bytes,
+                "must be at least 4096",
+            ));
+        }
+        if self.max_age_secs == 0 {
+            return Err(invalid("spool.max_age_secs", 0u64, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Applies one `OBSERVER_METRICS_SPOOL_<FIELD>` variable, `field` in lower case without the
+    /// prefix; the error is the reason.
+    pub(crate) fn apply_env(&mut self, field: &str, value: &str) -> Result<(), &'static str> {
+        match field {
+            "dir" => self.dir = PathBuf::from(value.trim()),
+            "max_bytes" => self.max_bytes = crate::env::parsed(value, "expected a whole number")?,
+            "max_age_secs" => {
+                self.max_age_secs = crate::env::parsed(value, "expected a whole number")?
+            }
+            _ => return Err("unknown variable"),
+        }
+        Ok(())
+    }
+}
+
+/// What one replay did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Files a receiver accepted.
+    pub delivered: u64,
+    /// Files left for a later replay: their receiver could not be reached, or another process
+    /// holds them.
+    pub kept: u64,
+    /// Files removed undelivered: refused for good, superseded, too old or corrupt.
+    pub dropped: u64,
+    /// A line for each file refused or kept, naming the file and why.
+    pub notes: Vec<String>,
+}
+
+impl ReplayReport {
+    /// Logs each note (a warning) and, when anything was delivered or dropped, the counts.
+    pub fn log(&self) {
+        for note in &self.notes {
+            tracing::warn!("spool: {note}");
+        }
+        if self.delivered + self.dropped > 0 {
+            tracing::info!(
+                delivered = self.delivered,
+                kept = self.kept,
+                dropped = self.dropped,
+                "spool replayed"
+            );
+        }
+    }
+}
+
+/// What a spooled file holds besides its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// `pushgateway` or `remote_write`.
+    pub(crate) sink: String,
+    /// The HTTP method the body goes with.
+    pub(crate) method: String,
+    /// Where it goes, without credentials.
+    pub(crate) url: String,
+    /// A Pushgateway group's labels (`job` first), to find the group at the gateway; empty for
+    /// remote write.
+    pub(crate) group: Vec<(String, String)>,
+    /// When the payload was made, by the wall clock.
+    pub(crate) created_ms: u64,
+}
+
+/// A payload to spool.
+pub(crate) struct Payload<'a> {
+    pub(crate) sink: &'static str,
+    pub(crate) method: &'static str,
+    pub(crate) url: &'a str,
+    pub(crate) group: &'a [(String, String)],
+    pub(crate) body: &'a [u8],
+}
+
+/// One file, locked: what a writer holds until its send is answered, and what a replayer reads.
+/// Dropped without [`delivered`](Self::delivered) or [`drop_for`](Self::drop_for), the file stays
+/// for a later replay.
+pub(crate) struct Locked<'s> {
+    spool: &'s Spool,
+    path: PathBuf,
+    /// Holds the lock.
+    _file: File,
+    pub(crate) header: Header,
+    pub(crate) body: Vec<u8>,
+    /// Whether it was just written (counted in `spooled_total` if it stays).
+    fresh: bool,
+    settled: bool,
+}
+
+impl Locked<'_> {
+    /// The receiver accepted it: the file goes.
+    pub(crate) fn delivered(mut self) {
+        self.settled = true;
+        self.spool.remove(&self.path);
+        if !self.fresh {
+            self.spool.metrics.replayed(&self.header.sink);
+        }
+    }
+
+    /// It will never be delivered (`reason` is counted): the file goes.
+    pub(crate) fn drop_for(mut self, reason: &'static str) {
+        self.settled = true;
+        self.spool.remove(&self.path);
+        self.spool.metrics.dropped(reason);
+    }
+
+    /// The file's name in the spool.
+    pub(crate) fn name(&self) -> String {
+        file_name(&self.path)
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if !self.settled && self.fresh {
+            self.spool.metrics.spooled(&self.header.sink);
+        }
+    }
+}
+
+/// The self-metrics of a spool, on the recorder it serves (none for `replay` alone).
+struct SpoolMetrics {
+    recorder: Option<RecorderHandle>,
+    bytes: Option<Gauge>,
+}
+
+impl SpoolMetrics {
+    fn counter(&self, name: &'static str, label: (&'static str, String)) -> Option<Counter> {
+        let recorder = self.recorder.as_ref()?;
+        let key = Key::from_parts(name, vec![Label::new(label.0, label.1)]);
+        Some(recorder.register_counter(&key, &METADATA))
+    }
+
+    fn spooled(&self, sink: &str) {
+        if let Some(c) = self.counter(SPOOLED_COUNTER, ("sink", sink.to_owned())) {
+            c.increment(1);
+        }
+    }
+
+    fn replayed(&self, sink: &str) {
+        if let Some(c) = self.counter(REPLAYED_COUNTER, ("sink", sink.to_owned())) {
+            c.increment(1);
+        }
+    }
+
+    fn dropped(&self, reason: &'static str) {
+        if let Some(c) = self.counter(SPOOL_DROPPED_COUNTER, ("reason", reason.to_owned())) {
+            c.increment(1);
+        }
+    }
+}
+
+/// A spool directory, opened.
+pub(crate) struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    max_age: Duration,
+    seq: AtomicU64,
+    metrics: SpoolMetrics,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool").field("dir", &self.dir).finish()
+    }
+}
+
+impl Spool {
+    /// Opens (creating) the spool of `config`; its counts go on `recorder` when given. The error
+    /// names `spool.dir`.
+    pub(crate) fn open(
+        config: &SpoolConfig,
+        recorder: Option<&RecorderHandle>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let shown = config.dir.display().to_string();
+        fs::create_dir_all(config.dir.join("corrupt"))
+            .map_err(|e| invalid("spool.dir", &shown, format!("cannot create it: {e}")))?;
+        // Writable, and flock works there (it does not on some network file systems).
+        let probe = config.dir.join(format!(".probe-{}", std::process::id()));
+        let checked = File::create(&probe).and_then(|f| f.try_lock().map_err(io::Error::from));
+        let _ = fs::remove_file(&probe);
+        checked.map_err(|e| {
+            invalid(
+                "spool.dir",
+                &shown,
+                format!("cannot lock a file in it: {e}"),
+            )
+        })?;
+        let spool = Spool {
+            dir: config.dir.clone(),
+            max_bytes: config.max_bytes,
+            max_age: Duration::from_secs(config.max_age_secs),
+            seq: AtomicU64::new(0),
+            metrics: SpoolMetrics {
+                bytes: recorder.map(|r| {
+                    r.register_gauge(&Key::from_static_name(SPOOL_BYTES_GAUGE), &METADATA)
+                }),
+                recorder: recorder.cloned(),
+            },
+        };
+        spool.remove_abandoned();
+        spool.publish_bytes();
+        Ok(spool)
+    }
+
+    /// Writes `payload` durably and returns it locked: the caller sends it, then says whether it
+    /// was [`delivered`](Locked::delivered). Older files past `max_bytes` go first; for a
+    /// Pushgateway group, older bodies of the same group are superseded by this one.
+    pub(crate) fn write(&self, payload: &Payload<'_>) -> io::Result<Locked<'_>> {
+        let created_ms = unix_ms();
+        let header = Header {
+            sink: payload.sink.to_owned(),
+            method: payload.method.to_owned(),
+            url: payload.url.to_owned(),
+            group: payload.group.to_vec(),
+            created_ms,
+        };
+        let bytes = encode(&header, payload.body);
+        if bytes.len() as u64 > self.max_bytes {
+            self.metrics.dropped("full");
+            return Err(io::Error::other(format!(
+                "a payload of {} bytes does not fit in spool.max_bytes ({})",
+                bytes.len(),
+                self.max_bytes
+            )));
+        }
+        let seq = self.seq.fetch_add(1, Relaxed);
+        let pid = std::process::id();
+        let group = group_hash(payload.sink, payload.url);
+        let name = format!(
+            "{created_ms:013}-{pid:010}-{seq:08}-{}-{group:016x}.{EXTENSION}",
+            payload.sink
+        );
+        let temporary = self.dir.join(format!(".tmp-{pid}-{seq}"));
+        let path = self.dir.join(&name);
+        let written = (|| -> io::Result<File> {
+            let mut file = File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            // Locked before it has its name, so no replayer can take it while its send is on.
+            file.try_lock().map_err(io::Error::from)?;
+            fs::rename(&temporary, &path)?;
+            File::open(&self.dir)?.sync_all()?;
+            Ok(file)
+        })();
+        let file = written.inspect_err(|_| {
+            let _ = fs::remove_file(&temporary);
+        })?;
+        if payload.sink == "pushgateway" {
+            self.supersede(&name, group);
+        }
+        self.make_room(&name);
+        self.publish_bytes();
+        Ok(Locked {
+            spool: self,
+            path,
+            _file: file,
+            header,
+            body: payload.body.to_vec(),
+            fresh: true,
+            settled: false,
+        })
+    }
+
+    /// [`write`](Self::write), logging a failure (the send goes on without a copy on disk).
+    pub(crate) fn keep(&self, payload: &Payload<'_>) -> Option<Locked<'_>> {
+        self.write(payload)
+            .inspect_err(|e| {
+                tracing::error!(
+                    dir = %self.dir.display(),
+                    sink = payload.sink,
+                    error = %e,
+                    "cannot spool a payload"
+                )
+            })
+            .ok()
+    }
+
+    /// The spooled files, oldest first (names only; a file may be gone by the time it is taken).
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.') && n.ends_with(&format!(".{EXTENSION}")))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Takes the file `name` for delivery. `Err(None)` when another process holds it or it is
+    /// gone; `Err(Some(reason))` when it is dropped here: too old, corrupt, or superseded by a
+    /// newer body of its group.
+    pub(crate) fn take(&self, name: &str) -> Result<Locked<'_>, Option<&'static str>> {
+        let path = self.dir.join(name);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .open(&path)
+            .map_err(|_| None)?;
+        file.try_lock().map_err(|_| None)?;
+        // Locked, but perhaps after its holder delivered and removed it: then it is not ours.
+        if !same_file(&file, &path) {
+            return Err(None);
+        }
+        let created_ms = name
+            .get(..13)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        let settle = |reason: &'static str| {
+            self.remove(&path);
+            self.metrics.dropped(reason);
+            Err(Some(reason))
+        };
+        if unix_ms().saturating_sub(created_ms) > self.max_age.as_millis() as u64 {
+            return settle("expired");
+        }
+        let mut bytes = Vec::new();
+        let decoded = file
+            .read_to_end(&mut bytes)
+            .ok()
+            .and_then(|_| decode(&bytes));
+        let Some((header, body)) = decoded else {
+            // Set aside for a person to look at, never retried.
+            let _ = fs::rename(&path, self.dir.join("corrupt").join(name));
+            self.metrics.dropped("corrupt");
+            self.publish_bytes();
+            return Err(Some("corrupt"));
+        };
+        if header.sink == "pushgateway" && self.has_newer(name) {
+            return settle("superseded");
+        }
+        Ok(Locked {
+            spool: self,
+            path,
+            _file: file,
+            header,
+            body,
+            fresh: false,
+            settled: false,
+        })
+    }
+
+    /// Bytes in the spool's files now.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.names()
+            .iter()
+            .filter_map(|n| fs::metadata(self.dir.join(n)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Updates `observer_metrics_spool_bytes`.
+    pub(crate) fn publish_bytes(&self) {
+        if let Some(gauge) = &self.metrics.bytes {
+            gauge.set(self.bytes() as f64);
+        }
+    }
+
+    fn remove(&self, path: &Path) {
+        let _ = fs::remove_file(path);
+        self.publish_bytes();
+    }
+
+    /// Whether a newer file of the same group as `name` is in the spool.
+    fn has_newer(&self, name: &str) -> bool {
+        let group = group_of(name);
+        self.names()
+            .iter()
+            .any(|other| other.as_str() > name && group_of(other) == group)
+    }
+
+    /// Drops the older files of `group` than `name`, those no one holds.
+    fn supersede(&self, name: &str, group: u64) {
+        let hex = format!("{group:016x}");
+        for older in self.names() {
+            if older.as_str() < name && group_of(&older) == Some(hex.as_str()) {
+                if let Some(locked) = self.take_unchecked(&older) {
+                    locked.drop_for("superseded");
+                }
+            }
+        }
+    }
+
+    /// Drops the oldest files no one holds until the spool is within `max_bytes`.
+    fn make_room(&self, keep: &str) {
+        let mut total = self.bytes();
+        for name in self.names() {
+            if total <= self.max_bytes {
+                break;
+            }
+            if name == keep {
+                continue;
+            }
+            let size = fs::metadata(self.dir.join(&name)).map_or(0, |m| m.len());
+            if let Some(locked) = self.take_unchecked(&name) {
+                locked.drop_for("full");
+                total = total.saturating_sub(size);
+            }
+        }
+    }
+
+    /// `name`, locked, without reading it: only to remove it.
+    fn take_unchecked(&self, name: &str) -> Option<Locked<'_>> {
+        let path = self.dir.join(name);
+        let file = File::open(&path).ok()?;
+        file.try_lock().ok()?;
+        same_file(&file, &path).then(|| Locked {
+            spool: self,
+            path,
+            _file: file,
+            header: Header {
+                sink: String::new(),
+                method: String::new(),
+                url: String::new(),
+                group: Vec::new(),
+                created_ms: 0,
+            },
+            body: Vec::new(),
+            fresh: false,
+            settled: false,
+        })
+    }
+
+    /// Temporary files of writers that died mid-write.
+    fn remove_abandoned(&self) {
+        for entry in fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let is_temporary = entry.file_name().to_string_lossy().starts_with(".tmp-");
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if is_temporary && age.is_some_and(|a| a > ABANDONED) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The group hash in a file's name.
+fn group_of(name: &str) -> Option<&str> {
+    name.strip_suffix(&format!(".{EXTENSION}"))?
+        .rsplit('-')
+        .next()
+}
+
+/// Which group a payload belongs to: its sink and URL (a Pushgateway group URL names the group).
+fn group_hash(sink: &str, url: &str) -> u64 {
+    let mut crc = flate2::Crc::new();
+    crc.update(sink.as_bytes());
+    let low = crc.sum();
+    crc.update(b"\n");
+    crc.update(url.as_bytes());
+    (u64::from(low) << 32) | u64::from(crc.sum())
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &File, path: &Path) -> bool {
+    path.exists()
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    crc.sum()
+}
+
+/// Header values on one line: `\` and newlines escaped.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+/// `<MAGIC> <crc32 of the rest, hex> <body length>\n`, then `key value` lines, an empty line, the
+/// body.
+fn encode(header: &Header, body: &[u8]) -> Vec<u8> {
+    let mut rest = format!(
+        "sink {}\nmethod {}\nurl {}\ncreated_ms {}\n",
+        escape(&header.sink),
+        escape(&header.method),
+        escape(&header.url),
+        header.created_ms
+    );
+    for (name, value) in &header.group {
+        rest.push_str(&format!("label {}={}\n", escape(name), escape(value)));
+    }
+    rest.push('\n');
+    let mut rest = rest.into_bytes();
+    rest.extend_from_slice(body);
+    let mut bytes = format!("{MAGIC} {:08x} {}\n", crc32(&rest), body.len()).into_bytes();
+    bytes.extend_from_slice(&rest);
+    bytes
+}
+
+/// The header and body of a file's bytes; `None` for anything but a whole, intact file.
+fn decode(bytes: &[u8]) -> Option<(Header, Vec<u8>)> {
+    let first_end = bytes.iter().position(|&b| b == b'\n')?;
+    let first = std::str::from_utf8(&bytes[..first_end]).ok()?;
+    let mut parts = first.strip_prefix(MAGIC)?.split_whitespace();
+    let crc = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let body_len: usize = parts.next()?.parse().ok()?;
+    let rest = &bytes[first_end + 1..];
+    if crc32(rest) != crc {
+        return None;
+    }
+    let body_start = rest.len().checked_sub(body_len)?;
+    let head = std::str::from_utf8(rest.get(..body_start)?).ok()?;
+    let head = head.strip_suffix("\n\n")?;
+    let mut header = Header {
+        sink: String::new(),
+        method: String::new(),
+        url: String::new(),
+        group: Vec::new(),
+        created_ms: 0,
+    };
+    for line in head.split('\n') {
+        let (key, value) = line.split_once(' ')?;
+        match key {
+            "sink" => header.sink = unescape(value),
+            "method" => header.method = unescape(value),
+            "url" => header.url = unescape(value),
+            "created_ms" => header.created_ms = value.parse().ok()?,
+            "label" => {
+                let (name, value) = value.split_once('=')?;
+                header.group.push((unescape(name), unescape(value)));
+            }
+            _ => return None,
+        }
+    }
+    Some((header, rest[body_start..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            sink: "pushgateway".into(),
+            method: "PUT".into(),
+            url: "http://127.0.0.1:9091/metrics/job/a".into(),
+            group: vec![("job".into(), "a\nb=c\\".into())],
+            created_ms: 42,
+        }
+    }
+
+    #[test]
+    fn a_file_reads_back_and_any_damage_is_found() {
+        let body = b"# TYPE x counter\nx 1\n\n";
+        let bytes = encode(&header(), body);
+        assert_eq!(decode(&bytes), Some((header(), body.to_vec())));
+        // Every truncation and every flipped byte is refused.
+        for cut in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        for at in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x01;
+            assert_eq!(decode(&damaged), None, "flipped at {at}");
+        }
+    }
+
+    fn spool(dir: &Path, max_bytes: u64) -> Spool {
+        let mut config = SpoolConfig::new(dir);
+        config.max_bytes = max_bytes;
+        Spool::open(&config, None).unwrap()
+    }
+
+    fn payload<'a>(url: &'a str, body: &'a [u8]) -> Payload<'a> {
+        Payload {
+            sink: "remote_write",
+            method: "POST",
+            url,
+            group: &[],
+            body,
+        }
+    }
+
+    #[test]
+    fn a_held_file_is_not_taken_and_a_kept_one_is() {
+        let dir = std::env::temp_dir().join(format!("om-spool-held-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let spool = spool(&dir, 1 << 20);
+        let held = spool.write(&payload("http://r/w", b"one")).unwrap();
+        let name = held.name();
+        assert!(spool.take(&name).is_err(), "a writer's file is its own");
+        drop(held);
+        let taken = spool.take(&name).expect("kept after its send failed");
+        assert_eq!(taken.body, b"one");
+        taken.delivered();
+        assert!(spool.names().is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_spool_drops_the_oldest() {
+        let dir = std::env::temp_dir().join(format!("om-spool-full-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let spool = spool(&dir, 8192);
+        let body = vec![b'x'; 3000];
+        let mut names = Vec::new();
+        for _ in 0..4 {
+            names.push(spool.write(&payload("http://r/w", &body)).unwrap().name());
+        }
+        assert_eq!(spool.names(), names[2..], "the two oldest made room");
+        assert!(spool.bytes() <= 8192);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_groups_newer_body_supersedes_the_older() {
+        let dir = std::env::temp_dir().join(format!("om-spool-group-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let spool = spool(&dir, 1 << 20);
+        let group = |url: &'static str, body: &'static [u8]| Payload {
+            sink: "pushgateway",
+            method: "PUT",
+            url,
+            group: &[],
+            body,
+        };
+        let a1 = spool
+            .write(&group("http://g/metrics/job/a", b"1"))
+            .unwrap()
+            .name();
+        let b1 = spool
+            .write(&group("http://g/metrics/job/b", b"1"))
+            .unwrap()
+            .name();
+        let a2 = spool
+            .write(&group("http://g/metrics/job/a", b"2"))
+            .unwrap()
+            .name();
+        let mut left = vec![b1, a2];
+        left.sort();
+        assert_eq!(spool.names(), left);
+        assert!(!spool.names().contains(&a1));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
