@@ -64,7 +64,9 @@ impl Value {
     pub(crate) fn as_f64(self) -> f64 {
         match self {
             Value::Count(n) => n as f64,
-            Value::Real(v) => v,
+            // The text writes -0 as `0`: a receiver gets the same value either way (a fuzzer
+            // found the two disagreeing on the sign).
+            Value::Real(v) => v + 0.0,
         }
     }
 }

@@ -482,6 +482,8 @@ mod tests {
             metrics::counter!("odd_total", "v" => "q\"\\\n", "job" => "own").increment(2);
             metrics::histogram!("h_seconds", "le" => "mine").record(0.2);
             metrics::gauge!("nan").set(f64::NAN);
+            // The text writes `0`; the fuzzer found -0.0 written the other way (crash 996d2fd).
+            metrics::gauge!("negative_zero").set(-0.0);
         });
         let mut encoder = Encoder::new("j", "i");
         for _ in 0..2 {
