@@ -242,8 +242,13 @@ fn no_secret_in_any_debug_or_error() {
     let mut shown = Vec::new();
     for push in [&push, &with_token, &with_basic] {
         shown.push(format!("{push:?}"));
-        let client = observer_metrics::push::PushClient::new(push.clone());
-        shown.push(format!("{client:?}"));
+        let client = observer_metrics::push::PushClient::new(push.clone()).unwrap();
+        let client = format!("{client:?}");
+        assert!(
+            client.starts_with("PushClient") && client.contains("127.0.0.1:9091/metrics/job/j"),
+            "{client}"
+        );
+        shown.push(client);
     }
     shown.push(format!("{rw:?}"));
     shown.push(format!("{rw_token:?}"));
@@ -258,6 +263,15 @@ fn no_secret_in_any_debug_or_error() {
             observer_metrics::remote_write::RemoteWriter::new(recorder.handle(), rw.clone());
         shown.push(format!("{writer:?}"));
     }
+    // A pusher shows its group's URL, the password as `***`.
+    let client = observer_metrics::push::PushClient::new(push.clone()).unwrap();
+    let pusher = observer_metrics::push::GroupPusher::new(recorder.handle(), client);
+    let pusher = format!("{pusher:?}");
+    assert!(
+        pusher.contains("GroupPusher") && pusher.contains("user:***@127.0.0.1:9091/metrics/job/j"),
+        "{pusher}"
+    );
+    shown.push(pusher);
     // Errors about a field holding a secret: a header value that is not printable, both
     // credentials at once, credentials in the URL beside a token.
     let mut bad_header = with_token.clone();

@@ -278,7 +278,9 @@ async fn flush_pushes_now() {
     m.queue_retry_total.increment(4);
     exporter.flush().await.unwrap();
     assert_eq!(gw.value(BATCH, "queue_retry_total"), Some(4.0));
-    assert!(exporter.successful_pushes() >= 1);
+    exporter.flush().await.unwrap();
+    // Two flushes, and the push at start unless a flush took its place.
+    assert!(exporter.successful_pushes() >= 2);
     // The exporter's own metrics, for a scrape of the same recorder.
     let text = recorder.render();
     let pushed = support::sample(
@@ -714,4 +716,32 @@ async fn shutdown_stops_the_retries_of_an_interval_push() {
     let requests = server.request_texts();
     let puts = requests.iter().filter(|r| r.starts_with("PUT ")).count();
     assert!(puts > 0, "no final PUT: {} requests", requests.len());
+}
+
+/// `GroupPusher` on its own (as the wasm package drives it): `push` renders and sends the group,
+/// `delete` removes it; both answer with the gateway's outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_pusher_pushes_and_deletes_its_group() {
+    let gw = Pushgateway::start();
+    let (recorder, config) = recorder_with_push(&gw.url, 3600);
+    let client = PushClient::new(config.push.clone().unwrap()).unwrap();
+    let pusher = observer_metrics::push::GroupPusher::new(recorder.handle(), client);
+    let m = ObserverMetrics::new(&recorder.handle());
+    m.events_processed_total.increment(5);
+    pusher.push(PushMethod::Put).await.unwrap();
+    assert_eq!(gw.value(BATCH, "events_processed_total"), Some(5.0));
+    assert_eq!(pusher.successes(), 1);
+    // What the gateway holds, read with the client's own credentials and headers.
+    let groups = pusher.client().get("/api/v1/metrics").await.unwrap();
+    assert!(groups.contains("\"events_processed_total\""), "{groups}");
+    pusher.delete().await.unwrap();
+    assert!(gw.group(BATCH).is_none());
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (recorder, mut config) = recorder_with_push(&dead, 3600);
+    config.push.as_mut().unwrap().retry.tries = 1;
+    let client = PushClient::new(config.push.clone().unwrap()).unwrap();
+    let pusher = observer_metrics::push::GroupPusher::new(recorder.handle(), client);
+    assert!(pusher.push(PushMethod::Post).await.is_err());
+    assert!(pusher.delete().await.is_err());
+    assert_eq!(pusher.failures(), 1);
 }

@@ -167,3 +167,278 @@ async fn a_full_spool_drops_the_oldest_and_counts_them() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The gateway down at the end: the final PUT's body stays in the spool, and a recorder started
+/// later on the same spool delivers it before its own first push, exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_push_waits_in_the_spool_for_the_next_start() {
+    let port = free_port();
+    let dir = spool_dir("push");
+    let (recorder, mut config) =
+        support::recorder_with_push(&format!("http://127.0.0.1:{port}"), 3600);
+    config.push.as_mut().unwrap().shutdown_timeout_ms = 500;
+    config.spool = Some(SpoolConfig::new(&dir));
+    let exporter = observer_metrics::export::Exporter::start(recorder.handle(), &config).unwrap();
+    use metrics::Recorder;
+    recorder
+        .handle()
+        .register_counter(
+            &metrics::Key::from_static_name("spooled_rows_total"),
+            &metrics::Metadata::new("t", metrics::Level::INFO, None),
+        )
+        .increment(321);
+    assert!(exporter.shutdown().await.is_err(), "the gateway is down");
+    assert_eq!(spooled_files(&dir), 1);
+    let text = recorder.render();
+    let spooled = sample(
+        &text,
+        "observer_metrics_spooled_total{sink=\"pushgateway\"}",
+    );
+    assert_eq!(spooled, Some(1.0), "{text}");
+
+    let gateway = Pushgateway::start_on(port);
+    // Another group, pushed after the body was made: it must not pass for this body's group.
+    let (status, _) = gateway.put("zzz-other", "# TYPE other_total counter\nother_total 1\n");
+    assert_eq!(status, 200);
+    let (later, config) = {
+        let (later, mut config) =
+            support::recorder_with_push(&format!("http://127.0.0.1:{port}"), 3600);
+        config.push.as_mut().unwrap().job = "later".into();
+        config.spool = Some(SpoolConfig::new(&dir));
+        (later, config)
+    };
+    let exporter = observer_metrics::export::Exporter::start(later.handle(), &config).unwrap();
+    exporter.shutdown().await.unwrap();
+    assert_eq!(spooled_files(&dir), 0);
+    assert_eq!(
+        gateway.value(&[("job", "batch")], "spooled_rows_total"),
+        Some(321.0)
+    );
+    let text = later.render();
+    let replayed = sample(
+        &text,
+        "observer_metrics_replayed_total{sink=\"pushgateway\"}",
+    );
+    assert_eq!(replayed, Some(1.0), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// CRC-32 (IEEE), bit by bit: the spool's file format, written by hand here so a change to it
+/// shows.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A spool file as the format says: `observer-metrics-spool 1 <crc32> <body length>`, the header
+/// lines, an empty line, the body.
+fn spool_file(dir: &std::path::Path, name: &str, sink: &str, url: &str, body: &[u8]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let created_ms: u64 = name[..13].parse().unwrap();
+    let mut rest =
+        format!("sink {sink}\nmethod POST\nurl {url}\ncreated_ms {created_ms}\n\n").into_bytes();
+    rest.extend_from_slice(body);
+    let mut file = format!(
+        "observer-metrics-spool 1 {:08x} {}\n",
+        crc32(&rest),
+        body.len()
+    )
+    .into_bytes();
+    file.extend_from_slice(&rest);
+    std::fs::write(dir.join(name), file).unwrap();
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A remote write whose samples Prometheus refuses as too old (three hours, out of its head's
+/// bounds) is final: dropped as `rejected` and named, not kept to be refused again forever. A
+/// file that fails its checksum is set aside in `corrupt/` and counted; a recent one is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_is_dropped_and_a_corrupt_file_set_aside() {
+    use metrics::Recorder;
+    let prometheus = support::Prometheus::start(&[]);
+    let dir = spool_dir("refused");
+    let mut config = MetricsConfig::default();
+    config.remote_write = Some(remote_write(&prometheus.write_url(), "old", 1000));
+    let recorder = MetricsBuilder::from_config(config)
+        .build_recorder()
+        .unwrap();
+    recorder
+        .handle()
+        .register_counter(
+            &metrics::Key::from_static_name("old_total"),
+            &metrics::Metadata::new("t", metrics::Level::INFO, None),
+        )
+        .increment(3);
+    let old = now_ms() - 3 * 3600 * 1000;
+    let request = observer_metrics::remote_write::Encoder::new("lib-spool", "old")
+        .encode(&recorder.handle(), old as i64);
+    let body = snap::raw::Encoder::new().compress_vec(&request).unwrap();
+    let name = format!(
+        "{:013}-0000000001-00000000-remote_write-0000000000000001.om",
+        now_ms() - 1000
+    );
+    spool_file(&dir, &name, "remote_write", &prometheus.write_url(), &body);
+    let fresh = observer_metrics::remote_write::Encoder::new("lib-spool", "fresh")
+        .encode(&recorder.handle(), now_ms() as i64 - 500);
+    let fresh = snap::raw::Encoder::new().compress_vec(&fresh).unwrap();
+    // Taken first: Prometheus's head then ends now, and a sample three hours old is out of bounds.
+    let taken = format!(
+        "{:013}-0000000001-00000002-remote_write-0000000000000001.om",
+        now_ms() - 2000
+    );
+    spool_file(
+        &dir,
+        &taken,
+        "remote_write",
+        &prometheus.write_url(),
+        &fresh,
+    );
+    let damaged = format!(
+        "{:013}-0000000001-00000001-remote_write-0000000000000001.om",
+        now_ms() - 900
+    );
+    spool_file(
+        &dir,
+        &damaged,
+        "remote_write",
+        &prometheus.write_url(),
+        &body,
+    );
+    let path = dir.join(&damaged);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+
+    let mut replaying = MetricsConfig::default();
+    replaying.spool = Some(SpoolConfig::new(&dir));
+    let report = replaying.replay_spool().await.unwrap();
+    assert_eq!(
+        (report.delivered, report.kept, report.dropped),
+        (1, 0, 2),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains(&name) && n.contains("refused for good")),
+        "{report:?}"
+    );
+    assert_eq!(spooled_files(&dir), 0);
+    assert!(dir.join("corrupt").join(&damaged).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A spooled gateway body is never replayed over a newer push of its group: the gateway's
+/// `push_time_seconds` says the group was pushed after the body was made, so it is dropped as
+/// superseded, and the newer values stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spooled_body_older_than_the_groups_last_push_is_superseded() {
+    let port = free_port();
+    let dir = spool_dir("superseded");
+    let (recorder, mut config) =
+        support::recorder_with_push(&format!("http://127.0.0.1:{port}"), 3600);
+    config.push.as_mut().unwrap().shutdown_timeout_ms = 500;
+    config.spool = Some(SpoolConfig::new(&dir));
+    let exporter = observer_metrics::export::Exporter::start(recorder.handle(), &config).unwrap();
+    assert!(exporter.shutdown().await.is_err(), "the gateway is down");
+    assert_eq!(spooled_files(&dir), 1);
+    let gateway = Pushgateway::start_on(port);
+    let (status, _) = gateway.put("batch", "# TYPE newer_total counter\nnewer_total 9\n");
+    assert_eq!(status, 200);
+    let report = config.replay_spool().await.unwrap();
+    assert_eq!(
+        (report.delivered, report.kept, report.dropped),
+        (0, 0, 1),
+        "{report:?}"
+    );
+    assert!(
+        report.notes.iter().any(|n| n.contains("superseded")),
+        "{report:?}"
+    );
+    assert_eq!(gateway.value(&[("job", "batch")], "newer_total"), Some(9.0));
+    assert_eq!(spooled_files(&dir), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A spooled final PUT is replayed as a PUT, as the text format: it replaces the group, so a
+/// family an earlier run left is gone, as after a final push that had gone through; another
+/// group pushed since does not supersede it. The gateway answers 503 (through a relay) when the
+/// run ends, then takes the replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_put_replaces_the_group() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let gateway = Pushgateway::start();
+    let down = std::sync::Arc::new(AtomicBool::new(true));
+    let host = gateway.url.trim_start_matches("http://").to_owned();
+    let relay = support::FaultServer::start(support::Fault::Relay(host, down.clone()));
+    let (status, _) = gateway.put(
+        "batch",
+        "# TYPE earlier_run_total counter\nearlier_run_total 4\n",
+    );
+    assert_eq!(status, 200);
+    let dir = spool_dir("put");
+    let (recorder, mut config) = support::recorder_with_push(&relay.url, 3600);
+    config.push.as_mut().unwrap().shutdown_timeout_ms = 500;
+    config.spool = Some(SpoolConfig::new(&dir));
+    let exporter = observer_metrics::export::Exporter::start(recorder.handle(), &config).unwrap();
+    assert!(exporter.shutdown().await.is_err(), "the relay answers 503");
+    assert_eq!(spooled_files(&dir), 1);
+    assert_eq!(
+        gateway.value(&[("job", "batch")], "earlier_run_total"),
+        Some(4.0)
+    );
+    // Another group pushed since: its push time is not this group's.
+    let (status, _) = gateway.put("zzz-other", "# TYPE other_total counter\nother_total 1\n");
+    assert_eq!(status, 200);
+    down.store(false, Ordering::Relaxed);
+    let report = config.replay_spool().await.unwrap();
+    assert_eq!(
+        (report.delivered, report.kept, report.dropped),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    // It went as the text format it is, not with remote write's headers.
+    let replayed = relay.request_texts();
+    let put = replayed
+        .iter()
+        .rev()
+        .find(|r| r.starts_with("PUT "))
+        .unwrap();
+    let put = put.to_ascii_lowercase();
+    assert!(
+        put.contains("content-type: text/plain; version=0.0.4"),
+        "{put}"
+    );
+    assert!(
+        !put.contains("snappy") && !put.contains("protobuf"),
+        "{put}"
+    );
+    assert_eq!(
+        gateway.value(&[("job", "batch")], "earlier_run_total"),
+        None
+    );
+    let families = gateway.families(&[("job", "batch")]).unwrap();
+    assert!(
+        families.contains_key("observer_metrics_pushes_total"),
+        "{families:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -256,4 +256,61 @@ mod tests {
         assert_eq!(found("http://g:90911/metrics/job/a"), None);
         assert_eq!(found("http://other:9091/metrics/job/a"), None);
     }
+
+    fn spool_in(name: &str, max_age_secs: u64) -> (std::path::PathBuf, Spool) {
+        let dir = std::env::temp_dir().join(format!("om-replay-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = crate::sinks::spool::SpoolConfig::new(&dir);
+        config.max_age_secs = max_age_secs;
+        let spool = Spool::open(&config, None).unwrap();
+        (dir, spool)
+    }
+
+    fn write(spool: &Spool, url: &str) {
+        let payload = crate::sinks::spool::Payload {
+            sink: "remote_write",
+            method: "POST",
+            url,
+            group: &[],
+            body: b"x",
+        };
+        drop(spool.write(&payload).unwrap());
+    }
+
+    /// A receiver that cannot be reached keeps every one of its files (the first tried, the rest
+    /// not tried), and the report counts them; files past `max_age_secs` are dropped and counted.
+    #[tokio::test]
+    async fn the_report_counts_what_was_kept_and_dropped() {
+        let http = HttpClient::new(None).unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", closed.local_addr().unwrap());
+        drop(closed);
+        let (dir, spool) = spool_in("kept", 3600);
+        for _ in 0..3 {
+            write(&spool, &url);
+        }
+        let timeout = Duration::from_secs(2);
+        let report = replay(&spool, &http, &Credentials::new(), false, timeout).await;
+        assert_eq!(
+            (report.delivered, report.kept, report.dropped),
+            (0, 3, 0),
+            "{report:?}"
+        );
+        assert_eq!(spool.names().len(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let (dir, spool) = spool_in("expired", 1);
+        for _ in 0..2 {
+            write(&spool, &url);
+        }
+        std::thread::sleep(Duration::from_millis(2100));
+        let report = replay(&spool, &http, &Credentials::new(), false, timeout).await;
+        assert_eq!(
+            (report.delivered, report.kept, report.dropped),
+            (0, 0, 2),
+            "{report:?}"
+        );
+        assert!(spool.names().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -218,3 +218,27 @@ impl PushClient {
         )
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// What a replay of this group's spooled bodies sends with them: the configured headers and
+    /// the authorization, built once.
+    #[test]
+    fn credentials_are_the_headers_and_the_authorization() {
+        let mut config = PushConfig::new("http://u:p@127.0.0.1:9091", "j");
+        config.headers.insert("X-Team".into(), "obs".into());
+        let client = PushClient::new(config).unwrap();
+        let credentials = client.credentials();
+        assert!(
+            credentials.contains(&("X-Team".into(), "obs".into())),
+            "{credentials:?}"
+        );
+        assert!(
+            credentials.contains(&("authorization".into(), "Basic dTpw".into())),
+            "{credentials:?}"
+        );
+        assert_eq!(client.target(), "http://127.0.0.1:9091/metrics/job/j");
+    }
+}
