@@ -33,6 +33,10 @@ export interface ObserverMetricsOptions {
   /** The most series one metric may have; past it new label sets fold into one series labelled
    * otel_metric_overflow="true"; 0 is no limit (10000). */
   maxSeriesPerMetric?: number;
+  /** The longest label value kept, in bytes; a longer one is cut at a character boundary, ends in
+   * "…", and is counted in observer_metrics_dropped_total{reason="label_too_long"}; 0 is no limit
+   * (4096). */
+  maxLabelValueBytes?: number;
   /** Seconds after which a series nobody touched leaves renders and memory, and its place under
    * maxSeriesPerMetric; used again, it starts from zero (never). */
   idleTimeoutSecs?: number;

@@ -17,7 +17,7 @@ const KNOWN = [
   "job", "pushgatewayUrl", "remoteWriteUrl", "instance", "groupingKey", "exportIntervalSecs",
   "histogramBuckets", "sampleRate", "method", "headers", "timeoutMs", "prefix", "globalLabels",
   "onError", "enabled", "histogramBucketsSeconds", "bucketOverrides", "maxSeriesPerMetric",
-  "idleTimeoutSecs", "pushgatewayHeaders", "remoteWriteHeaders", "retry", "maxSamplesPerSend",
+  "maxLabelValueBytes", "idleTimeoutSecs", "pushgatewayHeaders", "remoteWriteHeaders", "retry", "maxSamplesPerSend",
 ];
 const RETRY = ["tries", "baseBackoffMs", "maxBackoffMs", "jitter"];
 
@@ -44,6 +44,7 @@ const JS_NAMES = {
   export_interval_secs: "exportIntervalSecs",
   global_labels: "globalLabels",
   max_series_per_metric: "maxSeriesPerMetric",
+  max_label_value_bytes: "maxLabelValueBytes",
   idle_timeout_secs: "idleTimeoutSecs",
 };
 
@@ -137,6 +138,7 @@ export function coreOf(options) {
     secs ?? NaN,
     typed("sampleRate", "number") ?? NaN,
     whole("maxSeriesPerMetric", 0, 2 ** 32 - 1),
+    whole("maxLabelValueBytes", 0, 2 ** 32 - 1),
     whole("idleTimeoutSecs", 1, 2 ** 32 - 1),
     typed("prefix", "string"),
     pairs("globalLabels"),

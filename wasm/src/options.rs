@@ -58,6 +58,7 @@ impl Settings {
         interval_secs: f64,
         sample_rate: f64,
         max_series: f64,
+        max_label_value_bytes: f64,
         idle_secs: f64,
         prefix: Option<String>,
         global_labels: &str,
@@ -74,6 +75,9 @@ impl Settings {
         }
         if !max_series.is_nan() {
             config.recorder.max_series_per_metric = max_series as usize;
+        }
+        if !max_label_value_bytes.is_nan() {
+            config.recorder.max_label_value_bytes = max_label_value_bytes as usize;
         }
         if !idle_secs.is_nan() {
             config.recorder.idle_timeout_secs = Some(idle_secs as u64);

@@ -276,6 +276,19 @@ test("pushgatewayHeaders and remoteWriteHeaders go to their own sink, over the s
   }
 });
 
+test("maxLabelValueBytes cuts a long label value and counts it", () => {
+  const m = new ObserverMetrics({ maxLabelValueBytes: 32 });
+  const c = m.counter({ name: "cut_total", help: "x", labelNames: ["path"] });
+  c.inc({ path: "é".repeat(100) });
+  const text = m.render();
+  const kept = text.split("\n").find((l) => l.startsWith("cut_total{"));
+  const value = /path="([^"]*)"/.exec(kept)[1];
+  assert.ok(Buffer.byteLength(value) <= 32 && value.endsWith("…"), kept);
+  assert.equal(sample(text, 'observer_metrics_dropped_total{reason="label_too_long"}'), 1);
+  promtool(text);
+  assert.throws(() => new ObserverMetrics({ maxLabelValueBytes: 8 }), /options\.maxLabelValueBytes = 8: /);
+});
+
 test("options errors name the option as JS spells it", () => {
   const push = { job: "j", pushgatewayUrl: gw.url };
   for (const [options, type, message] of [
