@@ -15,6 +15,7 @@ fn settings() -> Settings {
         f64::NAN,
         f64::NAN,
         f64::NAN,
+        f64::NAN,
         None,
         "",
         Vec::new(),
