@@ -290,7 +290,7 @@ async fn a_refused_write_is_dropped_and_a_corrupt_file_set_aside() {
         .encode(&recorder.handle(), old as i64);
     let body = snap::raw::Encoder::new().compress_vec(&request).unwrap();
     let name = format!(
-        "{:013}-0000000001-00000000-remote_write-0000000000000001.om",
+        "{:013}-0000000001-00000000-remote_write-POST-0000000000000001.om",
         now_ms() - 1000
     );
     spool_file(&dir, &name, "remote_write", &prometheus.write_url(), &body);
@@ -299,7 +299,7 @@ async fn a_refused_write_is_dropped_and_a_corrupt_file_set_aside() {
     let fresh = snap::raw::Encoder::new().compress_vec(&fresh).unwrap();
     // Taken first: Prometheus's head then ends now, and a sample three hours old is out of bounds.
     let taken = format!(
-        "{:013}-0000000001-00000002-remote_write-0000000000000001.om",
+        "{:013}-0000000001-00000002-remote_write-POST-0000000000000001.om",
         now_ms() - 2000
     );
     spool_file(
@@ -310,7 +310,7 @@ async fn a_refused_write_is_dropped_and_a_corrupt_file_set_aside() {
         &fresh,
     );
     let damaged = format!(
-        "{:013}-0000000001-00000001-remote_write-0000000000000001.om",
+        "{:013}-0000000001-00000001-remote_write-POST-0000000000000001.om",
         now_ms() - 900
     );
     spool_file(

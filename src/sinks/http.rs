@@ -167,9 +167,13 @@ impl RetryPolicy {
                     let wait = self.jittered(tries, crate::recorder::storage::random_unit());
                     // A final send tries until its deadline, however many tries that takes: a
                     // receiver that restarts within it still gets the last totals.
-                    let more = match until {
-                        Some(end) => web_time::Instant::now() + wait < end,
-                        None => tries + 1 < self.tries,
+                    let (wait, more) = match until {
+                        // At least 50 ms apart: a zero backoff must not spin until the deadline.
+                        Some(end) => {
+                            let wait = wait.max(Duration::from_millis(50));
+                            (wait, web_time::Instant::now() + wait < end)
+                        }
+                        None => (wait, tries + 1 < self.tries),
                     };
                     if !more {
                         return Err(e);

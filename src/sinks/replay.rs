@@ -5,8 +5,9 @@
 //!   gateway's `/api/v1/metrics` tells each group's `push_time_seconds`, and a group pushed after
 //!   the body was made (by a later run, or this body itself before its sender died) supersedes it.
 //! - A remote-write request goes as it was made: its samples keep their timestamps. A receiver's
-//!   final refusal (a 4xx: Prometheus refuses samples older than its head block, or older than the
-//!   newest it has of a series) is final for that file: dropped and counted as `rejected`.
+//!   refusal of the payload itself (400, 409, 413, 422: Prometheus refuses samples older than its
+//!   head block, or older than the newest it has of a series) is final for that file: dropped and
+//!   counted as `rejected`. Any other failure (TLS, 401/403, 404, 429, 5xx) keeps it.
 //! - A receiver that cannot be reached keeps its files for the next replay; the others go on.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -102,7 +103,7 @@ pub(crate) async fn replay(
                 report.delivered += 1;
                 file.delivered();
             }
-            Err(e) if e.is_transient() => keep(&mut report, &mut unreachable, &file, &e),
+            Err(e) if !refused_for_good(&e) => keep(&mut report, &mut unreachable, &file, &e),
             Err(e) => {
                 report.dropped += 1;
                 report
@@ -114,6 +115,20 @@ pub(crate) async fn replay(
     }
     spool.publish_bytes();
     report
+}
+
+/// Whether the receiver refused this payload itself, so that sending it again can never
+/// succeed: a 400 (Prometheus: out of bounds, out of order; the gateway: a body it cannot take),
+/// 409, 413 or 422. Anything else (no connection, TLS, 401/403 until credentials are fixed, a
+/// 404 of a moved endpoint, 429, 5xx) keeps the file for a later replay.
+fn refused_for_good(error: &ExportError) -> bool {
+    matches!(
+        error,
+        ExportError::Status {
+            status: 400 | 409 | 413 | 422,
+            ..
+        }
+    )
 }
 
 fn keep(

@@ -652,8 +652,15 @@ pub(crate) async fn replay_spool(
     #[cfg(feature = "remote-write")] remote_write: Option<&RemoteWriteConfig>,
 ) -> Result<ReplayReport, ConfigError> {
     let spool = Spool::open(config, None)?;
-    let http =
-        crate::platform::HttpClient::new(None).map_err(|reason| invalid("spool", "", reason))?;
+    // A private CA configured for either receiver is trusted for the replay too.
+    #[cfg(feature = "remote-write")]
+    let ca_file = push
+        .and_then(|p| p.ca_file.as_deref())
+        .or(remote_write.and_then(|rw| rw.ca_file.as_deref()));
+    #[cfg(not(feature = "remote-write"))]
+    let ca_file = push.and_then(|p| p.ca_file.as_deref());
+    let http = crate::platform::HttpClient::new(ca_file)
+        .map_err(|reason| invalid("spool", ca_file.unwrap_or_default(), reason))?;
     let mut credentials = Credentials::new();
     let mut timeout = PushConfig::default().shutdown_timeout();
     if let Some(push) = push {

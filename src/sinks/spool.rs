@@ -8,8 +8,9 @@
 //!   temporary file a crash left is removed once it is older than a minute.
 //! - Its first line carries a CRC-32 of the rest and the body's length: a file that fails either is
 //!   moved to `corrupt/` and counted, never delivered and never fatal.
-//! - Names sort oldest first (`<created ms>-<pid>-<seq>-<sink>-<group hash>.om`), so replay keeps
-//!   the order payloads were made in, and a Pushgateway group's newer body is found by name alone.
+//! - Names sort oldest first (`<created ms>-<pid and tag>-<seq>-<sink>-<method>-<group hash>.om`), so
+//!   replay keeps the order payloads were made in, and a Pushgateway group's newer PUT (which
+//!   replaces the whole group, so the older bodies need not go) is found by name alone.
 //! - Several processes may share one directory: a file is used only under an exclusive lock on it
 //!   (`flock`), taken by its writer before the rename and by a replayer before it reads, and
 //!   checked to still be the file at that name once locked. A lock dies with its process.
@@ -198,6 +199,12 @@ impl Locked<'_> {
         self.spool.metrics.dropped(reason);
     }
 
+    /// Replaced by a newer copy of the same payload: the file goes, uncounted.
+    pub(crate) fn discard(mut self) {
+        self.settled = true;
+        self.spool.remove(&self.path);
+    }
+
     /// The file's name in the spool.
     pub(crate) fn name(&self) -> String {
         file_name(&self.path)
@@ -250,6 +257,8 @@ pub(crate) struct Spool {
     max_bytes: u64,
     max_age: Duration,
     seq: AtomicU64,
+    /// Random per open spool: part of every name this process writes.
+    tag: u32,
     metrics: SpoolMetrics,
 }
 
@@ -286,6 +295,13 @@ impl Spool {
             max_bytes: config.max_bytes,
             max_age: Duration::from_secs(config.max_age_secs),
             seq: AtomicU64::new(0),
+            tag: {
+                use std::hash::{BuildHasher, Hasher};
+                // The standard library's per-process random hash keys, as a random number.
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish() as u32
+            },
             metrics: SpoolMetrics {
                 bytes: recorder.map(|r| {
                     r.register_gauge(&Key::from_static_name(SPOOL_BYTES_GAUGE), &METADATA)
@@ -320,28 +336,39 @@ impl Spool {
             )));
         }
         let seq = self.seq.fetch_add(1, Relaxed);
-        let pid = std::process::id();
+        // The process id and a random tag: processes in other PID namespaces (containers
+        // sharing a volume) may have the same id.
+        let writer = format!("{:010}{:08x}", std::process::id(), self.tag);
         let group = group_hash(payload.sink, payload.url);
         let name = format!(
-            "{created_ms:013}-{pid:010}-{seq:08}-{}-{group:016x}.{EXTENSION}",
-            payload.sink
+            "{created_ms:013}-{writer}-{seq:08}-{}-{}-{group:016x}.{EXTENSION}",
+            payload.sink, payload.method
         );
-        let temporary = self.dir.join(format!(".tmp-{pid}-{seq}"));
+        let temporary = self.dir.join(format!(".tmp-{writer}-{seq}"));
         let path = self.dir.join(&name);
         let written = (|| -> io::Result<File> {
-            let mut file = File::create(&temporary)?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temporary)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
             // Locked before it has its name, so no replayer can take it while its send is on.
             file.try_lock().map_err(io::Error::from)?;
             fs::rename(&temporary, &path)?;
-            File::open(&self.dir)?.sync_all()?;
             Ok(file)
         })();
         let file = written.inspect_err(|_| {
             let _ = fs::remove_file(&temporary);
         })?;
-        if payload.sink == "pushgateway" {
+        // The file has its name: a failed directory sync only weakens its durability, and the
+        // caller must still remove it once delivered.
+        if let Err(e) = File::open(&self.dir).and_then(|d| d.sync_all()) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot sync the spool directory");
+        }
+        // Only a PUT replaces a whole group: a newer POST leaves what an older PUT carries (an
+        // earlier run's success time) to arrive first.
+        if payload.sink == "pushgateway" && payload.method == "PUT" {
             self.supersede(&name, group);
         }
         self.make_room(&name);
@@ -457,12 +484,12 @@ impl Spool {
         self.publish_bytes();
     }
 
-    /// Whether a newer file of the same group as `name` is in the spool.
+    /// Whether a newer PUT of the same group as `name` is in the spool.
     fn has_newer(&self, name: &str) -> bool {
         let group = group_of(name);
-        self.names()
-            .iter()
-            .any(|other| other.as_str() > name && group_of(other) == group)
+        self.names().iter().any(|other| {
+            other.as_str() > name && group_of(other) == group && other.contains("-PUT-")
+        })
     }
 
     /// Drops the older files of `group` than `name`, those no one holds.
@@ -763,10 +790,18 @@ mod tests {
             .write(&group("http://g/metrics/job/a", b"2"))
             .unwrap()
             .name();
-        let mut left = vec![b1, a2];
+        let mut left = vec![b1, a2.clone()];
         left.sort();
         assert_eq!(spool.names(), left);
         assert!(!spool.names().contains(&a1));
+        // A newer POST (a failed run) leaves the PUT of the run before to arrive first.
+        let post = Payload {
+            method: "POST",
+            ..group("http://g/metrics/job/a", b"3")
+        };
+        let a3 = spool.write(&post).unwrap().name();
+        assert!(spool.names().contains(&a2) && spool.names().contains(&a3));
+        assert!(spool.take(&a2).is_ok(), "not superseded by a POST");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

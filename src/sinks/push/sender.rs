@@ -201,20 +201,26 @@ impl GroupPusher {
         let group: Vec<(String, String)> = std::iter::once(("job".to_owned(), config.job.clone()))
             .chain(config.grouping.clone())
             .collect();
-        let spooled = self
-            .spool()
-            .filter(|_| !config.delete_on_shutdown)
-            .and_then(|spool| {
-                let payload = Payload {
-                    sink: "pushgateway",
-                    method: method.as_str(),
-                    url: client.target(),
-                    group: &group,
-                    body: body.as_bytes(),
-                };
-                spool.keep(&payload)
-            });
+        let payload = Payload {
+            sink: "pushgateway",
+            method: method.as_str(),
+            url: client.target(),
+            group: &group,
+            body: body.as_bytes(),
+        };
+        let spool = self.spool().filter(|_| !config.delete_on_shutdown);
+        let early = spool.and_then(|spool| spool.keep(&payload));
         let turn = self.turns.take().await;
+        // Made again now that the push in flight was answered: a replay compares the gateway's
+        // last push of the group with when the body was made, and that push may have landed
+        // while this one waited. Without a new copy the early one stays.
+        let spooled = match (early, spool.and_then(|spool| spool.keep(&payload))) {
+            (Some(early), Some(now)) => {
+                early.discard();
+                Some(now)
+            }
+            (early, now) => now.or(early),
+        };
         let result = client
             .push_until(method, &body, &|| false, Some(&turn), Some(until))
             .await;
