@@ -175,6 +175,8 @@ pub(crate) struct Locked<'s> {
     path: PathBuf,
     /// Holds the lock.
     _file: File,
+    /// The file's length, taken off the known size when it goes.
+    size: u64,
     pub(crate) header: Header,
     pub(crate) body: Vec<u8>,
     /// Whether it was just written (counted in `spooled_total` if it stays).
@@ -186,7 +188,7 @@ impl Locked<'_> {
     /// The receiver accepted it: the file goes.
     pub(crate) fn delivered(mut self) {
         self.settled = true;
-        self.spool.remove(&self.path);
+        self.spool.remove(&self.path, self.size);
         if !self.fresh {
             self.spool.metrics.replayed(&self.header.sink);
         }
@@ -195,14 +197,14 @@ impl Locked<'_> {
     /// It will never be delivered (`reason` is counted): the file goes.
     pub(crate) fn drop_for(mut self, reason: &'static str) {
         self.settled = true;
-        self.spool.remove(&self.path);
+        self.spool.remove(&self.path, self.size);
         self.spool.metrics.dropped(reason);
     }
 
     /// Replaced by a newer copy of the same payload: the file goes, uncounted.
     pub(crate) fn discard(mut self) {
         self.settled = true;
-        self.spool.remove(&self.path);
+        self.spool.remove(&self.path, self.size);
     }
 
     /// The file's name in the spool.
@@ -257,6 +259,10 @@ pub(crate) struct Spool {
     max_bytes: u64,
     max_age: Duration,
     seq: AtomicU64,
+    /// The spool's size as this process last saw it: a directory scan sets it (at open, on each
+    /// write, at the end of a replay), and each removal here takes its file's size off, so a
+    /// replay of n files lists the directory once, not n times.
+    known_bytes: AtomicU64,
     /// Random per open spool: part of every name this process writes.
     tag: u32,
     metrics: SpoolMetrics,
@@ -295,6 +301,7 @@ impl Spool {
             max_bytes: config.max_bytes,
             max_age: Duration::from_secs(config.max_age_secs),
             seq: AtomicU64::new(0),
+            known_bytes: AtomicU64::new(0),
             tag: {
                 use std::hash::{BuildHasher, Hasher};
                 // The standard library's per-process random hash keys, as a random number.
@@ -372,11 +379,12 @@ impl Spool {
             self.supersede(&name, group);
         }
         self.make_room(&name);
-        self.publish_bytes();
+        self.publish(self.known_bytes.load(Relaxed));
         Ok(Locked {
             spool: self,
             path,
             _file: file,
+            size: bytes.len() as u64,
             header,
             body: payload.body.to_vec(),
             fresh: true,
@@ -429,8 +437,9 @@ impl Spool {
             .get(..13)
             .and_then(|s| s.parse::<u64>().ok())
             .unwrap_or(0);
+        let size = file.metadata().map_or(0, |m| m.len());
         let settle = |reason: &'static str| {
-            self.remove(&path);
+            self.remove(&path, size);
             self.metrics.dropped(reason);
             Err(Some(reason))
         };
@@ -444,9 +453,10 @@ impl Spool {
             .and_then(|_| decode(&bytes));
         let Some((header, body)) = decoded else {
             // Set aside for a person to look at, never retried.
-            let _ = fs::rename(&path, self.dir.join("corrupt").join(name));
+            if fs::rename(&path, self.dir.join("corrupt").join(name)).is_ok() {
+                self.forget(size);
+            }
             self.metrics.dropped("corrupt");
-            self.publish_bytes();
             return Err(Some("corrupt"));
         };
         if header.sink == "pushgateway" && self.has_newer(name) {
@@ -456,6 +466,7 @@ impl Spool {
             spool: self,
             path,
             _file: file,
+            size,
             header,
             body,
             fresh: false,
@@ -463,25 +474,43 @@ impl Spool {
         })
     }
 
-    /// Bytes in the spool's files now.
+    /// Bytes in the spool's files now, by a directory scan; the known size becomes that.
     pub(crate) fn bytes(&self) -> u64 {
-        self.names()
+        let total = self
+            .names()
             .iter()
             .filter_map(|n| fs::metadata(self.dir.join(n)).ok())
             .map(|m| m.len())
-            .sum()
+            .sum();
+        self.known_bytes.store(total, Relaxed);
+        total
     }
 
-    /// Updates `observer_metrics_spool_bytes`.
+    /// Scans the spool and updates `observer_metrics_spool_bytes`.
     pub(crate) fn publish_bytes(&self) {
+        self.publish(self.bytes());
+    }
+
+    fn publish(&self, total: u64) {
         if let Some(gauge) = &self.metrics.bytes {
-            gauge.set(self.bytes() as f64);
+            gauge.set(total as f64);
         }
     }
 
-    fn remove(&self, path: &Path) {
-        let _ = fs::remove_file(path);
-        self.publish_bytes();
+    /// Removes a file of `size` bytes, without a scan.
+    fn remove(&self, path: &Path, size: u64) {
+        if fs::remove_file(path).is_ok() {
+            self.forget(size);
+        }
+    }
+
+    /// Takes `size` bytes off the known size and publishes it.
+    fn forget(&self, size: u64) {
+        let before = self
+            .known_bytes
+            .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(size)))
+            .unwrap_or(0);
+        self.publish(before.saturating_sub(size));
     }
 
     /// Whether a newer PUT of the same group as `name` is in the spool.
@@ -506,18 +535,15 @@ impl Spool {
 
     /// Drops the oldest files no one holds until the spool is within `max_bytes`.
     fn make_room(&self, keep: &str) {
-        let mut total = self.bytes();
+        self.bytes();
         for name in self.names() {
-            if total <= self.max_bytes {
+            if self.known_bytes.load(Relaxed) <= self.max_bytes {
                 break;
             }
-            if name == keep {
-                continue;
-            }
-            let size = fs::metadata(self.dir.join(&name)).map_or(0, |m| m.len());
-            if let Some(locked) = self.take_unchecked(&name) {
-                locked.drop_for("full");
-                total = total.saturating_sub(size);
+            if name != keep {
+                if let Some(locked) = self.take_unchecked(&name) {
+                    locked.drop_for("full");
+                }
             }
         }
     }
@@ -527,10 +553,12 @@ impl Spool {
         let path = self.dir.join(name);
         let file = File::open(&path).ok()?;
         file.try_lock().ok()?;
+        let size = file.metadata().map_or(0, |m| m.len());
         same_file(&file, &path).then(|| Locked {
             spool: self,
             path,
             _file: file,
+            size,
             header: Header {
                 sink: String::new(),
                 method: String::new(),
@@ -802,6 +830,35 @@ mod tests {
         let a3 = spool.write(&post).unwrap().name();
         assert!(spool.names().contains(&a2) && spool.names().contains(&a3));
         assert!(spool.take(&a2).is_ok(), "not superseded by a POST");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_known_size_follows_every_write_drop_and_delivery() {
+        let dir = std::env::temp_dir().join(format!("om-spool-size-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let spool = spool(&dir, 8192);
+        let on_disk = || -> u64 {
+            spool
+                .names()
+                .iter()
+                .map(|n| fs::metadata(dir.join(n)).unwrap().len())
+                .sum()
+        };
+        let body = vec![b'x'; 3000];
+        for _ in 0..4 {
+            drop(spool.write(&payload("http://r/w", &body)).unwrap());
+            assert_eq!(spool.known_bytes.load(Relaxed), on_disk(), "after a write");
+        }
+        for name in spool.names() {
+            spool.take(&name).unwrap().delivered();
+            assert_eq!(
+                spool.known_bytes.load(Relaxed),
+                on_disk(),
+                "after a delivery"
+            );
+        }
+        assert_eq!(on_disk(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
