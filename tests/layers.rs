@@ -30,12 +30,13 @@ const SINKS: &[(&str, u8)] = &[
     ("http", 1),
     ("turn", 0),
     ("spool", 1),
-    ("push", 2),
-    ("remote_write", 2),
-    ("pull", 2),
-    ("replay", 3),
-    ("schedule", 4),
-    ("export", 5),
+    ("lane", 2),
+    ("push", 3),
+    ("remote_write", 3),
+    ("pull", 3),
+    ("replay", 4),
+    ("schedule", 5),
+    ("export", 6),
 ];
 
 /// The root's public re-exports of modules, as code inside the crate may spell them.

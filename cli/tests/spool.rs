@@ -67,6 +67,43 @@ fn replay(dir: &Dir) -> (Option<i32>, String) {
     run(cli!().args(["replay", "--spool-dir", dir.arg()]))
 }
 
+/// Waits (bounded) for `child`'s first request to reach `stalled` and for a file in `dir`, then
+/// sends SIGINT and waits (bounded) for the exit: its status and stderr.
+#[cfg(unix)]
+fn interrupt_once_spooled(
+    child: &mut support::ChildGuard,
+    stalled: &support::FaultServer,
+    dir: &Dir,
+) -> (std::process::ExitStatus, String) {
+    use std::time::Instant;
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait("no send at start", &|| {
+        !stalled.requests.lock().unwrap().is_empty()
+    });
+    wait("the final body was not spooled before its turn", &|| {
+        !dir.files().is_empty()
+    });
+    Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running 20 s after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, support::stderr_of(child))
+}
+
 /// A batch ends while its gateway is down: exit 1, the summary with the real totals, the final
 /// body in the spool. The gateway comes back; `replay` delivers exactly that body, and a replay
 /// after it finds nothing. A body spooled later is never replayed over a newer push of its group.
@@ -298,7 +335,6 @@ fn two_replays_of_one_spool_deliver_each_file_once() {
 #[cfg(unix)]
 #[test]
 fn a_signal_during_the_final_push_exits_at_once_with_the_body_spooled() {
-    use std::time::Instant;
     let stalled = support::FaultServer::start(support::Fault::Stall);
     let dir = Dir::new("signal");
     let mut child = support::ChildGuard::spawn(
@@ -317,29 +353,7 @@ fn a_signal_during_the_final_push_exits_at_once_with_the_body_spooled() {
     );
     // Bounded: the push at start reaches the stalled server, and the batch (100 events) is over
     // well before the wait below ends, so its final push is waiting.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stalled.requests.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "no push at start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while dir.files().is_empty() {
-        assert!(Instant::now() < deadline, "the final body was not spooled");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "still running 20 s after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = support::stderr_of(&mut child);
+    let (status, stderr) = interrupt_once_spooled(&mut child, &stalled, &dir);
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("100 events: ") && stderr.contains("SIGINT during the final push"),
@@ -352,4 +366,37 @@ fn a_signal_during_the_final_push_exits_at_once_with_the_body_spooled() {
         spooled.contains("\nevents_processed_total 100\n"),
         "{spooled}"
     );
+}
+
+/// The same for remote write, where the final write waits for its turn behind an interval write
+/// the stalled receiver never answers: the final totals are on disk before that wait, so the
+/// signal loses nothing, and a replay gives VictoriaMetrics the exact total.
+#[cfg(unix)]
+#[test]
+fn a_signal_while_the_final_write_waits_its_turn_loses_nothing() {
+    let stalled = support::FaultServer::start(support::Fault::Stall);
+    let port: u16 = stalled.url.rsplit(':').next().unwrap().parse().unwrap();
+    let dir = Dir::new("signal-rw");
+    let mut child = support::ChildGuard::spawn(
+        cli!()
+            .args(["simulate", "--events", "100", "--job", "rw-signal"])
+            .args(["--remote-write", &format!("{}/api/v1/write", stalled.url)])
+            .args(["--spool-dir", dir.arg()])
+            .env("OBSERVER_METRICS_REMOTE_WRITE_TIMEOUT_MS", "60000")
+            .env("OBSERVER_METRICS_REMOTE_WRITE_SHUTDOWN_TIMEOUT_MS", "60000")
+            .stderr(Stdio::piped()),
+    );
+    // Bounded: the write at start reaches the stalled server and holds the sink's turn; the batch
+    // (100 events) is over well before the wait below ends.
+    let (status, stderr) = interrupt_once_spooled(&mut child, &stalled, &dir);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("SIGINT during the final push"), "{stderr}");
+    drop(stalled);
+    let vm = VictoriaMetrics::start_on(port);
+    let (code, replayed) = replay(&dir);
+    assert_eq!(code, Some(0), "{replayed}");
+    assert!(dir.files().is_empty(), "{replayed}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let total = "sum(last_over_time(events_processed_total{job=\"rw-signal\"}[1h]))";
+    assert_eq!(vm.scalar(total), Some(100.0), "{stderr}\n{replayed}");
 }

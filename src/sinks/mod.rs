@@ -1,7 +1,7 @@
 //! Where renders go. Each sink owns its settings, their `OBSERVER_METRICS_*` twins, and what it
 //! reserves in the recorder (the labels it sets on every series, the names whose type it fixes);
 //! the sinks are peers and never import each other. What the HTTP sinks share is in `http`,
-//! `error` and `turn`; `spool` keeps on disk what a receiver did not take, and `replay` delivers
+//! `error`, `turn` and `lane` (a sink's turns and its spool); `spool` keeps on disk what a receiver did not take, and `replay` delivers
 //! it; the schedule that drives them all is `schedule`; `export` is the public path of what they
 //! share.
 
@@ -11,6 +11,8 @@ pub(crate) mod error;
 pub mod export;
 #[cfg(feature = "push")]
 pub(crate) mod http;
+#[cfg(feature = "push")]
+pub(crate) mod lane;
 #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
 pub mod pull;
 #[cfg(feature = "push")]

@@ -70,7 +70,7 @@ pub(crate) async fn replay(
             continue;
         }
         let headers = headers.unwrap_or_default();
-        if unreachable.contains(&url) {
+        if unreachable.contains(receiver_of(&file)) {
             report.kept += 1;
             continue;
         }
@@ -138,7 +138,7 @@ fn keep(
     error: &ExportError,
 ) {
     report.kept += 1;
-    unreachable.insert(file.header.url.clone());
+    unreachable.insert(receiver_of(file).to_owned());
     report
         .notes
         .push(format!("{}: kept for later: {error}", file.name()));
@@ -190,6 +190,15 @@ type Groups = HashMap<Vec<(String, String)>, u64>;
 fn group_key(labels: &[(String, String)]) -> Vec<(String, String)> {
     let sorted: BTreeMap<_, _> = labels.iter().cloned().collect();
     sorted.into_iter().collect()
+}
+
+/// The receiver a file goes to: a gateway's address covers all its groups, so one that cannot be
+/// reached costs one request's deadline, not one per group.
+fn receiver_of<'f>(file: &'f Locked<'_>) -> &'f str {
+    match file.header.sink.as_str() {
+        "pushgateway" => gateway_base(&file.header.url),
+        _ => &file.header.url,
+    }
 }
 
 /// The gateway's address from a group URL (`<base>/metrics/job/…`).

@@ -86,6 +86,15 @@ impl Sink {
         }
     }
 
+    /// One request's deadline, for a replay of the spool at start.
+    fn request_timeout(&self) -> Duration {
+        match self {
+            Sink::Pushgateway(p) => p.client().config().timeout(),
+            #[cfg(feature = "remote-write")]
+            Sink::RemoteWrite(w) => w.config().timeout(),
+        }
+    }
+
     fn successes(&self) -> u64 {
         match self {
             Sink::Pushgateway(p) => p.successes(),
@@ -123,6 +132,22 @@ impl Sink {
         }
     }
 
+    /// An interval send while the spool still holds requests of this sink that its receiver has
+    /// not taken: remote write spools it behind them, in order; the gateway skips it (the next push
+    /// carries the same totals, and must not land before an earlier run's spooled final PUT).
+    async fn queue_interval(&self) -> Result<(), ExportError> {
+        match self {
+            Sink::Pushgateway(p) => Err(ExportError::Other {
+                method: "POST",
+                url: p.client().url().to_owned(),
+                cause: "skipped: the gateway has not taken what the spool holds for it yet".into(),
+                source: None,
+            }),
+            #[cfg(feature = "remote-write")]
+            Sink::RemoteWrite(w) => w.queue_interval().await.map(|_| ()),
+        }
+    }
+
     /// Stops scheduled sends; one in flight is answered, never cut, and makes no further attempt.
     fn stop(&self) {
         match self {
@@ -137,21 +162,26 @@ impl Sink {
     async fn replay_spool(&self) -> Option<ReplayReport> {
         let (spool, http, base, credentials) = match self {
             Sink::Pushgateway(p) => (
-                p.spool()?,
+                p.lane().spool()?,
                 p.client().http(),
                 crate::sinks::http::split_userinfo(p.client().config().url.trim()).0,
                 p.client().credentials().to_vec(),
             ),
             #[cfg(feature = "remote-write")]
-            Sink::RemoteWrite(w) => (w.spool()?, w.http(), w.target().to_owned(), w.credentials()),
+            Sink::RemoteWrite(w) => (
+                w.lane().spool()?,
+                w.http(),
+                w.target().to_owned(),
+                w.credentials(),
+            ),
         };
         let credentials = Credentials::from([(base, credentials)]);
-        let timeout = self.shutdown_timeout();
+        let timeout = self.request_timeout();
         // In the sink's turn: its first send, and a shutdown's last one, go after the replay.
         let _turn = match self {
-            Sink::Pushgateway(p) => p.turn().await,
+            Sink::Pushgateway(p) => p.lane().turn().await,
             #[cfg(feature = "remote-write")]
-            Sink::RemoteWrite(w) => w.turn().await,
+            Sink::RemoteWrite(w) => w.lane().turn().await,
         };
         Some(replay(spool, http, &credentials, true, timeout).await)
     }
@@ -170,14 +200,15 @@ impl Sink {
     /// (PUT only for a completed run, with `put`) and its DELETE when configured; for remote write
     /// the final values and the stale markers. It waits for a send in flight rather than cutting
     /// it, so the final body is the last one the receiver gets. `fresh` brings its own connections.
+    /// `until` is the end of the shutdown deadline, taken when the shutdown began.
     async fn send_last(
         &self,
         phase: Phase,
         fresh: Option<&FreshClient>,
+        until: web_time::Instant,
     ) -> Result<(), ExportError> {
         self.stop();
         let deadline = self.shutdown_timeout();
-        let until = web_time::Instant::now() + deadline;
         let (method, work): (&'static str, futures_util::future::BoxFuture<'_, _>) = match self {
             Sink::Pushgateway(p) => {
                 let client = match fresh {
@@ -203,7 +234,8 @@ impl Sink {
                 _ => ("POST", Box::pin(w.end_until(w.http(), until))),
             },
         };
-        match tokio::time::timeout(deadline, work).await {
+        let left = until.saturating_duration_since(web_time::Instant::now());
+        match tokio::time::timeout(left, work).await {
             Ok(result) => result,
             Err(_) => Err(ExportError::Timeout {
                 method,
@@ -529,9 +561,12 @@ impl Exporter {
             .iter()
             .zip(replays)
             .map(|(sink, replayed)| async move {
-                // What an earlier run left goes before this run's last send, within its deadline.
-                let _ = tokio::time::timeout(sink.shutdown_timeout(), replayed).await;
-                sink.send_last(phase, None).await
+                // What an earlier run left goes before this run's last send, both within one
+                // deadline: a replay still going when the run ends does not add a second one.
+                let until = web_time::Instant::now() + sink.shutdown_timeout();
+                let _ =
+                    tokio::time::timeout_at(tokio::time::Instant::from_std(until), replayed).await;
+                sink.send_last(phase, None, until).await
             });
         let results = join_all(last_sends).await;
         // Only now: a task may have had a send on the wire, which the last send waited for.
@@ -564,7 +599,8 @@ impl Drop for Exporter {
                     // may be shutting down around us.
                     let sends = sinks.iter().map(|sink| async move {
                         let fresh = sink.fresh_client()?;
-                        sink.send_last(Phase::Incomplete, Some(&fresh))
+                        let until = web_time::Instant::now() + sink.shutdown_timeout();
+                        sink.send_last(Phase::Incomplete, Some(&fresh), until)
                             .await
                             .map_err(|e| e.to_string())
                     });
@@ -604,8 +640,10 @@ async fn run(
     replayed: oneshot::Sender<()>,
 ) {
     // What an earlier run could not deliver goes first, oldest first.
+    let mut behind = false;
     if let Some(report) = sink.replay_spool().await {
         report.log();
+        behind = report.kept > 0;
     }
     let _ = replayed.send(());
     let mut next = tokio::time::Instant::now();
@@ -613,17 +651,40 @@ async fn run(
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
                 // Failures are kept in `last_error`; the next interval tries again with the totals.
-                let _ = sink.send_interval().await;
+                let _ = send_in_order(&sink, &mut behind).await;
                 next = tokio::time::Instant::now() + interval;
             }
             command = commands.recv() => match command {
                 Some(Command::Flush(reply)) => {
-                    let _ = reply.send(sink.send_interval().await);
+                    let _ = reply.send(send_in_order(&sink, &mut behind).await);
                 }
                 None => return,
             },
         }
     }
+}
+
+/// An interval send, after what the spool holds for this sink when a send failed since the last
+/// replay: a receiver back mid-run then gets the spooled requests first (remote write: in
+/// timestamp order, or Prometheus refuses the older ones; the gateway: an earlier run's final PUT
+/// before this run's POSTs, which would otherwise supersede it).
+async fn send_in_order(sink: &Sink, behind: &mut bool) -> Result<(), ExportError> {
+    let mut kept = 0;
+    if *behind {
+        if let Some(report) = sink.replay_spool().await {
+            // Logged when it did something: while the receiver stays down, each one keeps all.
+            if report.delivered + report.dropped > 0 {
+                report.log();
+            }
+            kept = report.kept;
+        }
+    }
+    let sent = match kept {
+        0 => sink.send_interval().await,
+        _ => sink.queue_interval().await,
+    };
+    *behind = sent.is_err() || kept > 0;
+    sent
 }
 
 /// Resolves when the process receives SIGTERM (a Kubernetes Job being stopped) or SIGINT

@@ -5,7 +5,7 @@
 //! send counters backwards. A push asked for while another is in flight waits for it and then
 //! carries the newer totals.
 //!
-//! The turns are [`Turns`]: a push whose I/O can no longer settle (workerd cancels what a request
+//! The turns are [`Turns`](crate::sinks::turn::Turns): a push whose I/O can no longer settle (workerd cancels what a request
 //! that ended left pending) loses its turn once overdue, rather than holding every later push.
 //!
 //! Stopping (shutdown, drop) must not cut a request that may already be on the wire: the gateway
@@ -21,9 +21,10 @@ use super::settings::PushMethod;
 use crate::recorder::RecorderHandle;
 use crate::sinks::error::ExportError;
 use crate::sinks::http::Outcomes;
+use crate::sinks::lane::Lane;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::sinks::spool::{Payload, Spool};
-use crate::sinks::turn::{Turn, Turns};
+use crate::sinks::turn::Turn;
 
 /// Which push of a run this is; with `method = "put"` it decides the HTTP method.
 #[cfg(not(target_arch = "wasm32"))]
@@ -60,15 +61,12 @@ impl Phase {
 pub struct GroupPusher {
     recorder: RecorderHandle,
     client: PushClient,
-    /// Taken from the render to the gateway's answer.
-    turns: Turns,
+    /// Its sends one at a time (taken from the render to the receiver's answer), and its spool.
+    lane: Lane,
     /// Set when the run ends: interval pushes stop, and one in flight makes no further attempt.
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     stopping: AtomicBool,
     outcomes: Outcomes,
-    /// Where a final push's body waits when the gateway does not take it.
-    #[cfg(not(target_arch = "wasm32"))]
-    spool: Option<std::sync::Arc<Spool>>,
 }
 
 impl std::fmt::Debug for GroupPusher {
@@ -86,10 +84,8 @@ impl GroupPusher {
             outcomes: Outcomes::register(&recorder, "pushgateway"),
             recorder,
             client,
-            turns: Turns::default(),
+            lane: Lane::default(),
             stopping: AtomicBool::new(false),
-            #[cfg(not(target_arch = "wasm32"))]
-            spool: None,
         }
     }
 
@@ -97,20 +93,14 @@ impl GroupPusher {
     /// took them.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn with_spool(mut self, spool: Option<std::sync::Arc<Spool>>) -> Self {
-        self.spool = spool;
+        self.lane.set_spool(spool);
         self
     }
 
-    /// This sink's turn, for work that must not overlap its sends (a replay of its spool).
+    /// Its turns and its spool: a replay of the spool goes in its turn.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) async fn turn(&self) -> Turn<'_> {
-        self.turns.take().await
-    }
-
-    /// The spool of final pushes, if any.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn spool(&self) -> Option<&Spool> {
-        self.spool.as_deref()
+    pub(crate) fn lane(&self) -> &Lane {
+        &self.lane
     }
 
     /// The client pushes go through.
@@ -148,7 +138,7 @@ impl GroupPusher {
     /// An interval push (or a flush); `Ok(false)` when the run has ended and nothing was sent.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) async fn push_interval(&self, method: PushMethod) -> Result<bool, ExportError> {
-        let turn = self.turns.take().await;
+        let turn = self.lane.turn().await;
         if self.stopping.load(Relaxed) {
             return Ok(false);
         }
@@ -176,7 +166,7 @@ impl GroupPusher {
         client: &PushClient,
         method: PushMethod,
     ) -> Result<(), ExportError> {
-        let turn = self.turns.take().await;
+        let turn = self.lane.turn().await;
         self.send(client, method, &|| false, &turn).await
     }
 
@@ -208,9 +198,9 @@ impl GroupPusher {
             group: &group,
             body: body.as_bytes(),
         };
-        let spool = self.spool().filter(|_| !config.delete_on_shutdown);
+        let spool = self.lane.spool().filter(|_| !config.delete_on_shutdown);
         let early = spool.and_then(|spool| spool.keep(&payload));
-        let turn = self.turns.take().await;
+        let turn = self.lane.turn().await;
         // Made again now that the push in flight was answered: a replay compares the gateway's
         // last push of the group with when the body was made, and that push may have landed
         // while this one waited. Without a new copy the early one stays.
@@ -232,7 +222,7 @@ impl GroupPusher {
     }
 
     pub(crate) async fn delete_via(&self, client: &PushClient) -> Result<(), ExportError> {
-        let turn = self.turns.take().await;
+        let turn = self.lane.turn().await;
         client.delete_in(Some(&turn)).await
     }
 

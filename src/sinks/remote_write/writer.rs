@@ -12,9 +12,10 @@ use crate::recorder::RecorderHandle;
 use crate::sinks::error::ExportError;
 use crate::sinks::http::redact_url;
 use crate::sinks::http::Outcomes;
+use crate::sinks::lane::Lane;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::sinks::spool::{Payload, Spool};
-use crate::sinks::turn::{Turn, Turns};
+use crate::sinks::turn::Turn;
 
 /// Milliseconds since the Unix epoch, by the wall clock.
 fn unix_millis() -> i64 {
@@ -33,7 +34,7 @@ fn generated_instance() -> String {
 
 /// What the writer remembers between writes. Locked only while a write encodes and while it marks
 /// what was taken, never across a request: a write taken over from one that can no longer finish
-/// (see [`Turns`]) finds it free.
+/// (see [`Turns`](crate::sinks::turn::Turns)) finds it free.
 struct State {
     /// The timestamp of the last sample written: every next one is later, whatever the clock does.
     last_ms: i64,
@@ -77,16 +78,12 @@ pub struct RemoteWriter {
     url: String,
     headers: Vec<(String, String)>,
     instance: String,
-    /// One write at a time.
-    turns: Turns,
+    /// Its sends one at a time (taken from the render to the receiver's answer), and its spool.
+    lane: Lane,
     state: std::sync::Mutex<State>,
     /// Set when the run ends: interval writes stop, and one in flight makes no further attempt.
     stopping: std::sync::atomic::AtomicBool,
     outcomes: Outcomes,
-    /// Where requests wait that the receiver did not take: every failed one, and the final ones
-    /// from before they are sent.
-    #[cfg(not(target_arch = "wasm32"))]
-    spool: Option<std::sync::Arc<Spool>>,
 }
 
 impl std::fmt::Debug for RemoteWriter {
@@ -150,7 +147,7 @@ impl RemoteWriter {
             target,
             headers,
             instance,
-            turns: Turns::default(),
+            lane: Lane::default(),
             state: std::sync::Mutex::new(State {
                 last_ms: now - 1,
                 last_write_ms: now - 1,
@@ -159,28 +156,20 @@ impl RemoteWriter {
             stopping: std::sync::atomic::AtomicBool::new(false),
             outcomes: Outcomes::register(&recorder, "remote_write"),
             recorder,
-            #[cfg(not(target_arch = "wasm32"))]
-            spool: None,
         })
     }
 
     /// Requests the receiver does not take go to `spool`, for a later replay.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn with_spool(mut self, spool: Option<std::sync::Arc<Spool>>) -> Self {
-        self.spool = spool;
+        self.lane.set_spool(spool);
         self
     }
 
-    /// This sink's turn, for work that must not overlap its sends (a replay of its spool).
+    /// Its turns and its spool: a replay of the spool goes in its turn.
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) async fn turn(&self) -> Turn<'_> {
-        self.turns.take().await
-    }
-
-    /// The spool, if any.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn spool(&self) -> Option<&Spool> {
-        self.spool.as_deref()
+    pub(crate) fn lane(&self) -> &Lane {
+        &self.lane
     }
 
     /// Where requests go, without credentials (what a spooled request names).
@@ -264,6 +253,13 @@ impl RemoteWriter {
         self.write_with(Write::Interval, &self.http, None).await
     }
 
+    /// An interval write that goes to the spool, behind requests the receiver has not taken yet:
+    /// sent now, it could arrive before them, and Prometheus then refuses them as out of order.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn queue_interval(&self) -> Result<bool, ExportError> {
+        self.write_with(Write::Queue, &self.http, None).await
+    }
+
     /// [`end`](Self::end) as a run's last write, through `http` (a final write from another
     /// runtime brings its own connection pool): retried until `until`, not only the policy's
     /// tries; with a spool, its requests are written there first and stay until taken.
@@ -296,13 +292,24 @@ impl RemoteWriter {
         http: &HttpClient,
         until: Option<web_time::Instant>,
     ) -> Result<bool, ExportError> {
-        let turn = self.turns.take().await;
+        // A final write waits for its turn behind a write the receiver may never answer: with a
+        // spool, its totals are on disk before that wait, so a signal during it loses nothing.
+        #[cfg(not(target_arch = "wasm32"))]
+        let provisional: Vec<_> = match (kind, until, self.lane.spool()) {
+            (Write::End, Some(_), Some(spool)) if self.recorder.is_enabled() => self
+                .provisional_end()
+                .iter()
+                .filter_map(|(body, _)| self.spool_one(spool, body))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let turn = self.lane.turn().await;
         let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
-        if kind == Write::Interval && stopping() {
+        if matches!(kind, Write::Interval | Write::Queue) && stopping() {
             return Ok(false);
         }
         let give_up: &(dyn Fn() -> bool + Sync) = match kind {
-            Write::Interval => &stopping,
+            Write::Interval | Write::Queue => &stopping,
             _ => &|| false,
         };
         if !self.recorder.is_enabled() {
@@ -317,13 +324,48 @@ impl RemoteWriter {
             ended,
             previous_write_ms,
         } = self.encode(kind == Write::End, turn.taken_over());
-        let (sent, result) = self
-            .send_batches(http, &batches, give_up, &turn, until)
-            .await;
+        #[cfg(not(target_arch = "wasm32"))]
+        let ahead = {
+            let ahead: Vec<_> = match (until, self.lane.spool()) {
+                (Some(_), Some(spool)) => batches
+                    .iter()
+                    .map(|(b, _)| self.spool_one(spool, b))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            // The real final write is on disk now: it replaces the one made before the turn.
+            if ahead.iter().all(Option::is_some) {
+                provisional.into_iter().for_each(|file| file.discard());
+            }
+            ahead
+        };
+        let (sent, queued, result) = match kind {
+            #[cfg(not(target_arch = "wasm32"))]
+            Write::Queue => self.queue(&batches),
+            _ => {
+                self.send_batches(
+                    http,
+                    &batches,
+                    give_up,
+                    &turn,
+                    until,
+                    #[cfg(not(target_arch = "wasm32"))]
+                    ahead,
+                )
+                .await
+            }
+        };
         let mut state = self.state();
-        if result.is_err() {
+        // Requests left in the spool are delivered before any later write of this writer (the
+        // schedule replays them first), so what they carry counts as sent: a later write repeating
+        // a new series' `0`, older than the samples before it, would be refused whole.
+        let sent = match queued {
+            true => new_lines.len() + ended.len(),
+            false => sent,
+        };
+        if result.is_err() && !queued {
             // The next write's `0` for a series this one created goes at the same time as this
-            // one's, so a replay of this one (spooled) and the next agree sample for sample.
+            // one's, so a write that arrived unanswered and the next agree sample for sample.
             state.last_write_ms = previous_write_ms;
         }
         let accepted = new_lines[..sent.min(new_lines.len())].iter().flatten();
@@ -382,6 +424,35 @@ impl RemoteWriter {
         }
     }
 
+    /// A final write's requests made before its turn, without the writer's state: each series'
+    /// value and its stale marker, at a time no later write reuses. No `0` for a new series: the
+    /// write holding the turn may have sent it, and another value at that time refuses the request.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn provisional_end(&self) -> Vec<(Body, usize)> {
+        let now = {
+            let mut state = self.state();
+            let (now, _) = state.stamps(unix_millis());
+            state.last_ms = now + 1;
+            now
+        };
+        let stale = f64::from_bits(STALE_NAN);
+        let mut encoder = Encoder::new(self.config.job.clone(), self.instance.clone());
+        encoder.collect(&self.recorder);
+        let series: Vec<_> = encoder
+            .walked()
+            .iter()
+            .map(|line| {
+                let mut samples = Samples::one(line.value, now);
+                samples.push(stale, now + 1);
+                TimeSeries {
+                    labels: encoder.labels(line),
+                    samples,
+                }
+            })
+            .collect();
+        self.batches(&series)
+    }
+
     /// `series` in requests of at most `max_samples_per_send` samples (a series is never split),
     /// in order, each with the count of series sent once it is taken.
     fn batches(&self, series: &[TimeSeries<'_>]) -> Vec<(Body, usize)> {
@@ -404,8 +475,9 @@ impl RemoteWriter {
     }
 
     /// Sends `batches` in order. Returns how many series receivers took, and the outcome. With a
-    /// spool, a final write's requests (`until` set) are written there before they are sent, and
-    /// any other write's requests once one fails; each stays until the receiver takes it.
+    /// spool, a final write's requests (`until` set) are in `ahead`, written there before they are
+    /// sent, and any other write's requests go there once one fails; each stays until the
+    /// receiver takes it.
     async fn send_batches(
         &self,
         http: &HttpClient,
@@ -413,15 +485,8 @@ impl RemoteWriter {
         give_up: &(dyn Fn() -> bool + Sync),
         turn: &Turn<'_>,
         until: Option<web_time::Instant>,
-    ) -> (usize, Result<(), ExportError>) {
-        #[cfg(not(target_arch = "wasm32"))]
-        let mut ahead: Vec<_> = match (until, self.spool()) {
-            (Some(_), Some(spool)) => batches
-                .iter()
-                .map(|(b, _)| self.spool_one(spool, b))
-                .collect(),
-            _ => Vec::new(),
-        };
+        #[cfg(not(target_arch = "wasm32"))] mut ahead: Vec<Option<crate::sinks::spool::Locked<'_>>>,
+    ) -> (usize, bool, Result<(), ExportError>) {
         let mut taken = 0;
         for (at, (body, end)) in batches.iter().enumerate() {
             let sent = self
@@ -439,12 +504,16 @@ impl RemoteWriter {
             if let Err(e) = sent {
                 // An interval write cut short by the run's end is not lost: the final one follows.
                 #[cfg(not(target_arch = "wasm32"))]
-                if let (None, Some(spool), false) = (until, self.spool(), give_up()) {
-                    for (body, _) in &batches[at..] {
-                        drop(self.spool_one(spool, body));
-                    }
-                }
-                return (taken, Err(e));
+                let queued = match (until, self.lane.spool(), give_up()) {
+                    (None, Some(spool), false) => batches[at..]
+                        .iter()
+                        .all(|(body, _)| self.spool_one(spool, body).is_some()),
+                    (Some(_), Some(_), _) => ahead[at..].iter().all(Option::is_some),
+                    _ => false,
+                };
+                #[cfg(target_arch = "wasm32")]
+                let queued = false;
+                return (taken, queued, Err(e));
             }
             #[cfg(not(target_arch = "wasm32"))]
             if let Some(file) = ahead.get_mut(at).and_then(Option::take) {
@@ -454,7 +523,25 @@ impl RemoteWriter {
             let _ = at;
             taken = *end;
         }
-        (taken, Ok(()))
+        (taken, false, Ok(()))
+    }
+
+    /// Spools `batches` unsent, behind what the spool holds for this receiver: an error that says
+    /// so, and whether all of them are on disk.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn queue(&self, batches: &[(Body, usize)]) -> (usize, bool, Result<(), ExportError>) {
+        let queued = self.lane.spool().is_some_and(|spool| {
+            batches
+                .iter()
+                .all(|(body, _)| self.spool_one(spool, body).is_some())
+        });
+        let error = ExportError::Other {
+            method: "POST",
+            url: self.url.clone(),
+            cause: "queued in the spool behind requests the receiver has not taken yet".into(),
+            source: None,
+        };
+        (0, queued, Err(error))
     }
 
     /// Writes one request to `spool`, locked until the caller settles it or drops it (kept).
@@ -508,11 +595,15 @@ struct Encoded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Write {
     /// On the schedule: skipped once the run ends, and gives up retrying then.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Interval,
     /// Asked for now.
     Now,
     /// The last: stale markers follow the values.
     End,
+    /// On the schedule, into the spool unsent (see [`RemoteWriter::queue_interval`]).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    Queue,
 }
 
 #[cfg(test)]
