@@ -414,18 +414,23 @@ async fn a_series_with_job_and_exported_job_is_written_whole() {
 /// samples. Prometheus extrapolates a series' end by half its average sample spacing when the
 /// window ends after it (and its start not at all, since the first sample is `0`), so it reads
 /// every such producer's total times `1 + 1/(2(n-1))`, here exactly 1.25; VictoriaMetrics does not
-/// extrapolate and reads the exact sum. `last_over_time` is exact on both.
+/// extrapolate and reads the exact sum. `last_over_time` is exact on both. The other schedule the
+/// README weighs, the final value written twice (four samples), is measured beside it: 1 + 1/6.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn increase_over_short_lived_producers_on_each_receiver() {
     let prometheus = Prometheus::start(&[]);
     let vm = VictoriaMetrics::start();
     let mut exact = 0.0;
-    // Bounded: ten producers, each about 200 ms.
+    // Bounded: ten producers of each schedule, each about 200 ms.
     for producer in 0..10u64 {
-        for url in [prometheus.write_url(), vm.write_url()] {
+        for (url, job) in [
+            (prometheus.write_url(), "increase"),
+            (vm.write_url(), "increase"),
+            (prometheus.write_url(), "increase-twice"),
+        ] {
             let instance = format!("short-{producer}");
             let mut settings = MetricsConfig::default();
-            settings.remote_write = Some(config_for(&url, "increase", &instance));
+            settings.remote_write = Some(config_for(&url, job, &instance));
             let recorder = MetricsBuilder::from_config(settings.clone())
                 .build_recorder()
                 .unwrap();
@@ -436,6 +441,9 @@ async fn increase_over_short_lived_producers_on_each_receiver() {
             writer.write().await.unwrap();
             m.events_processed_total.increment(1000 + producer * 37);
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if job == "increase-twice" {
+                writer.write().await.unwrap();
+            }
             writer.end().await.unwrap();
         }
         exact += (1000 + producer * 37) as f64;
@@ -451,6 +459,13 @@ async fn increase_over_short_lived_producers_on_each_receiver() {
         "{on_prometheus} vs {exact}"
     );
     assert_eq!(prometheus.scalar(&last), Some(exact));
+    let twice = prometheus
+        .scalar("sum(increase(events_processed_total{job=\"increase-twice\"}[1h]))")
+        .unwrap();
+    assert!(
+        (twice / exact - (1.0 + 1.0 / 6.0)).abs() < 1e-9,
+        "{twice} vs {exact}"
+    );
     assert_eq!(vm.scalar(&increase), Some(exact));
     assert_eq!(vm.scalar(&last), Some(exact));
 }
