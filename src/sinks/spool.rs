@@ -861,4 +861,90 @@ mod tests {
         assert_eq!(on_disk(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn each_bad_field_is_named_and_each_variable_applies() {
+        let base = SpoolConfig::new("/tmp/x");
+        assert!(base.validate().is_ok());
+        let named = |config: SpoolConfig| config.validate().unwrap_err().to_string();
+        assert!(named(SpoolConfig::new("")).contains("spool.dir"));
+        let small = |max_bytes| SpoolConfig {
+            max_bytes,
+            ..base.clone()
+        };
+        assert!(named(small(4095)).contains("spool.max_bytes"));
+        assert!(small(4096).validate().is_ok());
+        let young = SpoolConfig {
+            max_age_secs: 0,
+            ..base.clone()
+        };
+        assert!(named(young).contains("spool.max_age_secs"));
+
+        let mut config = SpoolConfig::default();
+        config.apply_env("dir", " /var/spool ").unwrap();
+        config.apply_env("max_bytes", "8192").unwrap();
+        config.apply_env("max_age_secs", "60").unwrap();
+        assert_eq!(
+            (config.dir.to_str(), config.max_bytes, config.max_age_secs),
+            (Some("/var/spool"), 8192, 60)
+        );
+        assert!(config.apply_env("max_bytes", "lots").is_err());
+        assert!(config.apply_env("size", "1").is_err());
+    }
+
+    /// The events of `f`, each as its fields.
+    fn logged(f: impl FnOnce()) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        use tracing::span;
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        struct Capture(Arc<Mutex<Vec<String>>>);
+        impl tracing::Subscriber for Capture {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+                span::Id::from_u64(1)
+            }
+            fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+            fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+            fn event(&self, event: &tracing::Event<'_>) {
+                let mut fields = Fields(String::new());
+                event.record(&mut fields);
+                self.0.lock().unwrap().push(fields.0);
+            }
+            fn enter(&self, _: &span::Id) {}
+            fn exit(&self, _: &span::Id) {}
+        }
+        let events = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Capture(events.clone()), f);
+        let events = events.lock().unwrap().clone();
+        events
+    }
+
+    #[test]
+    fn a_report_logs_its_notes_and_counts_only_what_moved() {
+        let report = |delivered, kept, dropped| ReplayReport {
+            delivered,
+            kept,
+            dropped,
+            notes: vec!["a.om: kept for later".into()],
+        };
+        let events = logged(|| report(1, 0, 0).log());
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(
+            events[0].contains("spool: a.om: kept for later"),
+            "{events:?}"
+        );
+        assert!(events[1].contains("delivered=1"), "{events:?}");
+        let events = logged(|| report(0, 0, 1).log());
+        assert!(events.iter().any(|e| e.contains("dropped=1")), "{events:?}");
+        // Nothing moved (the receiver is still down): the notes, no counts.
+        let events = logged(|| report(0, 2, 0).log());
+        assert_eq!(events.len(), 1, "{events:?}");
+    }
 }
