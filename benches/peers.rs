@@ -88,22 +88,10 @@ fn histogram_record(c: &mut Criterion) {
     let peer_rec = peer();
     let peer_handle = peer_rec.handle();
     let peer = peer_rec.register_histogram(&key, &META);
+    let peer_render = || drop(black_box(peer_handle.render()));
     g.bench_function(PEER, |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(100_000);
-                let start = Instant::now();
-                for _ in 0..n {
-                    i = (i + 1) & 1023;
-                    peer.record(values[i]);
-                }
-                total += start.elapsed();
-                black_box(peer_handle.render());
-                left -= n;
-            }
-            total
+            records_then_render(iters, &values, &mut i, &|v| peer.record(v), &peer_render).0
         })
     });
     let prom = prometheus::Histogram::with_opts(
@@ -455,6 +443,7 @@ fn ratio_table() {
         "counter_increment",
         "gauge_increment",
         "histogram_record",
+        "summary_record",
         "counter_macro_two_static_labels",
         "register_fresh_dynamic_label",
         "render_10k_counters_100_histograms",
@@ -606,6 +595,72 @@ fn tail_latency() {
     );
 }
 
+/// A histogram recorded as a summary: ours (`summary_metrics`) against the peer's default (a
+/// histogram without buckets is a summary there). Both render every 100,000 records, as a push or
+/// scrape would, and the render is timed with them: the peer only queues a sample when it is
+/// recorded and adds it to its sketch when a render drains the queue, ours adds it at once.
+fn summary_record(c: &mut Criterion) {
+    let mut g = c.benchmark_group("summary_record");
+    let key = Key::from_static_name("bench_seconds");
+    let values: Vec<f64> = (0..1024)
+        .map(|i| (i * 37 % 12_000) as f64 / 1000.0 + 0.0005)
+        .collect();
+    let mut config = MetricsConfig::default();
+    config.recorder.summary_metrics = vec!["bench_seconds".into()];
+    let ours_rec = MetricsBuilder::from_config(config)
+        .build_recorder()
+        .unwrap();
+    let peer_rec = PrometheusBuilder::new().build_recorder();
+    let peer_handle = peer_rec.handle();
+    let mut i = 0;
+    let ours = ours_rec.register_histogram(&key, &META);
+    let ours_render = || drop(black_box(ours_rec.render()));
+    g.bench_function(OURS, |b| {
+        b.iter_custom(|iters| {
+            let (records, renders) =
+                records_then_render(iters, &values, &mut i, &|v| ours.record(v), &ours_render);
+            records + renders
+        })
+    });
+    let peer = peer_rec.register_histogram(&key, &META);
+    let peer_render = || drop(black_box(peer_handle.render()));
+    g.bench_function(PEER, |b| {
+        b.iter_custom(|iters| {
+            let (records, renders) =
+                records_then_render(iters, &values, &mut i, &|v| peer.record(v), &peer_render);
+            records + renders
+        })
+    });
+    g.finish();
+}
+
+/// `iters` records of `values` (from `*i` on), a render after every 100,000 as a push or scrape
+/// would make: the time the records took, and the time the renders took.
+fn records_then_render(
+    iters: u64,
+    values: &[f64],
+    i: &mut usize,
+    record: &dyn Fn(f64),
+    render: &dyn Fn(),
+) -> (Duration, Duration) {
+    let (mut records, mut renders) = (Duration::ZERO, Duration::ZERO);
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(100_000);
+        let start = Instant::now();
+        for _ in 0..n {
+            *i = (*i + 1) & (values.len() - 1);
+            record(values[*i]);
+        }
+        let recorded = Instant::now();
+        render();
+        records += recorded - start;
+        renders += recorded.elapsed();
+        left -= n;
+    }
+    (records, renders)
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -614,6 +669,7 @@ fn main() {
     counter_handle(&mut c);
     gauge_handle(&mut c);
     histogram_record(&mut c);
+    summary_record(&mut c);
     counter_macro_with_labels(&mut c);
     register_dynamic_label(&mut c);
     render(&mut c);

@@ -1,6 +1,7 @@
 //! Resident bytes per series: 100,000 counter series and 100,000 histogram series (one label,
-//! `id`), for observer-metrics and each peer, each scenario in a fresh process (Linux: reads
-//! `/proc/self/statm`).
+//! `id`), for observer-metrics and each peer, and 10,000 summary series of 200 observations each
+//! across four orders of magnitude for observer-metrics and metrics-exporter-prometheus (the
+//! others have no summary); each scenario in a fresh process (Linux: reads `/proc/self/statm`).
 //!
 //! `cargo run --release --example memory`
 
@@ -14,6 +15,9 @@ use prometheus_client::metrics::{
 };
 
 const SERIES: usize = 100_000;
+/// Summaries hold a sketch per series: fewer series, each with a spread of observations.
+const SUMMARY_SERIES: usize = 10_000;
+const SUMMARY_OBSERVATIONS: usize = 200;
 const BUCKETS: [f64; 9] = [1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0];
 const IMPLS: [&str; 4] = [
     "observer-metrics",
@@ -23,11 +27,25 @@ const IMPLS: [&str; 4] = [
 ];
 static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
+fn series_of(kind: &str) -> usize {
+    match kind {
+        "summary" => SUMMARY_SERIES,
+        _ => SERIES,
+    }
+}
+
 fn through_recorder<R: Recorder>(rec: &R, kind: &str) {
-    for i in 0..SERIES {
+    for i in 0..series_of(kind) {
         let key = Key::from_parts("mem_series", vec![Label::new("id", i.to_string())]);
         match kind {
             "counter" => rec.register_counter(&key, &META).increment(1),
+            "summary" => {
+                let h = rec.register_histogram(&key, &META);
+                // 0.1 to 1000: latencies in ms from fast to slow.
+                for j in 0..SUMMARY_OBSERVATIONS {
+                    h.record(((i + j * 37) % 10_000) as f64 / 10.0 + 0.1);
+                }
+            }
             _ => rec.register_histogram(&key, &META).record(i as f64 % 700.0),
         }
     }
@@ -43,6 +61,9 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
             // No cardinality limit: every series is kept, as the peers keep them.
             let mut config = MetricsConfig::default();
             config.recorder.max_series_per_metric = 0;
+            if kind == "summary" {
+                config.recorder.summary_metrics = vec!["mem_series".into()];
+            }
             let rec = MetricsBuilder::from_config(config.clone())
                 .build_recorder()
                 .unwrap();
@@ -50,6 +71,13 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
             // Steady state: the series registered since the last render are handed to the
             // exposition by the first render, as any scrape or push would.
             drop(rec.render());
+            Box::new(rec)
+        }
+        // Its default: a histogram without buckets is a summary.
+        "metrics-exporter-prometheus" if kind == "summary" => {
+            let rec = PrometheusBuilder::new().build_recorder();
+            through_recorder(&rec, kind);
+            drop(rec.handle().render());
             Box::new(rec)
         }
         "metrics-exporter-prometheus" => {
@@ -110,7 +138,7 @@ fn main() {
         let before = observer_metrics_testkit::resident_bytes(std::process::id()) as usize;
         let keep = scenario(implementation, kind);
         let after = observer_metrics_testkit::resident_bytes(std::process::id()) as usize;
-        println!("{}", (after - before) / SERIES);
+        println!("{}", (after - before) / series_of(kind));
         drop(keep);
         return;
     }
@@ -128,13 +156,20 @@ fn main() {
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     };
     println!(
-        "| resident bytes per series ({SERIES} series) | {} | ours / metrics-exporter-prometheus |",
+        "| resident bytes per series ({SERIES} series; summaries {SUMMARY_SERIES}) | {} | ours / metrics-exporter-prometheus |",
         IMPLS.join(" | ")
     );
     println!("|---|---|---|---|---|---|");
-    for kind in ["counter", "histogram"] {
-        let bytes: Vec<usize> = IMPLS.iter().map(|i| measure(i, kind)).collect();
-        let cells: Vec<String> = bytes.iter().map(|b| b.to_string()).collect();
+    for kind in ["counter", "histogram", "summary"] {
+        let has = |i: &&str| kind != "summary" || IMPLS[..2].contains(i);
+        let bytes: Vec<usize> = IMPLS
+            .iter()
+            .map(|i| if has(i) { measure(i, kind) } else { 0 })
+            .collect();
+        let cells: Vec<String> = bytes
+            .iter()
+            .map(|&b| if b == 0 { "-".into() } else { b.to_string() })
+            .collect();
         println!(
             "| {kind} | {} | {:.2} |",
             cells.join(" | "),

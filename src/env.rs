@@ -26,6 +26,16 @@ pub(crate) fn flag(value: &str) -> Result<bool, &'static str> {
         .map_err(|_| "expected true or false")
 }
 
+/// `a,b*,*c` as names, empty entries left out (an empty value is no names).
+pub(crate) fn names(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// `k=v,k=v` merged into `map`.
 pub(crate) fn pairs(value: &str, map: &mut BTreeMap<String, String>) -> Result<(), &'static str> {
     for pair in value.split(',').filter(|p| !p.trim().is_empty()) {

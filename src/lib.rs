@@ -50,7 +50,7 @@
 //! | a label value longer than `max_label_value_bytes` (default 4096) | cut at a character boundary, ending in `…`, within that many bytes; counted as `label_too_long`; values alike up to the cut share a series |
 //! | HELP text with newlines and backslashes | escaped as `\n`, `\\`; the last description wins |
 //! | one name registered as two types | the first registration wins; the later gets a no-op handle, counted as `type_conflict` |
-//! | a user label `le` on a histogram | renamed `user_le` |
+//! | a user label `le` on a histogram (`quantile` on a summary) | renamed `user_le` (`user_quantile`) |
 //! | a label the sinks set: `job` or a grouping label when pushing, `job` or `instance` when writing remotely | renamed `exported_<name>`, prefixed again while that name is taken (`exported_exported_job`), as Prometheus does (the gateway would overwrite it; a receiver refuses a name twice) |
 //! | a name colliding with a histogram's `_bucket`/`_sum`/`_count` | the family registered second gets a no-op handle, counted as `name_clash` |
 //! | when pushing: a name the Pushgateway exports itself (`go_*`, `process_*`, `pushgateway_*`, `push_time_seconds`) with another type | no-op handle, counted as `reserved_name` |

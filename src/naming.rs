@@ -165,6 +165,20 @@ fn push_escaped(out: &mut String, text: &str, quote: bool) {
     }
 }
 
+/// `name="v"` for each of `values`, rendered once for a family's lines (a histogram's `le`, a
+/// summary's `quantile`).
+pub(crate) fn number_labels<'v>(
+    name: &'v str,
+    values: &'v [f64],
+) -> impl Iterator<Item = Box<str>> + 'v {
+    values.iter().map(move |&v| {
+        let mut s = format!("{name}=\"");
+        push_f64(&mut s, v);
+        s.push('"');
+        s.into_boxed_str()
+    })
+}
+
 /// Appends a sample value the way Go's parser reads it: `NaN`, `+Inf`, `-Inf`, integers without a
 /// fraction, otherwise the shortest decimal that round-trips.
 pub(crate) fn push_f64(out: &mut String, v: f64) {

@@ -121,6 +121,27 @@ impl MetricsBuilder {
         self
     }
 
+    /// Records the histograms `matcher` names (a full name, `prefix*` or `*suffix`) as summaries
+    /// (`summary_metrics`), as metrics-exporter-prometheus renders a histogram without buckets.
+    pub fn summary_for_metric(mut self, matcher: impl Into<String>) -> Self {
+        self.config.recorder.summary_metrics.push(matcher.into());
+        self
+    }
+
+    /// The quantiles summaries render (`summary_quantiles`).
+    pub fn set_quantiles(mut self, quantiles: &[f64]) -> Self {
+        self.config.recorder.summary_quantiles = quantiles.to_vec();
+        self
+    }
+
+    /// The seconds a summary's quantiles cover and the slots the window rolls in
+    /// (`summary_window_secs`, `summary_window_buckets`).
+    pub fn summary_window(mut self, secs: u64, buckets: u32) -> Self {
+        self.config.recorder.summary_window_secs = secs;
+        self.config.recorder.summary_window_buckets = buckets;
+        self
+    }
+
     /// The fraction of histogram observations recorded (`sample_rate`).
     pub fn sample_rate(mut self, rate: f64) -> Self {
         self.config.recorder.sample_rate = rate;

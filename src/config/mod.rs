@@ -289,6 +289,9 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_ENABLED` | `true` / `false` |
     /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS` | `1,5,10` |
     /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS_SECONDS` | `0.01,0.1,1` |
+    /// | `OBSERVER_METRICS_SUMMARY_METRICS` | `request_latency_seconds,rpc_*` (empty: none) |
+    /// | `OBSERVER_METRICS_SUMMARY_QUANTILES` | `0.5,0.9,0.99` |
+    /// | `OBSERVER_METRICS_SUMMARY_WINDOW_SECS`, `_BUCKETS` | `60`, `3` |
     /// | `OBSERVER_METRICS_MAX_SERIES_PER_METRIC` | `10000` (`0`: no limit) |
     /// | `OBSERVER_METRICS_MAX_LABEL_VALUE_BYTES` | `4096` (`0`: no limit) |
     /// | `OBSERVER_METRICS_IDLE_TIMEOUT_SECS` | `600` (empty: never) |
@@ -465,6 +468,10 @@ mod tests {
             sample_rate: 0.5,
             histogram_buckets_seconds: vec![0.5],
             bucket_overrides: [("x_*".to_owned(), vec![3.0])].into(),
+            summary_metrics: vec!["lat_seconds".into(), "rpc_*".into()],
+            summary_quantiles: vec![0.5, 0.99],
+            summary_window_secs: 30,
+            summary_window_buckets: 2,
             max_series_per_metric: 7,
             idle_timeout_secs: Some(9),
             global_labels: [("env".to_owned(), "prod".to_owned())].into(),

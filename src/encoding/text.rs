@@ -54,7 +54,7 @@ impl Visit for Text<'_> {
     #[inline(always)]
     fn sample(&mut self, sample: Sample<'_>) {
         let out = &mut *self.0;
-        if sample.suffix.is_empty() {
+        if sample.suffix.is_empty() && sample.extra.is_none() {
             // Counters, gauges and ratios: the series text is the whole line prefix.
             out.push_str(sample.text);
         } else {
@@ -69,22 +69,22 @@ impl Visit for Text<'_> {
     }
 }
 
-/// A histogram line's `name_suffix{labels,le="…"}`.
+/// A histogram or summary line's `name_suffix{labels,le="…"}` (or `quantile="…"`).
 #[inline(never)]
 fn histogram_prefix(out: &mut String, sample: &Sample<'_>) {
     out.push_str(sample.name);
     out.push_str(sample.suffix);
     let labels = sample.labels();
-    if labels.is_empty() && sample.le.is_none() {
+    if labels.is_empty() && sample.extra.is_none() {
         return;
     }
     out.push('{');
     out.push_str(labels);
-    if let Some(le) = sample.le {
+    if let Some(extra) = sample.extra {
         if !labels.is_empty() {
             out.push(',');
         }
-        out.push_str(le);
+        out.push_str(extra);
     }
     out.push('}');
 }

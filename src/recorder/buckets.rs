@@ -1,4 +1,5 @@
-//! Which buckets a histogram family gets. In order: a `bucket_overrides` rule for its exact name,
+//! Which buckets a histogram family gets. A family `summary_metrics` names is a summary (no
+//! buckets; quantiles over a window). Otherwise, in order: a `bucket_overrides` rule for its exact name,
 //! then the longest `prefix*` or `*suffix` rule that matches, then `histogram_buckets_seconds` for
 //! a histogram in seconds (described with `Unit::Seconds`, or named `*_seconds` as Prometheus'
 //! naming convention has it), then `histogram_buckets`. A rule matches the name as recorded
@@ -14,6 +15,8 @@ use crate::error::{invalid, ConfigError};
 use crate::hash::HashMap;
 use crate::naming;
 use crate::recorder::storage::{CounterCell, HistogramShape, Named};
+#[cfg(feature = "summary")]
+use crate::recorder::summary::SummaryShape;
 
 /// The default `histogram_buckets_seconds`: the Prometheus clients' default buckets.
 pub const SECONDS_BUCKETS: [f64; 11] = [
@@ -65,6 +68,10 @@ pub(crate) struct BucketRules {
     patterns: Vec<(String, Arc<HistogramShape>)>,
     seconds: Arc<HistogramShape>,
     default: Arc<HistogramShape>,
+    /// `summary_metrics`, and the one shape every summary family shares.
+    summaries: Vec<String>,
+    #[cfg(feature = "summary")]
+    summary: Arc<HistogramShape>,
     sample_rate: f64,
     nan_drops: Arc<Named<CounterCell>>,
 }
@@ -90,11 +97,24 @@ impl BucketRules {
                 None => {}
             }
         }
+        #[cfg(feature = "summary")]
+        let summary = SummaryShape::new(
+            &config.summary_quantiles,
+            config.summary_window_secs,
+            config.summary_window_buckets,
+        );
         BucketRules {
             exact,
             patterns,
             seconds: shape(&config.histogram_buckets_seconds),
             default: shape(&config.histogram_buckets),
+            summaries: config.summary_metrics.clone(),
+            #[cfg(feature = "summary")]
+            summary: Arc::new(HistogramShape::summary(
+                summary,
+                config.sample_rate,
+                nan_drops.clone(),
+            )),
             sample_rate: config.sample_rate,
             nan_drops,
         }
@@ -112,6 +132,10 @@ impl BucketRules {
     /// The shape of a new histogram family recorded as `raw` and exposed as `exposed`.
     pub(crate) fn shape_for(&self, raw: &str, exposed: &str, seconds: bool) -> Arc<HistogramShape> {
         let names = [raw, exposed];
+        #[cfg(feature = "summary")]
+        if self.is_summary(raw, exposed) {
+            return self.summary.clone();
+        }
         if let Some(shape) = names.iter().find_map(|n| self.exact.get(*n)) {
             return shape.clone();
         }
@@ -133,6 +157,15 @@ impl BucketRules {
             return self.seconds.clone();
         }
         self.default.clone()
+    }
+}
+
+impl BucketRules {
+    /// Whether `summary_metrics` names the family recorded as `raw` and exposed as `exposed`.
+    pub(crate) fn is_summary(&self, raw: &str, exposed: &str) -> bool {
+        self.summaries
+            .iter()
+            .any(|key| Matcher::parse(key).is_some_and(|m| m.matches(raw) || m.matches(exposed)))
     }
 }
 
@@ -203,5 +236,19 @@ mod tests {
         assert_eq!(first("latency", "latency", true), 2.0);
         assert_eq!(first("latency.seconds", "latency_seconds", false), 2.0);
         assert_eq!(first("latency", "latency", false), 1.0);
+    }
+
+    #[cfg(feature = "summary")]
+    #[test]
+    fn summary_metrics_beat_every_bucket_rule() {
+        let r = rules(
+            "summary_metrics = [\"lat_seconds\", \"rpc_*\"]\n[bucket_overrides]\nlat_seconds = [3]\n",
+        );
+        assert!(r
+            .shape_for("lat_seconds", "lat_seconds", true)
+            .summary
+            .is_some());
+        assert!(r.shape_for("rpc.call", "rpc_call", false).summary.is_some());
+        assert!(r.shape_for("other", "other", false).summary.is_none());
     }
 }

@@ -11,6 +11,10 @@ use super::index::{Kind, OVERFLOW_LABEL};
 use crate::error::{invalid, ConfigError};
 use crate::naming;
 
+/// The default `summary_quantiles`: metrics-exporter-prometheus' (a user moving from it keeps
+/// their quantile series).
+pub const SUMMARY_QUANTILES: [f64; 7] = [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0];
+
 /// The least `max_label_value_bytes` other than 0: room for some of the value and the `…`.
 const MIN_LABEL_VALUE_BYTES: usize = 16;
 
@@ -50,6 +54,22 @@ pub struct RecorderConfig {
     /// (`"http_*"`) or a suffix (`"*_bytes"`), matched against the name as recorded or as exposed;
     /// an exact name beats a pattern, and a longer pattern a shorter one. Default: none.
     pub bucket_overrides: BTreeMap<String, Vec<f64>>,
+    /// Histograms recorded as summaries instead: quantiles over a rolling window (see
+    /// `summary_quantiles`, `summary_window_secs`), with `_sum` and `_count` over the lifetime. A
+    /// key is a full name, `prefix*` or `*suffix`, as in `bucket_overrides`. Summaries cannot be
+    /// aggregated across producers (a quantile of quantiles means nothing): for many producers
+    /// keep histograms. Default: none.
+    pub summary_metrics: Vec<String>,
+    /// The quantiles a summary renders, each in `[0, 1]`, strictly increasing. `0` and `1` are the
+    /// window's exact least and greatest observation; the others are within 1% of the true value
+    /// (a DDSketch, `metrics-util`'s `Summary`). Default: `[0, 0.5, 0.9, 0.95, 0.99, 0.999, 1]`.
+    pub summary_quantiles: Vec<f64>,
+    /// Seconds a summary's quantiles cover, from 1 to 86,400. Default: 60.
+    pub summary_window_secs: u64,
+    /// How many slots the window rolls in, from 1 to 60: the quantiles cover between
+    /// `summary_window_secs` and one slot more, and an observation leaves them a slot at a time.
+    /// Default: 3.
+    pub summary_window_buckets: u32,
     /// The most series one metric may have; past it, new label sets fold into one series labelled
     /// `otel_metric_overflow="true"`, counted in
     /// `observer_metrics_dropped_total{reason="cardinality_limit"}`. Existing series keep
@@ -84,6 +104,10 @@ impl Default for RecorderConfig {
             sample_rate: 1.0,
             histogram_buckets_seconds: SECONDS_BUCKETS.to_vec(),
             bucket_overrides: BTreeMap::new(),
+            summary_metrics: Vec::new(),
+            summary_quantiles: SUMMARY_QUANTILES.to_vec(),
+            summary_window_secs: 60,
+            summary_window_buckets: 3,
             max_series_per_metric: 10_000,
             idle_timeout_secs: None,
             global_labels: BTreeMap::new(),
@@ -159,6 +183,17 @@ impl RecorderConfig {
             }
             validate_buckets(&format!("bucket_overrides.{name}"), buckets)?;
         }
+        #[cfg(not(feature = "summary"))]
+        if let Some(name) = self.summary_metrics.first() {
+            return Err(invalid(
+                "summary_metrics",
+                name,
+                "this build has no summaries (the cargo feature `summary`; the wasm package leaves \
+                 it out): record a histogram",
+            ));
+        }
+        #[cfg(feature = "summary")]
+        self.validate_summaries()?;
         for name in self.global_labels.keys() {
             let field = || format!("global_labels.{name}");
             if !naming::is_valid_label_name(name) {
@@ -205,6 +240,54 @@ impl RecorderConfig {
         Ok(())
     }
 
+    /// The summary settings: the error names the first bad one.
+    #[cfg(feature = "summary")]
+    fn validate_summaries(&self) -> Result<(), ConfigError> {
+        for name in &self.summary_metrics {
+            if Matcher::parse(name).is_none() {
+                return Err(invalid(
+                    "summary_metrics",
+                    name,
+                    "an entry is a metric name, `prefix*` or `*suffix`: not empty, and `*` only at \
+                     one end",
+                ));
+            }
+        }
+        let quantiles = &self.summary_quantiles;
+        if quantiles.is_empty() {
+            return Err(invalid("summary_quantiles", "[]", "must not be empty"));
+        }
+        if let Some(&q) = quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            return Err(invalid(
+                "summary_quantiles",
+                naming::Num(q),
+                "each must be between 0 and 1",
+            ));
+        }
+        if let Some(pair) = quantiles.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(invalid(
+                "summary_quantiles",
+                naming::Num(pair[1]),
+                "must be strictly increasing",
+            ));
+        }
+        if !(1..=86_400).contains(&self.summary_window_secs) {
+            return Err(invalid(
+                "summary_window_secs",
+                self.summary_window_secs,
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(1..=60).contains(&self.summary_window_buckets) {
+            return Err(invalid(
+                "summary_window_buckets",
+                self.summary_window_buckets,
+                "must be between 1 and 60",
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads the file's key `key` into its field, from `map`'s next value; `false` when `key` is
     /// not one of the recorder's. (Field by field, so that an error keeps its position in the
     /// file: the `every_field_reads_back` test checks that no field is left out here.)
@@ -219,6 +302,10 @@ impl RecorderConfig {
             "sample_rate" => self.sample_rate = map.next_value()?,
             "histogram_buckets_seconds" => self.histogram_buckets_seconds = map.next_value()?,
             "bucket_overrides" => self.bucket_overrides = map.next_value()?,
+            "summary_metrics" => self.summary_metrics = map.next_value()?,
+            "summary_quantiles" => self.summary_quantiles = map.next_value()?,
+            "summary_window_secs" => self.summary_window_secs = map.next_value()?,
+            "summary_window_buckets" => self.summary_window_buckets = map.next_value()?,
             "max_series_per_metric" => self.max_series_per_metric = map.next_value()?,
             "idle_timeout_secs" => self.idle_timeout_secs = map.next_value()?,
             "global_labels" => self.global_labels = map.next_value()?,
@@ -243,6 +330,16 @@ impl RecorderConfig {
             "histogram_buckets" => crate::env::numbers(value).map(|v| self.histogram_buckets = v),
             "histogram_buckets_seconds" => {
                 crate::env::numbers(value).map(|v| self.histogram_buckets_seconds = v)
+            }
+            "summary_metrics" => {
+                self.summary_metrics = crate::env::names(value);
+                Ok(())
+            }
+            "summary_quantiles" => crate::env::numbers(value).map(|v| self.summary_quantiles = v),
+            "summary_window_secs" => whole(value, "expected a whole number of seconds")
+                .map(|v| self.summary_window_secs = v),
+            "summary_window_buckets" => {
+                whole(value, "expected a whole number").map(|v| self.summary_window_buckets = v)
             }
             "max_series_per_metric" => whole(value, "expected a whole number (0: no limit)")
                 .map(|v| self.max_series_per_metric = v),

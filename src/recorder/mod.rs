@@ -14,6 +14,8 @@ pub(crate) mod buckets;
 pub(crate) mod config;
 pub(crate) mod index;
 pub(crate) mod storage;
+#[cfg(feature = "summary")]
+pub(crate) mod summary;
 pub(crate) mod walk;
 
 /// A [`metrics::Recorder`] that aggregates every `counter!`, `gauge!` and `histogram!` call (and the

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 
+#[cfg(feature = "summary")]
+use crate::recorder::summary::{SummaryShape, Window};
 use crate::recorder::DropReason;
 
 /// A counter: a `u64` that saturates at `u64::MAX` instead of wrapping, because a wrapped counter
@@ -78,29 +80,40 @@ pub(crate) struct HistogramShape {
     pub(crate) bounds: Box<[f64]>,
     /// `le="…"` for each bound, then `le="+Inf"`, rendered once.
     pub(crate) le_labels: Box<[Box<str>]>,
+    /// Set for a family rendered as a summary: no bounds then, only the `+Inf` count.
+    #[cfg(feature = "summary")]
+    pub(crate) summary: Option<SummaryShape>,
     sample_rate: f64,
     nan_drops: Arc<Named<CounterCell>>,
 }
 
 impl HistogramShape {
+    /// The shape of a summary family: its count and sum kept as a histogram's with no bounds.
+    #[cfg(feature = "summary")]
+    pub(crate) fn summary(
+        summary: SummaryShape,
+        sample_rate: f64,
+        nan_drops: Arc<Named<CounterCell>>,
+    ) -> Self {
+        HistogramShape {
+            summary: Some(summary),
+            ..HistogramShape::new(&[], sample_rate, nan_drops)
+        }
+    }
+
     pub(crate) fn new(
         bounds: &[f64],
         sample_rate: f64,
         nan_drops: Arc<Named<CounterCell>>,
     ) -> Self {
-        let le_labels = bounds
-            .iter()
-            .map(|&b| {
-                let mut s = String::from("le=\"");
-                crate::naming::push_f64(&mut s, b);
-                s.push('"');
-                s.into_boxed_str()
-            })
+        let le_labels = crate::naming::number_labels("le", bounds)
             .chain(std::iter::once(Box::from("le=\"+Inf\"")))
             .collect();
         HistogramShape {
             bounds: bounds.into(),
             le_labels,
+            #[cfg(feature = "summary")]
+            summary: None,
             sample_rate,
             nan_drops,
         }
@@ -116,6 +129,9 @@ pub(crate) struct HistogramCell {
     /// One count per bound, then the `+Inf` bucket.
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
+    /// A summary's rolling window (its shape has a [`SummaryShape`]).
+    #[cfg(feature = "summary")]
+    pub(crate) window: Option<Box<Window>>,
 }
 
 impl HistogramCell {
@@ -124,10 +140,20 @@ impl HistogramCell {
             .map(|_| AtomicU64::new(0))
             .collect();
         HistogramCell {
+            #[cfg(feature = "summary")]
+            window: shape.summary.as_ref().map(|s| Box::new(Window::new(s))),
             shape,
             counts,
             sum: AtomicU64::new(0f64.to_bits()),
         }
+    }
+
+    /// Whether the series renders as a summary (quantiles, no buckets).
+    pub(crate) fn is_summary(&self) -> bool {
+        #[cfg(feature = "summary")]
+        return self.window.is_some();
+        #[cfg(not(feature = "summary"))]
+        false
     }
 
     /// Per-bucket (non-cumulative) counts, the `+Inf` bucket last.
@@ -149,6 +175,10 @@ impl HistogramCell {
         let shape = &self.shape;
         if shape.sample_rate < 1.0 && !sampled(shape.sample_rate) {
             return;
+        }
+        #[cfg(feature = "summary")]
+        if let (Some(window), Some(summary)) = (&self.window, &shape.summary) {
+            window.add(summary, value, times);
         }
         let bucket = shape.bounds.partition_point(|&b| b < value);
         self.counts[bucket].fetch_add(times, Relaxed);

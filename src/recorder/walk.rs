@@ -100,10 +100,12 @@ pub(crate) struct Sample<'a> {
     pub(crate) text: &'a str,
     /// The family's name, which `text` starts with.
     pub(crate) name: &'a str,
-    /// `""`, or a histogram line's `_bucket`, `_sum` or `_count`.
+    /// `""`, or a histogram line's `_bucket`, `_sum` or `_count` (a summary's quantile lines have
+    /// none).
     pub(crate) suffix: &'static str,
-    /// A bucket line's `le="…"`.
-    pub(crate) le: Option<&'a str>,
+    /// The label the line adds to its series' own: a bucket line's `le="…"`, a summary quantile
+    /// line's `quantile="…"`.
+    pub(crate) extra: Option<&'a str>,
     pub(crate) value: Value,
     pub(crate) owner: Owner<'a>,
     /// [`labels`](Self::labels), worked out once for the lines of a histogram series.
@@ -139,6 +141,9 @@ pub(crate) trait Visit {
 /// drop counters while they are zero and series hidden for idleness.
 pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
     let pinned = Pinned::collect(index);
+    // One clock read and one buffer for every summary of the walk.
+    #[cfg(feature = "summary")]
+    let (now, mut quantiles) = (web_time::Instant::now(), Vec::new());
     for (name, family) in &index.families {
         // Stops at the first series shown: one load in the common case.
         if !any_shown(&family.series) {
@@ -152,13 +157,21 @@ pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
                 }
             }
         }
-        visitor.family(name, family.kind, index.help.get(name).map(String::as_str));
+        let kind = match &family.series {
+            // The catalog knows a summary family as a histogram: its shape says which it is.
+            #[cfg(feature = "summary")]
+            Series::Histogram(set) if set.iter().any(|s| s.cell.shape.summary.is_some()) => {
+                Kind::Summary
+            }
+            _ => family.kind,
+        };
+        visitor.family(name, kind, index.help.get(name).map(String::as_str));
         let line = |series: usize, line: u16, text, suffix, le, value, owner| Sample {
             id: LineId { series, line },
             text,
             name,
             suffix,
-            le,
+            extra: le,
             value,
             owner,
             histogram_labels: None,
@@ -180,7 +193,7 @@ pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
                         text: &series.text,
                         name,
                         suffix: "",
-                        le: None,
+                        extra: None,
                         value: Value::Count(value),
                         owner: Owner::Counter(series),
                         histogram_labels: None,
@@ -207,7 +220,7 @@ pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
                 for series in set.iter().filter(|s| !s.is_hidden()) {
                     let cell = &series.cell;
                     let labels = Some(labels_of(&series.text, name));
-                    let line = |line: u16, suffix, le, value| Sample {
+                    let line = |line: u16, suffix, extra, value| Sample {
                         id: LineId {
                             series: Arc::as_ptr(series) as usize,
                             line,
@@ -215,17 +228,29 @@ pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
                         text: &series.text,
                         name,
                         suffix,
-                        le,
+                        extra,
                         value,
                         owner: Owner::Histogram(series),
                         histogram_labels: labels,
                     };
-                    let mut cumulative = 0u64;
                     let mut n = 0u16;
+                    #[cfg(feature = "summary")]
+                    if let (Some(window), Some(summary)) = (&cell.window, &cell.shape.summary) {
+                        window.quantiles(summary, now, &mut quantiles);
+                        for (&q, label) in quantiles.iter().zip(summary.quantile_labels.iter()) {
+                            visitor.sample(line(n, "", Some(label), Value::Real(q)));
+                            n += 1;
+                        }
+                    }
+                    let mut cumulative = 0u64;
                     for (count, le) in cell.bucket_counts().zip(cell.shape.le_labels.iter()) {
                         cumulative += count;
-                        visitor.sample(line(n, "_bucket", Some(le), Value::Count(cumulative)));
-                        n += 1;
+                        // A summary keeps its count as a histogram with no bounds would, in
+                        // `+Inf`, and renders no bucket.
+                        if !cell.is_summary() {
+                            visitor.sample(line(n, "_bucket", Some(le), Value::Count(cumulative)));
+                            n += 1;
+                        }
                     }
                     visitor.sample(line(n, "_sum", None, Value::Real(cell.sum())));
                     // `_count` is the `+Inf` bucket by construction, never a separate read.

@@ -10,10 +10,10 @@ use crate::recorder::walk::Sample;
 /// What the `# TYPE` line before a sample said of its family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// A counter, or a histogram's `_bucket`, `_sum` and `_count` series: values that only grow
-    /// from zero, which `increase()` and `rate()` are for.
+    /// A counter, or a histogram's `_bucket`, `_sum` and `_count` series (a summary's `_sum` and
+    /// `_count`): values that only grow from zero, which `increase()` and `rate()` are for.
     Cumulative,
-    /// A gauge.
+    /// A gauge, or a summary's quantile.
     Gauge,
 }
 
@@ -45,11 +45,13 @@ impl<'a> Line<'a> {
 #[cfg(test)]
 /// The sample lines of `text`, each with its family's kind.
 pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
-    let mut kind = Kind::Gauge;
+    let (mut kind, mut summary) = (Kind::Gauge, false);
     text.lines().filter_map(move |line| {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            kind = match rest.rsplit(' ').next() {
-                Some("counter" | "histogram") => Kind::Cumulative,
+            let named = rest.rsplit(' ').next();
+            summary = named == Some("summary");
+            kind = match named {
+                Some("counter" | "histogram" | "summary") => Kind::Cumulative,
                 _ => Kind::Gauge,
             };
             return None;
@@ -58,6 +60,12 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
             return None;
         }
         let (series, value) = line.rsplit_once(' ')?;
+        let name = series.split('{').next().unwrap_or(series);
+        let kind = match summary && !name.ends_with("_sum") && !name.ends_with("_count") {
+            // A summary's quantile lines.
+            true => Kind::Gauge,
+            false => kind,
+        };
         let value = match value {
             "NaN" => f64::NAN,
             "+Inf" => f64::INFINITY,
@@ -164,9 +172,14 @@ pub(super) fn line_labels(line: &Line<'_>, job: &str, instance: &str) -> Option<
 /// [`encode_labels`] of a sample line of the walk.
 pub(super) fn sample_labels(out: &mut Vec<u8>, sample: &Sample<'_>, job: &str, instance: &str) {
     let mut own = parse_labels(sample.labels()).unwrap_or_default();
-    if let Some(le) = sample.le {
-        let bound = le.strip_prefix("le=\"").and_then(|l| l.strip_suffix('"'));
-        own.push(("le", Cow::Borrowed(bound.unwrap_or(le))));
+    if let Some(extra) = sample.extra {
+        // `le="…"` or `quantile="…"`, written by the recorder: a plain name and a value with
+        // nothing to unescape.
+        let (name, value) = crate::text::split_once(extra, "=\"").unwrap_or(("le", extra));
+        own.push((
+            name,
+            Cow::Borrowed(value.strip_suffix('"').unwrap_or(value)),
+        ));
     }
     let own: Vec<(&str, &str)> = own.iter().map(|(k, v)| (*k, &**v)).collect();
     if sample.suffix.is_empty() {

@@ -177,6 +177,7 @@ impl Encoder {
         let mut walk = Collector {
             encoder: self,
             kind: Kind::Gauge,
+            summary: false,
             cursor: 0,
             reordered: None,
             body,
@@ -297,6 +298,8 @@ impl Encoder {
 struct Collector<'e> {
     encoder: &'e mut Encoder,
     kind: Kind,
+    /// The family is a summary: its quantile lines are gauges.
+    summary: bool,
     cursor: usize,
     /// The lines in this walk's order so far, and the last walk's lines not taken yet.
     reordered: Option<(Vec<Known>, Vec<Option<Known>>)>,
@@ -328,14 +331,20 @@ impl Body<'_> {
 
 impl Visit for Collector<'_> {
     fn family(&mut self, _: &str, kind: IndexKind, _: Option<&str>) {
+        self.summary = kind == IndexKind::Summary;
         self.kind = match kind {
-            IndexKind::Counter | IndexKind::Histogram => Kind::Cumulative,
-            _ => Kind::Gauge,
+            IndexKind::Counter | IndexKind::Histogram | IndexKind::Summary => Kind::Cumulative,
+            IndexKind::Gauge => Kind::Gauge,
         };
     }
 
     fn sample(&mut self, sample: Sample<'_>) {
-        let (value, kind) = (sample.value.as_f64(), self.kind);
+        let kind = match self.summary && sample.suffix.is_empty() {
+            // A summary's quantiles come and go; its `_sum` and `_count` count up.
+            true => Kind::Gauge,
+            false => self.kind,
+        };
+        let value = sample.value.as_f64();
         let encoder = &mut *self.encoder;
         if self.reordered.is_none() {
             if let Some(known) = encoder.lines.get_mut(self.cursor) {

@@ -8,7 +8,8 @@
 //! - labels are sorted by name; a repeated label name keeps the pair that sorts first
 //!   (by original name, then value) and counts the rest as `duplicate_label`;
 //! - global labels are added to every series unless the series has a label of that name;
-//! - a user label `le` on a histogram is renamed `user_le`;
+//! - a user label `le` on a histogram is renamed `user_le`, and `quantile` on a summary
+//!   `user_quantile`;
 //! - the first registration of a name decides its type: a later registration of the same name as
 //!   another type gets a no-op handle (`type_conflict`);
 //! - a histogram `x` owns `x_bucket`, `x_sum` and `x_count`: whichever of the clashing families
@@ -507,7 +508,7 @@ impl SeriesIndex {
             let k = label.key();
             let untouched = naming::is_plain_label_name(k)
                 && previous.is_none_or(|p| p < k)
-                && !(kind == Kind::Histogram && k == "le")
+                && !(kind == Kind::Histogram && matches!(k, "le" | "quantile"))
                 && !self.settings.renames(k)
                 && !self.settings.cuts(label.value());
             previous = Some(k);
@@ -518,6 +519,10 @@ impl SeriesIndex {
     /// The labels through every rule: sanitised, renamed, merged with the global ones, sorted,
     /// one per name. Returns the series hash (`out` holds the name alone on entry).
     fn push_ruled_labels(&self, key: &Key, kind: Kind, out: &mut String, count: bool) -> u64 {
+        // A summary's quantile lines carry `quantile`, as a histogram's bucket lines carry `le`.
+        let summary = cfg!(feature = "summary")
+            && kind == Kind::Histogram
+            && self.settings.buckets.is_summary(key.name(), out.as_str());
         // (sanitised name, rank, original name, value): rank 0 for the series' own labels, 1 for
         // global ones.
         let mut labels: Vec<(Cow<'_, str>, u8, &str, Cow<'_, str>)> =
@@ -535,6 +540,9 @@ impl SeriesIndex {
             match naming::label_name_cow(label.key()) {
                 Some(n) if kind == Kind::Histogram && n == "le" => {
                     labels.push((Cow::Borrowed("user_le"), 0, label.key(), value))
+                }
+                Some(n) if summary && n == "quantile" => {
+                    labels.push((Cow::Borrowed("user_quantile"), 0, label.key(), value))
                 }
                 Some(n) => labels.push((n, 0, label.key(), value)),
                 None if count => self.drops.count(DropReason::EmptyLabelName),

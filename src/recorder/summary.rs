@@ -1,0 +1,196 @@
+//! Summaries: a histogram family named in `summary_metrics` renders quantiles over a rolling
+//! window instead of buckets. Each series keeps one `metrics-util` [`Summary`] (a DDSketch) per
+//! slot of the window, under a mutex only its recorders and a render take.
+//!
+//! The window rolls at renders, and every [`CLOCK_EVERY`] observations of a series on the clock:
+//! a clock read per observation would cost more than the rest of a record. So an observation
+//! counts in the slot current at the last roll, and leaves the quantiles at most one render
+//! interval (or [`CLOCK_EVERY`] observations) early or late.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use metrics_util::storage::Summary;
+use web_time::Instant;
+
+/// How many observations of a series may go by before a record reads the clock.
+pub(crate) const CLOCK_EVERY: u32 = 256;
+
+/// The sketch's relative error: a quantile other than 0 and 1 is within 1% of the true value.
+pub(crate) const RELATIVE_ERROR: f64 = 0.01;
+/// The most bins a slot's sketch allocates: 8 bytes each, so at most 16 KiB per slot. At 1%
+/// error that covers values across 2e17 times their least, before the lowest bins collapse.
+const MAX_BINS: u32 = 2048;
+/// Values closer to 0 than this count as 0.
+const MIN_VALUE: f64 = 1e-9;
+
+/// What the series of one summary family share: the quantiles and their rendered labels, and the
+/// window's slots.
+#[derive(Debug)]
+pub(crate) struct SummaryShape {
+    pub(crate) quantiles: Box<[f64]>,
+    /// `quantile="…"` for each quantile, rendered once.
+    pub(crate) quantile_labels: Box<[Box<str>]>,
+    slot: Duration,
+    slots: usize,
+}
+
+impl SummaryShape {
+    pub(crate) fn new(quantiles: &[f64], window_secs: u64, buckets: u32) -> Self {
+        let quantile_labels = crate::naming::number_labels("quantile", quantiles).collect();
+        SummaryShape {
+            quantiles: quantiles.into(),
+            quantile_labels,
+            slot: Duration::from_secs(window_secs) / buckets.max(1),
+            slots: buckets.max(1) as usize,
+        }
+    }
+}
+
+/// One series' window: a sketch per slot, the current one taking observations.
+#[derive(Debug)]
+pub(crate) struct Window(Mutex<Slots>);
+
+#[derive(Debug)]
+struct Slots {
+    sketches: Vec<Option<Summary>>,
+    current: usize,
+    /// When the current slot began.
+    began: Instant,
+    /// Observations since the clock was last read.
+    unclocked: u32,
+}
+
+impl Window {
+    pub(crate) fn new(shape: &SummaryShape) -> Self {
+        Window(Mutex::new(Slots {
+            sketches: (0..shape.slots).map(|_| None).collect(),
+            current: 0,
+            began: Instant::now(),
+            unclocked: 0,
+        }))
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `value` `times` times to the current slot.
+    #[inline]
+    pub(crate) fn add(&self, shape: &SummaryShape, value: f64, times: u64) {
+        let mut slots = self.slots();
+        slots.unclocked += 1;
+        if slots.unclocked >= CLOCK_EVERY {
+            slots.roll(shape, Instant::now());
+        }
+        let current = slots.current;
+        let sketch = slots.sketches[current].get_or_insert_with(new_sketch);
+        for _ in 0..times {
+            sketch.add(value);
+        }
+    }
+
+    /// The quantiles of `shape` over the window at `now`, into `out` (cleared first): `NaN` each
+    /// while the window holds no observation, as client_golang renders an empty summary.
+    pub(crate) fn quantiles(&self, shape: &SummaryShape, now: Instant, out: &mut Vec<f64>) {
+        out.clear();
+        let merged = {
+            let mut slots = self.slots();
+            slots.roll(shape, now);
+            let mut merged: Option<Summary> = None;
+            for sketch in slots.sketches.iter().flatten() {
+                match &mut merged {
+                    // Every sketch has the same configuration, so merging cannot fail.
+                    Some(m) => {
+                        let _ = m.merge(sketch);
+                    }
+                    None => merged = Some(sketch.clone()),
+                }
+            }
+            merged
+        };
+        out.extend(shape.quantiles.iter().map(|&q| {
+            // A bin's estimate may fall outside what was seen (a lone 1.0 reads 0.99): within the
+            // exact least and greatest it is never further from the truth. (Not `f64::clamp`: its
+            // panic message formats floats, 20 KB of the wasm module.)
+            merged
+                .as_ref()
+                .and_then(|m| Some(m.quantile(q)?.max(m.min()).min(m.max())))
+                .unwrap_or(f64::NAN)
+        }));
+    }
+}
+
+impl Slots {
+    /// Moves the current slot on by the slots that have ended by `now`, emptying each it enters.
+    fn roll(&mut self, shape: &SummaryShape, now: Instant) {
+        self.unclocked = 0;
+        let elapsed = now.saturating_duration_since(self.began);
+        let ended = (elapsed.as_nanos() / shape.slot.as_nanos().max(1)) as u64;
+        if ended == 0 {
+            return;
+        }
+        let n = self.sketches.len();
+        for _ in 0..ended.min(n as u64) {
+            self.current = (self.current + 1) % n;
+            self.sketches[self.current] = None;
+        }
+        // Whole slots only, so slot edges stay where they were (a clock far ahead, past what a
+        // `u32` of slots spans, starts the slots afresh).
+        match u32::try_from(ended) {
+            Ok(ended) => self.began += shape.slot * ended,
+            Err(_) => self.began = now,
+        }
+    }
+}
+
+fn new_sketch() -> Summary {
+    Summary::new(RELATIVE_ERROR, MAX_BINS, MIN_VALUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> SummaryShape {
+        SummaryShape::new(&[0.0, 0.5, 0.99, 1.0], 60, 3)
+    }
+
+    #[test]
+    fn quantiles_are_within_the_relative_error() {
+        let shape = shape();
+        let window = Window::new(&shape);
+        for v in 1..=10_000 {
+            window.add(&shape, v as f64, 1);
+        }
+        let mut q = Vec::new();
+        window.quantiles(&shape, Instant::now(), &mut q);
+        assert_eq!(q[0], 1.0, "q=0 is the exact least");
+        assert_eq!(q[3], 10_000.0, "q=1 is the exact greatest");
+        for (got, want) in [(q[1], 5_000.0), (q[2], 9_900.0)] {
+            assert!(
+                (got / want - 1.0).abs() <= RELATIVE_ERROR,
+                "{got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_window_renders_nan_and_old_slots_leave() {
+        let shape = shape();
+        let window = Window::new(&shape);
+        let mut q = Vec::new();
+        window.quantiles(&shape, Instant::now(), &mut q);
+        assert!(q.iter().all(|v| v.is_nan()), "{q:?}");
+        window.add(&shape, 3.0, 2);
+        let start = Instant::now();
+        window.quantiles(&shape, start, &mut q);
+        assert_eq!(q, [3.0, 3.0, 3.0, 3.0]);
+        // Two slots on (40 s of a 60 s window in three): still there.
+        window.quantiles(&shape, start + Duration::from_secs(41), &mut q);
+        assert_eq!(q[0], 3.0);
+        // A whole window on: gone.
+        window.quantiles(&shape, start + Duration::from_secs(81), &mut q);
+        assert!(q.iter().all(|v| v.is_nan()), "{q:?}");
+    }
+}
