@@ -947,4 +947,63 @@ mod tests {
         let events = logged(|| report(0, 2, 0).log());
         assert_eq!(events.len(), 1, "{events:?}");
     }
+
+    #[test]
+    fn a_payload_fits_up_to_max_bytes_and_shows_its_dir() {
+        let dir = std::env::temp_dir().join(format!("om-spool-fit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let spool = spool(&dir, 4096);
+        assert!(format!("{spool:?}").contains("om-spool-fit-"));
+        // The file's own header and checksum line count against the bound.
+        let overhead = encode(
+            &Header {
+                sink: "remote_write".into(),
+                method: "POST".into(),
+                url: "http://r/w".into(),
+                group: Vec::new(),
+                created_ms: unix_ms(),
+            },
+            &[b'x'; 4000],
+        )
+        .len()
+            - 4000;
+        let exactly = vec![b'x'; 4096 - overhead];
+        drop(
+            spool
+                .write(&payload("http://r/w", &exactly))
+                .expect("fits exactly"),
+        );
+        let over = vec![b'x'; 4096 - overhead + 1];
+        assert!(spool.write(&payload("http://r/w", &over)).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_gateway_body_with_a_newer_put_of_its_group_is_superseded_when_taken() {
+        let dir = std::env::temp_dir().join(format!("om-spool-newer-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let spool = spool(&dir, 1 << 20);
+        let put = Payload {
+            sink: "pushgateway",
+            method: "PUT",
+            url: "http://g/metrics/job/a",
+            group: &[],
+            body: b"1",
+        };
+        let newer = spool.write(&put).unwrap().name();
+        // An older body of the group, as another process could have left it while this one wrote.
+        let made: u64 = newer[..13].parse().unwrap();
+        let older = format!("{:013}{}", made - 1, &newer[13..]);
+        fs::copy(dir.join(&newer), dir.join(&older)).unwrap();
+        assert!(matches!(spool.take(&older), Err(Some("superseded"))));
+        assert!(!dir.join(&older).exists());
+        assert!(spool.take(&newer).is_ok(), "the newest stays");
+        // The same for remote write is no supersession: every request goes.
+        let rw = spool.write(&payload("http://r/w", b"2")).unwrap().name();
+        let made: u64 = rw[..13].parse().unwrap();
+        let earlier = format!("{:013}{}", made - 1, &rw[13..]);
+        fs::copy(dir.join(&rw), dir.join(&earlier)).unwrap();
+        assert!(spool.take(&earlier).is_ok());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
