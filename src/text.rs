@@ -36,7 +36,7 @@ pub(crate) fn permute<T>(items: &mut [T], mut order: Vec<u32>) {
 }
 
 /// Where `needle` first starts in `haystack`.
-#[cfg(feature = "push")]
+#[cfg(any(feature = "push", feature = "pull"))]
 pub(crate) fn find(haystack: &str, needle: &str) -> Option<usize> {
     if needle.is_empty() {
         return Some(0);
@@ -54,15 +54,87 @@ pub(crate) fn contains(haystack: &str, needle: &str) -> bool {
 }
 
 /// `text` split around the first `needle`, as `str::split_once` does.
-#[cfg(feature = "push")]
+#[cfg(any(feature = "push", feature = "pull"))]
 pub(crate) fn split_once<'a>(text: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
     let at = find(text, needle)?;
     Some((&text[..at], &text[at + needle.len()..]))
 }
 
+/// Label pairs in a series' order, values unescaped.
+#[cfg(any(
+    feature = "remote-write",
+    all(feature = "pull", not(target_arch = "wasm32"))
+))]
+pub(crate) type Labels<'a> = Vec<(&'a str, std::borrow::Cow<'a, str>)>;
+
+#[cfg(any(
+    feature = "remote-write",
+    all(feature = "pull", not(target_arch = "wasm32"))
+))]
+/// `a="x",b="y\"z"` as pairs, values unescaped.
+pub(crate) fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {
+    let mut pairs = Vec::new();
+    while !rest.is_empty() {
+        let (name, after) = split_once(rest, "=\"")?;
+        let mut escaped = false;
+        let mut end = None;
+        for (i, b) in after.bytes().enumerate() {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end?;
+        let raw = &after[..end];
+        let value = match raw.contains('\\') {
+            true => std::borrow::Cow::Owned(unescape(raw)),
+            false => std::borrow::Cow::Borrowed(raw),
+        };
+        pairs.push((name, value));
+        rest = after[end + 1..]
+            .strip_prefix(',')
+            .unwrap_or(&after[end + 1..]);
+    }
+    Some(pairs)
+}
+
+/// `value` with the text format's escapes (`\\`, `\n`, `\"`) undone; a lone `\` at the end is
+/// dropped.
+#[cfg(any(
+    feature = "remote-write",
+    all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32"))
+))]
+pub(crate) fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "remote-write")]
+    #[test]
+    fn unescape_undoes_the_text_formats_escapes() {
+        assert_eq!(unescape(r#"a\nb \\ c \"d\""#), "a\nb \\ c \"d\"");
+        assert_eq!(unescape("end\\"), "end");
+    }
 
     proptest::proptest! {
         #[cfg(feature = "push")]

@@ -10,7 +10,7 @@ use observer_metrics::export::Exporter;
 use observer_metrics::observer::ObserverMetrics;
 use observer_metrics::push::PushConfig;
 use observer_metrics::{MetricsBuilder, MetricsConfig, RecorderHandle};
-use support::{promtool_check, sample, Pushgateway};
+use support::{promtool_check, sample, Prometheus, Pushgateway, ScrapeJob};
 
 async fn serve(handle: RecorderHandle) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -151,4 +151,165 @@ async fn the_router_merges_into_an_app_with_state_and_its_own_health() {
     let text = fetch("/metrics").await.unwrap();
     assert_eq!(support::sample(&text, "merged_total"), Some(2.0));
     server.abort();
+}
+
+/// What Prometheus 2.42 sends when it runs with native histograms on.
+const PROTOBUF_FIRST: &str =
+    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+                              encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+fn varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let b = bytes[*at];
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+/// The (name, type) of each delimited `MetricFamily` of `body`, read with a minimal decoder.
+fn families_of(body: &[u8]) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        let end = varint(body, &mut at) as usize + at;
+        let (mut name, mut kind) = (String::new(), 0);
+        while at < end {
+            let key = varint(body, &mut at);
+            match (key >> 3, key & 7) {
+                (3, 0) => kind = varint(body, &mut at),
+                (field, 2) => {
+                    let len = varint(body, &mut at) as usize;
+                    if field == 1 {
+                        name = String::from_utf8(body[at..at + len].to_vec()).unwrap();
+                    }
+                    at += len;
+                }
+                other => panic!("unexpected field {other:?}"),
+            }
+        }
+        out.push((name, kind));
+    }
+    out
+}
+
+/// A scraper that prefers protobuf gets the delimited `MetricFamily` exposition, with the same
+/// families in the same order as the text; one that does not gets text. Prometheus 2.42 with
+/// native histograms on scrapes it, and its answers match the text's values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scraper_that_prefers_protobuf_gets_it_and_prometheus_reads_it() {
+    let config = MetricsConfig::from_toml_str(r#"summary_metrics = ["rpc_seconds"]"#).unwrap();
+    let recorder = MetricsBuilder::from_config(config)
+        .build_recorder()
+        .unwrap();
+    let m = ObserverMetrics::new(&recorder.handle());
+    m.events_processed_total.increment(42);
+    m.queue_depth.set(7.0);
+    for ms in [0.5, 3.0, 30.0, 300.0] {
+        m.action_duration_ms.record(ms);
+    }
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("edge_requests_total", "route" => "/a \"b\"\n").increment(5);
+        for s in [0.1, 0.2, 0.3] {
+            metrics::histogram!("rpc_seconds").record(s);
+        }
+    });
+    let (url, stop) = serve(recorder.handle()).await;
+    let metrics_url = format!("{url}/metrics");
+    let fetched = {
+        let metrics_url = metrics_url.clone();
+        tokio::task::spawn_blocking(move || {
+            let protobuf = ureq::get(&metrics_url)
+                .set("Accept", PROTOBUF_FIRST)
+                .call()
+                .unwrap();
+            let content_type = protobuf.header("Content-Type").unwrap().to_owned();
+            let mut body = Vec::new();
+            protobuf.into_reader().read_to_end(&mut body).unwrap();
+            let text = ureq::get(&metrics_url).call().unwrap();
+            let text_type = text.header("Content-Type").unwrap().to_owned();
+            (content_type, body, text_type, text.into_string().unwrap())
+        })
+        .await
+        .unwrap()
+    };
+    let (content_type, body, text_type, text) = fetched;
+    assert!(
+        content_type.starts_with("application/vnd.google.protobuf"),
+        "{content_type}"
+    );
+    assert!(
+        content_type.contains("encoding=delimited"),
+        "{content_type}"
+    );
+    assert!(text_type.starts_with("text/plain"), "{text_type}");
+    let from_text: Vec<(String, u64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, kind) = l.split_once(' ').unwrap();
+            let code = match kind {
+                "counter" => 0,
+                "gauge" => 1,
+                "summary" => 2,
+                "histogram" => 4,
+                other => panic!("{other}"),
+            };
+            (name.to_owned(), code)
+        })
+        .collect();
+    assert_eq!(families_of(&body), from_text);
+
+    let target = url.trim_start_matches("http://").to_owned();
+    let prometheus = tokio::task::spawn_blocking(move || {
+        Prometheus::start_with(
+            &[ScrapeJob {
+                name: "pulled",
+                target: &target,
+                honor_labels: false,
+            }],
+            &["--enable-feature=native-histograms"],
+        )
+    })
+    .await
+    .unwrap();
+    let answers = tokio::task::spawn_blocking(move || {
+        // Bounded: scraped every second, read within 30 s.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while prometheus.scalar("up{job=\"pulled\"}") != Some(1.0) {
+            assert!(std::time::Instant::now() < deadline, "never scraped");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let q = |e: &str| prometheus.scalar(e);
+        [
+            q("events_processed_total{job=\"pulled\"}"),
+            q("queue_depth{job=\"pulled\"}"),
+            q("action_duration_ms_count{job=\"pulled\"}"),
+            // From protobuf, Prometheus 2.x writes a bound or a quantile as OpenMetrics does:
+            // `le="50.0"`, `quantile="1.0"` (as for every client's protobuf exposition).
+            q("action_duration_ms_bucket{job=\"pulled\",le=\"50.0\"}"),
+            q("edge_requests_total{route=\"/a \\\"b\\\"\\n\"}"),
+            q("rpc_seconds{quantile=\"1.0\"}"),
+            q("rpc_seconds_count"),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        answers,
+        [
+            Some(42.0),
+            Some(7.0),
+            Some(4.0),
+            Some(3.0),
+            Some(5.0),
+            Some(0.3),
+            Some(3.0)
+        ]
+    );
+    let _ = stop.send(());
 }

@@ -1,7 +1,10 @@
 //! The encoders: visitors of the recorder's walk that write what a receiver reads. The text format
-//! 0.0.4 (renders, pushes, scrapes), remote write's protobuf `WriteRequest`, and what goes on the
-//! wire around them (content type, gzip).
+//! 0.0.4 (renders, pushes, scrapes), the protobuf `MetricFamily` exposition (scrapes that ask for
+//! it), remote write's protobuf `WriteRequest`, and what goes on the wire around them (content
+//! type, gzip).
 
+#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+pub(crate) mod metric_family;
 #[cfg(feature = "remote-write")]
 pub(crate) mod remote_write;
 pub(crate) mod text;

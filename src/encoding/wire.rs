@@ -10,10 +10,10 @@ pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=u
 /// only: the wasm build leaves compression out (it weighs on the module, and a page or a worker
 /// pushes little).
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn gzip(body: &str) -> Vec<u8> {
+pub(crate) fn gzip(body: impl AsRef<[u8]>) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     // Writing into a Vec cannot fail.
-    encoder.write_all(body.as_bytes()).expect("write to a Vec");
+    encoder.write_all(body.as_ref()).expect("write to a Vec");
     encoder.finish().expect("write to a Vec")
 }
 

@@ -642,22 +642,6 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-fn unescape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match (c, c == '\\') {
-            (_, true) => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some(other) => out.push(other),
-                None => {}
-            },
-            (c, false) => out.push(c),
-        }
-    }
-    out
-}
-
 /// `<MAGIC> <crc32 of the rest, hex> <body length>\n`, then `key value` lines, an empty line, the
 /// body.
 fn encode(header: &Header, body: &[u8]) -> Vec<u8> {
@@ -703,13 +687,15 @@ fn decode(bytes: &[u8]) -> Option<(Header, Vec<u8>)> {
     for line in head.split('\n') {
         let (key, value) = line.split_once(' ')?;
         match key {
-            "sink" => header.sink = unescape(value),
-            "method" => header.method = unescape(value),
-            "url" => header.url = unescape(value),
+            "sink" => header.sink = crate::text::unescape(value),
+            "method" => header.method = crate::text::unescape(value),
+            "url" => header.url = crate::text::unescape(value),
             "created_ms" => header.created_ms = value.parse().ok()?,
             "label" => {
                 let (name, value) = value.split_once('=')?;
-                header.group.push((unescape(name), unescape(value)));
+                header
+                    .group
+                    .push((crate::text::unescape(name), crate::text::unescape(value)));
             }
             _ => return None,
         }

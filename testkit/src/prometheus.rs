@@ -31,8 +31,18 @@ impl Prometheus {
         Self::start_on(jobs, free_port())
     }
 
+    /// [`start`](Self::start) with more command-line flags, such as
+    /// `--enable-feature=native-histograms` (which also makes it scrape in protobuf first).
+    pub fn start_with(jobs: &[ScrapeJob], flags: &[&str]) -> Prometheus {
+        Self::start_with_on(jobs, flags, free_port())
+    }
+
     /// [`start`](Self::start) on `port`: a receiver that comes back where a producer wrote before.
     pub fn start_on(jobs: &[ScrapeJob], port: u16) -> Prometheus {
+        Self::start_with_on(jobs, &[], port)
+    }
+
+    fn start_with_on(jobs: &[ScrapeJob], flags: &[&str], port: u16) -> Prometheus {
         let dir = std::env::temp_dir().join(format!("om-prometheus-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut config = String::from(
@@ -57,6 +67,7 @@ impl Prometheus {
                 ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--web.enable-remote-write-receiver")
+                .args(flags)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
             "prometheus",

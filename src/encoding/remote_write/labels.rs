@@ -28,8 +28,9 @@ pub(crate) struct Line<'a> {
     pub(crate) kind: Kind,
 }
 
-/// Label pairs in a line's order, values unescaped.
-pub(crate) type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
+use crate::text::parse_labels;
+#[cfg(test)]
+use crate::text::Labels;
 
 #[cfg(test)]
 impl<'a> Line<'a> {
@@ -82,50 +83,6 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
             kind,
         })
     })
-}
-
-/// `a="x",b="y\"z"` as pairs, values unescaped.
-pub(super) fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {
-    let mut pairs = Vec::new();
-    while !rest.is_empty() {
-        let (name, after) = crate::text::split_once(rest, "=\"")?;
-        let mut escaped = false;
-        let mut end = None;
-        for (i, b) in after.bytes().enumerate() {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => {
-                    end = Some(i);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let end = end?;
-        let raw = &after[..end];
-        let value = if raw.contains('\\') {
-            let mut out = String::with_capacity(raw.len());
-            let mut chars = raw.chars();
-            while let Some(c) = chars.next() {
-                match (c, c == '\\') {
-                    (_, true) => match chars.next()? {
-                        'n' => out.push('\n'),
-                        other => out.push(other),
-                    },
-                    (c, false) => out.push(c),
-                }
-            }
-            Cow::Owned(out)
-        } else {
-            Cow::Borrowed(raw)
-        };
-        pairs.push((name, value));
-        rest = after[end + 1..]
-            .strip_prefix(',')
-            .unwrap_or(&after[end + 1..]);
-    }
-    Some(pairs)
 }
 
 /// The labels a series is written with: `__name__`, its own (the recorder renamed a `job` or

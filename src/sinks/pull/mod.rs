@@ -5,13 +5,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use crate::encoding::metric_family::{prefers_protobuf, PROTOBUF_CONTENT_TYPE};
 use crate::encoding::wire::{accepts_gzip, gzip, TEXT_CONTENT_TYPE};
 use crate::recorder::RecorderHandle;
 
@@ -53,7 +54,8 @@ impl PullConfig {
     }
 }
 
-/// A router serving `GET /metrics` (text format 0.0.4, gzip when the scraper accepts it) and
+/// A router serving `GET /metrics` (text format 0.0.4, or the delimited protobuf exposition when
+/// the scraper prefers it; gzip when the scraper accepts it) and
 /// `GET /health`, to merge into an existing axum service. It is generic over the app's state, so
 /// it merges into a `Router<AppState>` before `.with_state(…)`. An app with a `/health` of its own
 /// merges [`metrics_router`] instead: axum panics on overlapping routes.
@@ -86,24 +88,23 @@ where
 }
 
 async fn metrics(recorder: RecorderHandle, headers: HeaderMap) -> Response {
-    let body = recorder.render();
-    let wants_gzip = headers
-        .get(ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(accepts_gzip);
-    if wants_gzip {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    // What the scraper prefers: the protobuf exposition (Prometheus with native histograms on
+    // asks for it first) or text.
+    let (content_type, body) = match header(ACCEPT).is_some_and(prefers_protobuf) {
+        true => (PROTOBUF_CONTENT_TYPE, recorder.render_protobuf()),
+        false => (TEXT_CONTENT_TYPE, recorder.render().into_bytes()),
+    };
+    let vary = (VARY, "Accept, Accept-Encoding");
+    if header(ACCEPT_ENCODING).is_some_and(accepts_gzip) {
         let headers = [
-            (CONTENT_TYPE, TEXT_CONTENT_TYPE),
+            (CONTENT_TYPE, content_type),
             (CONTENT_ENCODING, "gzip"),
-            (VARY, "Accept-Encoding"),
+            vary,
         ];
         (headers, gzip(&body)).into_response()
     } else {
-        (
-            [(CONTENT_TYPE, TEXT_CONTENT_TYPE), (VARY, "Accept-Encoding")],
-            body,
-        )
-            .into_response()
+        ([(CONTENT_TYPE, content_type), vary], body).into_response()
     }
 }
 
