@@ -66,9 +66,10 @@ pub struct RecorderConfig {
     pub summary_quantiles: Vec<f64>,
     /// Seconds a summary's quantiles cover, from 1 to 86,400. Default: 60.
     pub summary_window_secs: u64,
-    /// How many slots the window rolls in, from 1 to 60: the quantiles cover between
-    /// `summary_window_secs` and one slot more, and an observation leaves them a slot at a time.
-    /// Default: 3.
+    /// How many slots the window rolls in, from 1 to 60. An observation counts from the next
+    /// render (or the 256th observation of its series after it) and leaves the quantiles a slot at
+    /// a time, between `summary_window_secs` minus one slot and `summary_window_secs` later; with
+    /// one slot, the quantiles are those of the slot begun last. Default: 3.
     pub summary_window_buckets: u32,
     /// The most series one metric may have; past it, new label sets fold into one series labelled
     /// `otel_metric_overflow="true"`, counted in

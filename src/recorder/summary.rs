@@ -2,10 +2,11 @@
 //! window instead of buckets. Each series keeps one `metrics-util` [`Summary`] (a DDSketch) per
 //! slot of the window, under a mutex only its recorders and a render take.
 //!
-//! The window rolls at renders, and every [`CLOCK_EVERY`] observations of a series on the clock:
-//! a clock read per observation would cost more than the rest of a record. So an observation
-//! counts in the slot current at the last roll, and leaves the quantiles at most one render
-//! interval (or [`CLOCK_EVERY`] observations) early or late.
+//! A clock read per observation would cost more than the rest of a record, so an observation
+//! waits in a small buffer of the series until the window next rolls: at a render, or once
+//! [`CLOCK_EVERY`] observations wait. It then goes into the slot current at that moment, so it
+//! leaves the quantiles between `summary_window_secs` minus one slot and `summary_window_secs`
+//! after that roll, which is at most one render interval after it was recorded.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -13,13 +14,14 @@ use std::time::Duration;
 use metrics_util::storage::Summary;
 use web_time::Instant;
 
-/// How many observations of a series may go by before a record reads the clock.
-pub(crate) const CLOCK_EVERY: u32 = 256;
+/// How many observations of a series may wait before a record reads the clock and rolls.
+pub(crate) const CLOCK_EVERY: usize = 256;
 
 /// The sketch's relative error: a quantile other than 0 and 1 is within 1% of the true value.
 pub(crate) const RELATIVE_ERROR: f64 = 0.01;
-/// The most bins a slot's sketch allocates: 8 bytes each, so at most 16 KiB per slot. At 1%
-/// error that covers values across 2e17 times their least, before the lowest bins collapse.
+/// The most bins a slot's sketch allocates for each sign: 8 bytes each, so at most 16 KiB per slot
+/// for positive values (32 KiB with negative ones too). At 1% error that covers values across
+/// 2e17 times their least, before the lowest bins collapse.
 const MAX_BINS: u32 = 2048;
 /// Values closer to 0 than this count as 0.
 const MIN_VALUE: f64 = 1e-9;
@@ -57,8 +59,8 @@ struct Slots {
     current: usize,
     /// When the current slot began.
     began: Instant,
-    /// Observations since the clock was last read.
-    unclocked: u32,
+    /// Observations since the last roll, for the slot current at the next one.
+    waiting: Vec<f64>,
 }
 
 impl Window {
@@ -67,7 +69,7 @@ impl Window {
             sketches: (0..shape.slots).map(|_| None).collect(),
             current: 0,
             began: Instant::now(),
-            unclocked: 0,
+            waiting: Vec::new(),
         }))
     }
 
@@ -75,18 +77,15 @@ impl Window {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `value` `times` times to the current slot.
+    /// Adds `value` `times` times (infinities are not in a sketch: `_count` and `_sum` have them).
     #[inline]
     pub(crate) fn add(&self, shape: &SummaryShape, value: f64, times: u64) {
         let mut slots = self.slots();
-        slots.unclocked += 1;
-        if slots.unclocked >= CLOCK_EVERY {
-            slots.roll(shape, Instant::now());
-        }
-        let current = slots.current;
-        let sketch = slots.sketches[current].get_or_insert_with(new_sketch);
         for _ in 0..times {
-            sketch.add(value);
+            slots.waiting.push(value);
+            if slots.waiting.len() >= CLOCK_EVERY {
+                slots.roll(shape, Instant::now());
+            }
         }
     }
 
@@ -122,24 +121,31 @@ impl Window {
 }
 
 impl Slots {
-    /// Moves the current slot on by the slots that have ended by `now`, emptying each it enters.
+    /// Moves the current slot on by the slots that have ended by `now`, emptying each it enters,
+    /// then adds the waiting observations to it.
     fn roll(&mut self, shape: &SummaryShape, now: Instant) {
-        self.unclocked = 0;
         let elapsed = now.saturating_duration_since(self.began);
         let ended = (elapsed.as_nanos() / shape.slot.as_nanos().max(1)) as u64;
-        if ended == 0 {
-            return;
+        if ended > 0 {
+            let n = self.sketches.len();
+            for _ in 0..ended.min(n as u64) {
+                self.current = (self.current + 1) % n;
+                self.sketches[self.current] = None;
+            }
+            // Whole slots only, so slot edges stay where they were (a clock far ahead, past what
+            // a `u32` of slots spans, starts the slots afresh).
+            match u32::try_from(ended) {
+                Ok(ended) => self.began += shape.slot * ended,
+                Err(_) => self.began = now,
+            }
         }
-        let n = self.sketches.len();
-        for _ in 0..ended.min(n as u64) {
-            self.current = (self.current + 1) % n;
-            self.sketches[self.current] = None;
-        }
-        // Whole slots only, so slot edges stay where they were (a clock far ahead, past what a
-        // `u32` of slots spans, starts the slots afresh).
-        match u32::try_from(ended) {
-            Ok(ended) => self.began += shape.slot * ended,
-            Err(_) => self.began = now,
+        if !self.waiting.is_empty() {
+            let current = self.current;
+            let sketch = self.sketches[current].get_or_insert_with(new_sketch);
+            for &value in &self.waiting {
+                sketch.add(value);
+            }
+            self.waiting.clear();
         }
     }
 }
@@ -192,5 +198,21 @@ mod tests {
         // A whole window on: gone.
         window.quantiles(&shape, start + Duration::from_secs(81), &mut q);
         assert!(q.iter().all(|v| v.is_nan()), "{q:?}");
+    }
+
+    /// Renders a window apart (a push every 60 s with the 60 s default): what came in between is
+    /// what the next render shows, not an empty window.
+    #[test]
+    fn observations_between_renders_a_window_apart_are_shown() {
+        let shape = shape();
+        let window = Window::new(&shape);
+        let start = Instant::now();
+        let mut q = Vec::new();
+        for round in 1..=3u32 {
+            window.add(&shape, f64::from(round), 1);
+            window.quantiles(&shape, start + Duration::from_secs(60 * u64::from(round)), &mut q);
+            assert_eq!(q[3], f64::from(round), "round {round}: {q:?}");
+            assert_eq!(q[0], f64::from(round), "the round before has left: {q:?}");
+        }
     }
 }
