@@ -443,15 +443,22 @@ async fn a_replayed_put_replaces_the_group() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A receiver back in the middle of a run gets what was spooled while it was down before the
-/// run's next write, in timestamp order: Prometheus keeps every sample (it refuses a whole request
-/// with one sample older than the series' newest), and nothing waits for the next start.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_back_mid_run_gets_the_spooled_writes_first() {
+/// A recorder writing to a receiver not started yet (on the port returned), one try a write, with
+/// a spool, and its counter `name_total`; then `writes` flushes while the receiver is down, each
+/// failing and spooled.
+struct DownReceiver {
+    port: u16,
+    dir: PathBuf,
+    recorder: observer_metrics::ObserverRecorder,
+    exporter: observer_metrics::export::Exporter,
+    counter: metrics::Counter,
+}
+
+async fn down_receiver(name: &str, writes: u32) -> DownReceiver {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/api/v1/write");
-    let dir = spool_dir("mid-run");
-    let mut rw = remote_write(&url, "mid-run", 3000);
+    let dir = spool_dir(name);
+    let mut rw = remote_write(&url, name, 5000);
     rw.retry.tries = 1;
     let mut config = MetricsConfig::default();
     config.remote_write = Some(rw);
@@ -459,47 +466,94 @@ async fn a_receiver_back_mid_run_gets_the_spooled_writes_first() {
     let (recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
     use metrics::Recorder;
     let counter = recorder.handle().register_counter(
-        &metrics::Key::from_static_name("mid_run_total"),
+        &metrics::Key::from_parts(format!("{}_total", name.replace('-', "_")), vec![]),
         &metrics::Metadata::new("t", metrics::Level::INFO, None),
     );
-    // Bounded: three writes while the receiver is down, each spooled (and the write at start,
-    // which may or may not have seen the counter yet).
-    for _ in 0..3 {
+    // Bounded: `writes` flushes, each spooled (after the write at start, which may or may not have
+    // seen the counter yet).
+    for _ in 0..writes {
         counter.increment(1);
         assert!(exporter.flush().await.is_err(), "the receiver is down");
     }
-    let spooled = spooled_files(&dir);
-    assert!(spooled >= 3, "{spooled}");
-    let prometheus = tokio::task::spawn_blocking(move || Prometheus::start_on(&[], port))
-        .await
-        .unwrap();
-    counter.increment(1);
-    exporter.flush().await.expect("the receiver is back");
-    assert_eq!(spooled_files(&dir), 0, "{}", recorder.render());
-    let mut values: Vec<f64> = prometheus
-        .samples("mid_run_total{instance=\"mid-run\"}[1h]")
-        .iter()
-        .map(|s| s.1)
-        .collect();
+    DownReceiver {
+        port,
+        dir,
+        recorder,
+        exporter,
+        counter,
+    }
+}
+
+impl DownReceiver {
+    /// The receiver, Prometheus, started on its port.
+    async fn back(&self) -> Prometheus {
+        let port = self.port;
+        tokio::task::spawn_blocking(move || Prometheus::start_on(&[], port))
+            .await
+            .unwrap()
+    }
+}
+
+/// Prometheus holds `0` and each of the `last` values the counter `name_total` had, in order,
+/// and `recorder` counts no refused file.
+fn assert_every_sample_arrived(
+    recorder: &observer_metrics::ObserverRecorder,
+    prometheus: &Prometheus,
+    name: &str,
+    last: u32,
+) {
+    let selector = format!(
+        "{}_total{{instance=\"{name}\"}}[1h]",
+        name.replace('-', "_")
+    );
+    let mut values: Vec<f64> = prometheus.samples(&selector).iter().map(|s| s.1).collect();
     values.dedup();
-    assert_eq!(values, [0.0, 1.0, 2.0, 3.0, 4.0]);
+    let every: Vec<f64> = (0..=last).map(f64::from).collect();
+    assert_eq!(values, every);
     let text = recorder.render();
-    assert_eq!(
-        sample(
-            &text,
-            "observer_metrics_replayed_total{sink=\"remote_write\"}"
-        ),
-        Some(spooled as f64),
-        "{text}"
+    let rejected = "observer_metrics_spool_dropped_total{reason=\"rejected\"}";
+    assert_eq!(sample(&text, rejected), None, "{text}");
+}
+
+/// A receiver back in the middle of a run gets what was spooled while it was down before the
+/// run's next write, in timestamp order: Prometheus keeps every sample (it refuses a whole request
+/// with one sample older than the series' newest), and nothing waits for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_back_mid_run_gets_the_spooled_writes_first() {
+    let run = down_receiver("mid-run", 3).await;
+    let spooled = spooled_files(&run.dir);
+    assert!(spooled >= 3, "{spooled}");
+    let prometheus = run.back().await;
+    run.counter.increment(1);
+    run.exporter.flush().await.expect("the receiver is back");
+    assert_eq!(spooled_files(&run.dir), 0, "{}", run.recorder.render());
+    assert_every_sample_arrived(&run.recorder, &prometheus, "mid-run", 4);
+    let text = run.recorder.render();
+    let replayed = "observer_metrics_replayed_total{sink=\"remote_write\"}";
+    assert_eq!(sample(&text, replayed), Some(spooled as f64), "{text}");
+    run.exporter.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&run.dir);
+}
+
+/// A receiver down for a while and back only at the end: the final write goes after what the
+/// spool holds for it, never ahead (Prometheus would then refuse the spooled requests as out of
+/// order), and the public `RemoteWriter::write` queues behind them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_goes_ahead_of_the_spooled_writes() {
+    let run = down_receiver("ahead", 2).await;
+    let prometheus = run.back().await;
+    run.counter.increment(1);
+    let writer = run.exporter.remote_writer().unwrap();
+    assert!(
+        writer.write().await.is_err(),
+        "queued behind the spooled writes"
     );
-    assert_eq!(
-        sample(
-            &text,
-            "observer_metrics_spool_dropped_total{reason=\"rejected\"}"
-        ),
-        None,
-        "{text}"
-    );
-    exporter.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    run.counter.increment(1);
+    run.exporter
+        .shutdown()
+        .await
+        .expect("the final write reached the receiver");
+    assert_eq!(spooled_files(&run.dir), 0);
+    assert_every_sample_arrived(&run.recorder, &prometheus, "ahead", 4);
+    let _ = std::fs::remove_dir_all(&run.dir);
 }

@@ -87,6 +87,13 @@ fn an_empty_window_renders_nan_and_the_lifetime_counts_stay() {
     config.recorder.summary_window_secs = 1;
     config.recorder.summary_window_buckets = 1;
     let recorder = recorded(config);
+    // The render files the observations in the current slot; they are shown until it ends.
+    let text = recorder.render();
+    assert_eq!(
+        sample(&text, "rpc_call_seconds{quantile=\"0.5\"}"),
+        Some(0.25),
+        "{text}"
+    );
     // Bounded: one window and a little more.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let text = recorder.render();

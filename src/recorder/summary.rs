@@ -210,7 +210,11 @@ mod tests {
         let mut q = Vec::new();
         for round in 1..=3u32 {
             window.add(&shape, f64::from(round), 1);
-            window.quantiles(&shape, start + Duration::from_secs(60 * u64::from(round)), &mut q);
+            window.quantiles(
+                &shape,
+                start + Duration::from_secs(60 * u64::from(round)),
+                &mut q,
+            );
             assert_eq!(q[3], f64::from(round), "round {round}: {q:?}");
             assert_eq!(q[0], f64::from(round), "the round before has left: {q:?}");
         }

@@ -1,7 +1,12 @@
 //! A sink's lane: its sends go one at a time ([`Turns`]), and natively what they could not
 //! deliver waits in the spool the lane names. Each HTTP sink owns one; the schedule replays a
-//! sink's spool in the sink's own turn, so a replayed body and a fresh send never overlap.
+//! sink's spool in the sink's own turn, so a replayed body and a fresh send never overlap. While
+//! the spool holds requests the receiver has not taken, the lane is *behind*: a remote write then
+//! goes to the spool after them rather than ahead of them (Prometheus refuses a sample older than
+//! a series' newest), until a replay delivers them all.
 
+#[cfg(not(target_arch = "wasm32"))]
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 #[cfg(not(target_arch = "wasm32"))]
 use std::sync::Arc;
 
@@ -15,6 +20,8 @@ pub(crate) struct Lane {
     turns: Turns,
     #[cfg(not(target_arch = "wasm32"))]
     spool: Option<Arc<Spool>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    behind: AtomicBool,
 }
 
 impl Lane {
@@ -33,5 +40,18 @@ impl Lane {
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn spool(&self) -> Option<&Spool> {
         self.spool.as_deref()
+    }
+
+    /// Whether the spool holds requests of this sink its receiver has not taken.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn is_behind(&self) -> bool {
+        self.spool.is_some() && self.behind.load(Relaxed)
+    }
+
+    /// Says whether the spool holds requests of this sink its receiver has not taken (a send
+    /// spooled one; a replay kept or delivered them all).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn set_behind(&self, behind: bool) {
+        self.behind.store(behind, Relaxed);
     }
 }

@@ -10,7 +10,7 @@
 //!   counted as `rejected`. Any other failure (TLS, 401/403, 404, 429, 5xx) keeps it.
 //! - A receiver that cannot be reached keeps its files for the next replay; the others go on.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::encoding::wire::TEXT_CONTENT_TYPE;
@@ -40,24 +40,37 @@ fn credentials_for(credentials: &Credentials, url: &str) -> Option<Vec<(String, 
 }
 
 /// Delivers the spool's files, oldest first, each request within `timeout`. `credentials` go only
-/// to the receiver they were configured for; with `only_these`, only those receivers' files are
-/// delivered (a recorder's own sinks, at its start).
+/// to the receiver they were configured for. With `sink`, only that sink's files (by name, never
+/// locked otherwise) of those receivers are delivered, and the replay stops at a file another
+/// holder has locked, so none of that receiver's later files goes ahead of it (a recorder's own
+/// sink); without, every file, and a held one is skipped (the `replay` command).
 pub(crate) async fn replay(
     spool: &Spool,
     http: &HttpClient,
     credentials: &Credentials,
-    only_these: bool,
+    sink: Option<&str>,
     timeout: Duration,
 ) -> ReplayReport {
+    let only_these = sink.is_some();
     let mut report = ReplayReport::default();
-    let mut unreachable: HashSet<String> = HashSet::new();
+    // Receivers that failed a file, and whether they said to come back later.
+    let mut unreachable: HashMap<String, bool> = HashMap::new();
     // Each gateway's groups and their last push, read once per replay.
     let mut gateways: HashMap<String, Result<Groups, ExportError>> = HashMap::new();
     for name in spool.names() {
+        if sink.is_some_and(|sink| !name.contains(&format!("-{sink}-"))) {
+            continue;
+        }
         let file = match spool.take(&name) {
             Ok(file) => file,
-            // Another replay (or its writer) holds it, or it is gone: theirs to count.
-            Err(None) => continue,
+            // Another replay (or its writer) holds it, or it is gone.
+            Err(None) => {
+                report.busy += 1;
+                match only_these {
+                    true => break,
+                    false => continue,
+                }
+            }
             Err(Some(reason)) => {
                 report.dropped += 1;
                 report.notes.push(format!("{name}: dropped ({reason})"));
@@ -70,8 +83,9 @@ pub(crate) async fn replay(
             continue;
         }
         let headers = headers.unwrap_or_default();
-        if unreachable.contains(receiver_of(&file)) {
+        if let Some(&comes_back) = unreachable.get(receiver_of(&file)) {
             report.kept += 1;
+            report.waiting += u64::from(comes_back);
             continue;
         }
         if file.header.sink == "pushgateway" {
@@ -133,12 +147,17 @@ fn refused_for_good(error: &ExportError) -> bool {
 
 fn keep(
     report: &mut ReplayReport,
-    unreachable: &mut HashSet<String>,
+    unreachable: &mut HashMap<String, bool>,
     file: &Locked<'_>,
     error: &ExportError,
 ) {
     report.kept += 1;
-    unreachable.insert(receiver_of(file).to_owned());
+    let comes_back = !matches!(
+        error,
+        ExportError::Status { status, .. } if *status != 429 && *status != 503
+    );
+    report.waiting += u64::from(comes_back);
+    unreachable.insert(receiver_of(file).to_owned(), comes_back);
     report
         .notes
         .push(format!("{}: kept for later: {error}", file.name()));
@@ -314,7 +333,7 @@ mod tests {
             write(&spool, &url);
         }
         let timeout = Duration::from_secs(2);
-        let report = replay(&spool, &http, &Credentials::new(), false, timeout).await;
+        let report = replay(&spool, &http, &Credentials::new(), None, timeout).await;
         assert_eq!(
             (report.delivered, report.kept, report.dropped),
             (0, 3, 0),
@@ -328,7 +347,7 @@ mod tests {
             write(&spool, &url);
         }
         std::thread::sleep(Duration::from_millis(2100));
-        let report = replay(&spool, &http, &Credentials::new(), false, timeout).await;
+        let report = replay(&spool, &http, &Credentials::new(), None, timeout).await;
         assert_eq!(
             (report.delivered, report.kept, report.dropped),
             (0, 0, 2),

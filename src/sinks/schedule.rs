@@ -132,22 +132,6 @@ impl Sink {
         }
     }
 
-    /// An interval send while the spool still holds requests of this sink that its receiver has
-    /// not taken: remote write spools it behind them, in order; the gateway skips it (the next push
-    /// carries the same totals, and must not land before an earlier run's spooled final PUT).
-    async fn queue_interval(&self) -> Result<(), ExportError> {
-        match self {
-            Sink::Pushgateway(p) => Err(ExportError::Other {
-                method: "POST",
-                url: p.client().url().to_owned(),
-                cause: "skipped: the gateway has not taken what the spool holds for it yet".into(),
-                source: None,
-            }),
-            #[cfg(feature = "remote-write")]
-            Sink::RemoteWrite(w) => w.queue_interval().await.map(|_| ()),
-        }
-    }
-
     /// Stops scheduled sends; one in flight is answered, never cut, and makes no further attempt.
     fn stop(&self) {
         match self {
@@ -177,13 +161,30 @@ impl Sink {
         };
         let credentials = Credentials::from([(base, credentials)]);
         let timeout = self.request_timeout();
+        let lane = self.lane();
         // In the sink's turn: its first send, and a shutdown's last one, go after the replay.
-        let _turn = match self {
-            Sink::Pushgateway(p) => p.lane().turn().await,
+        let _turn = lane.turn().await;
+        let report = replay(spool, http, &credentials, Some(self.spool_name()), timeout).await;
+        lane.set_behind(report.waiting + report.busy > 0);
+        Some(report)
+    }
+
+    /// The sink's turns and spool.
+    fn lane(&self) -> &crate::sinks::lane::Lane {
+        match self {
+            Sink::Pushgateway(p) => p.lane(),
             #[cfg(feature = "remote-write")]
-            Sink::RemoteWrite(w) => w.lane().turn().await,
-        };
-        Some(replay(spool, http, &credentials, true, timeout).await)
+            Sink::RemoteWrite(w) => w.lane(),
+        }
+    }
+
+    /// The name its spooled files carry.
+    fn spool_name(&self) -> &'static str {
+        match self {
+            Sink::Pushgateway(_) => "pushgateway",
+            #[cfg(feature = "remote-write")]
+            Sink::RemoteWrite(_) => "remote_write",
+        }
     }
 
     fn fresh_client(&self) -> Result<FreshClient, String> {
@@ -209,6 +210,17 @@ impl Sink {
     ) -> Result<(), ExportError> {
         self.stop();
         let deadline = self.shutdown_timeout();
+        // Requests of this run the receiver has not taken go first: a final write ahead of them
+        // would make Prometheus refuse them. Still behind after that, the final write is spooled
+        // after them.
+        if self.lane().is_behind() {
+            let replayed = self.replay_spool();
+            if let Ok(Some(report)) =
+                tokio::time::timeout_at(tokio::time::Instant::from_std(until), replayed).await
+            {
+                report.log();
+            }
+        }
         let (method, work): (&'static str, futures_util::future::BoxFuture<'_, _>) = match self {
             Sink::Pushgateway(p) => {
                 let client = match fresh {
@@ -237,6 +249,7 @@ impl Sink {
         let left = until.saturating_duration_since(web_time::Instant::now());
         match tokio::time::timeout(left, work).await {
             Ok(result) => result,
+            // The whole deadline is what the run had for its end, replays before it included.
             Err(_) => Err(ExportError::Timeout {
                 method,
                 url: self.url().to_owned(),
@@ -640,23 +653,22 @@ async fn run(
     replayed: oneshot::Sender<()>,
 ) {
     // What an earlier run could not deliver goes first, oldest first.
-    let mut behind = false;
     if let Some(report) = sink.replay_spool().await {
         report.log();
-        behind = report.kept > 0;
     }
     let _ = replayed.send(());
+    let mut failed = false;
     let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
                 // Failures are kept in `last_error`; the next interval tries again with the totals.
-                let _ = send_in_order(&sink, &mut behind).await;
+                let _ = send_in_order(&sink, &mut failed).await;
                 next = tokio::time::Instant::now() + interval;
             }
             command = commands.recv() => match command {
                 Some(Command::Flush(reply)) => {
-                    let _ = reply.send(send_in_order(&sink, &mut behind).await);
+                    let _ = reply.send(send_in_order(&sink, &mut failed).await);
                 }
                 None => return,
             },
@@ -665,25 +677,21 @@ async fn run(
 }
 
 /// An interval send, after what the spool holds for this sink when a send failed since the last
-/// replay: a receiver back mid-run then gets the spooled requests first (remote write: in
-/// timestamp order, or Prometheus refuses the older ones; the gateway: an earlier run's final PUT
-/// before this run's POSTs, which would otherwise supersede it).
-async fn send_in_order(sink: &Sink, behind: &mut bool) -> Result<(), ExportError> {
-    let mut kept = 0;
-    if *behind {
+/// replay or the spool holds requests its receiver has not taken: a receiver back mid-run then
+/// gets the spooled requests first (remote write: in timestamp order, or Prometheus refuses the
+/// older ones; the gateway: an earlier run's final PUT before this run's POSTs, which would
+/// otherwise supersede it). While it still takes nothing, a remote write queues behind them.
+async fn send_in_order(sink: &Sink, failed: &mut bool) -> Result<(), ExportError> {
+    if *failed || sink.lane().is_behind() {
         if let Some(report) = sink.replay_spool().await {
             // Logged when it did something: while the receiver stays down, each one keeps all.
             if report.delivered + report.dropped > 0 {
                 report.log();
             }
-            kept = report.kept;
         }
     }
-    let sent = match kept {
-        0 => sink.send_interval().await,
-        _ => sink.queue_interval().await,
-    };
-    *behind = sent.is_err() || kept > 0;
+    let sent = sink.send_interval().await;
+    *failed = sent.is_err();
     sent
 }
 
@@ -742,5 +750,5 @@ pub(crate) async fn replay_spool(
         credentials.insert(target, headers);
         timeout = timeout.max(rw.shutdown_timeout());
     }
-    Ok(replay(&spool, &http, &credentials, false, timeout).await)
+    Ok(replay(&spool, &http, &credentials, None, timeout).await)
 }

@@ -116,9 +116,15 @@ impl SpoolConfig {
 pub struct ReplayReport {
     /// Files a receiver accepted.
     pub delivered: u64,
-    /// Files left for a later replay: their receiver could not be reached, or another process
-    /// holds them.
+    /// Files left for a later replay: their receiver could not take them.
     pub kept: u64,
+    /// Of `kept`, those whose receiver could not be reached or said to come back later (429,
+    /// 503): what a sink sends next must wait behind them. A file refused otherwise (a 5xx for
+    /// that body) does not hold the others back.
+    pub waiting: u64,
+    /// Files another holder had locked (a replay or a writer, perhaps in another process), or
+    /// that went meanwhile: theirs to deliver.
+    pub busy: u64,
     /// Files removed undelivered: refused for good, superseded, too old or corrupt.
     pub dropped: u64,
     /// A line for each file refused or kept, naming the file and why.
@@ -919,6 +925,8 @@ mod tests {
             kept,
             dropped,
             notes: vec!["a.om: kept for later".into()],
+            busy: 0,
+            waiting: 0,
         };
         let events = logged(|| report(1, 0, 0).log());
         assert_eq!(events.len(), 2, "{events:?}");
@@ -990,6 +998,54 @@ mod tests {
         let earlier = format!("{:013}{}", made - 1, &rw[13..]);
         fs::copy(dir.join(&rw), dir.join(&earlier)).unwrap();
         assert!(spool.take(&earlier).is_ok());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_old_temporary_file_goes_at_open_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("om-spool-tmp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let aged = |name: &str, secs: u64| {
+            let file = File::create(dir.join(name)).unwrap();
+            file.set_modified(SystemTime::now() - Duration::from_secs(secs))
+                .unwrap();
+        };
+        aged(".tmp-dead-1", 120);
+        aged(".tmp-writing-2", 0);
+        aged("0000000000001-old.om", 120);
+        let _spool = spool(&dir, 1 << 20);
+        assert!(
+            !dir.join(".tmp-dead-1").exists(),
+            "a writer that died left it"
+        );
+        assert!(
+            dir.join(".tmp-writing-2").exists(),
+            "a writer may still be writing it"
+        );
+        assert!(
+            dir.join("0000000000001-old.om").exists(),
+            "only temporary files"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_gone_or_replaced_at_its_name_is_not_the_same() {
+        let dir = std::env::temp_dir().join(format!("om-spool-same-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.om");
+        fs::write(&path, b"1").unwrap();
+        let file = File::open(&path).unwrap();
+        assert!(same_file(&file, &path));
+        // Delivered and removed by its holder meanwhile.
+        fs::remove_file(&path).unwrap();
+        assert!(!same_file(&file, &path));
+        // Another file at the name since.
+        fs::write(&path, b"2").unwrap();
+        assert!(!same_file(&file, &path));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -253,13 +253,6 @@ impl RemoteWriter {
         self.write_with(Write::Interval, &self.http, None).await
     }
 
-    /// An interval write that goes to the spool, behind requests the receiver has not taken yet:
-    /// sent now, it could arrive before them, and Prometheus then refuses them as out of order.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) async fn queue_interval(&self) -> Result<bool, ExportError> {
-        self.write_with(Write::Queue, &self.http, None).await
-    }
-
     /// [`end`](Self::end) as a run's last write, through `http` (a final write from another
     /// runtime brings its own connection pool): retried until `until`, not only the policy's
     /// tries; with a spool, its requests are written there first and stay until taken.
@@ -305,11 +298,11 @@ impl RemoteWriter {
         };
         let turn = self.lane.turn().await;
         let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
-        if matches!(kind, Write::Interval | Write::Queue) && stopping() {
+        if kind == Write::Interval && stopping() {
             return Ok(false);
         }
         let give_up: &(dyn Fn() -> bool + Sync) = match kind {
-            Write::Interval | Write::Queue => &stopping,
+            Write::Interval => &stopping,
             _ => &|| false,
         };
         if !self.recorder.is_enabled() {
@@ -324,24 +317,32 @@ impl RemoteWriter {
             ended,
             previous_write_ms,
         } = self.encode(kind == Write::End, turn.taken_over());
+        // Behind requests the receiver has not taken, this one goes to the spool after them, not
+        // ahead of them.
         #[cfg(not(target_arch = "wasm32"))]
-        let ahead = {
-            let ahead: Vec<_> = match (until, self.lane.spool()) {
-                (Some(_), Some(spool)) => batches
-                    .iter()
-                    .map(|(b, _)| self.spool_one(spool, b))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            // The real final write is on disk now: it replaces the one made before the turn.
-            if ahead.iter().all(Option::is_some) {
-                provisional.into_iter().for_each(|file| file.discard());
-            }
-            ahead
+        let queue_only = self.lane.is_behind();
+        #[cfg(target_arch = "wasm32")]
+        let queue_only = false;
+        #[cfg(not(target_arch = "wasm32"))]
+        let ahead: Vec<_> = match (until, self.lane.spool()) {
+            (Some(_), Some(spool)) if !queue_only => batches
+                .iter()
+                .map(|(b, _)| self.spool_one(spool, b))
+                .collect(),
+            _ => Vec::new(),
         };
-        let (sent, queued, result) = match kind {
+        // The real final write is on disk: it replaces the one made before the turn.
+        #[cfg(not(target_arch = "wasm32"))]
+        let mut provisional = provisional;
+        #[cfg(not(target_arch = "wasm32"))]
+        if !ahead.is_empty() && ahead.iter().all(Option::is_some) {
+            std::mem::take(&mut provisional)
+                .into_iter()
+                .for_each(|file| file.discard());
+        }
+        let (sent, queued, result) = match queue_only {
             #[cfg(not(target_arch = "wasm32"))]
-            Write::Queue => self.queue(&batches),
+            true => self.queue(&batches),
             _ => {
                 self.send_batches(
                     http,
@@ -355,10 +356,20 @@ impl RemoteWriter {
                 .await
             }
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            if queued {
+                self.lane.set_behind(true);
+            }
+            // Delivered or on disk: the one made before the turn has no more use.
+            if queued || result.is_ok() {
+                provisional.into_iter().for_each(|file| file.discard());
+            }
+        }
         let mut state = self.state();
-        // Requests left in the spool are delivered before any later write of this writer (the
-        // schedule replays them first), so what they carry counts as sent: a later write repeating
-        // a new series' `0`, older than the samples before it, would be refused whole.
+        // Requests left in the spool are delivered before any later write of this writer (it is
+        // behind until a replay delivers them), so what they carry counts as sent: a later write
+        // repeating a new series' `0`, older than the samples before it, would be refused whole.
         let sent = match queued {
             true => new_lines.len() + ended.len(),
             false => sent,
@@ -601,9 +612,6 @@ enum Write {
     Now,
     /// The last: stale markers follow the values.
     End,
-    /// On the schedule, into the spool unsent (see [`RemoteWriter::queue_interval`]).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    Queue,
 }
 
 #[cfg(test)]
