@@ -313,3 +313,69 @@ async fn a_scraper_that_prefers_protobuf_gets_it_and_prometheus_reads_it() {
     );
     let _ = stop.send(());
 }
+
+/// A histogram named in `native_histogram_metrics` keeps native buckets beside its classic ones:
+/// Prometheus 2.42 with native histograms on scrapes them in protobuf, with the exact count and
+/// sum, and `histogram_quantile` over the native histogram answers within its bucket factor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_a_native_histogram_and_its_quantiles_answer() {
+    let config = MetricsConfig::from_toml_str(
+        "native_histogram_metrics = [\"rpc_native_seconds\"]\nnative_histogram_bucket_factor = 1.1\n",
+    )
+    .unwrap();
+    let recorder = MetricsBuilder::from_config(config)
+        .build_recorder()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        for ms in 1..=1000 {
+            metrics::histogram!("rpc_native_seconds").record(f64::from(ms) / 1000.0);
+        }
+        metrics::histogram!("rpc_native_seconds").record(0.0);
+    });
+    let (url, stop) = serve(recorder.handle()).await;
+    let target = url.trim_start_matches("http://").to_owned();
+    let answers = tokio::task::spawn_blocking(move || {
+        let prometheus = Prometheus::start_with(
+            &[ScrapeJob {
+                name: "native",
+                target: &target,
+                honor_labels: false,
+            }],
+            &["--enable-feature=native-histograms"],
+        );
+        // Bounded: scraped every second, read within 30 s.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while prometheus
+            .scalar("histogram_count(rpc_native_seconds)")
+            .is_none()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no native histogram scraped"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let q = |e: &str| prometheus.scalar(e);
+        (
+            q("histogram_count(rpc_native_seconds)"),
+            q("histogram_sum(rpc_native_seconds)"),
+            q("histogram_quantile(0.5, rpc_native_seconds)"),
+            q("histogram_quantile(0.99, rpc_native_seconds)"),
+            q("rpc_native_seconds_count"),
+        )
+    })
+    .await
+    .unwrap();
+    let (count, sum, p50, p99, classic_count) = answers;
+    assert_eq!(count, Some(1001.0));
+    let sum = sum.unwrap();
+    assert!((sum - 500.5).abs() < 1e-9, "{sum}");
+    // Schema 3: a bucket spans a factor of 2^(1/8), about 9%.
+    let (p50, p99) = (p50.unwrap(), p99.unwrap());
+    assert!((p50 / 0.5 - 1.0).abs() < 0.09, "{p50}");
+    assert!((p99 / 0.99 - 1.0).abs() < 0.09, "{p99}");
+    // Prometheus 2.42 keeps the native histogram of a scrape and not its classic buckets
+    // (later versions have `scrape_classic_histograms`); the text exposition still has them.
+    assert_eq!(classic_count, None);
+    let _ = stop.send(());
+}

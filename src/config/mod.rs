@@ -292,6 +292,8 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_SUMMARY_METRICS` | `request_latency_seconds,rpc_*` (empty: none) |
     /// | `OBSERVER_METRICS_SUMMARY_QUANTILES` | `0.5,0.9,0.99` |
     /// | `OBSERVER_METRICS_SUMMARY_WINDOW_SECS`, `_BUCKETS` | `60`, `3` |
+    /// | `OBSERVER_METRICS_NATIVE_HISTOGRAM_METRICS` | `rpc_*` (empty: none) |
+    /// | `OBSERVER_METRICS_NATIVE_HISTOGRAM_BUCKET_FACTOR`, `_MAX_BUCKETS`, `_ZERO_THRESHOLD` | `1.1`, `160`, `1e-9` |
     /// | `OBSERVER_METRICS_MAX_SERIES_PER_METRIC` | `10000` (`0`: no limit) |
     /// | `OBSERVER_METRICS_MAX_LABEL_VALUE_BYTES` | `4096` (`0`: no limit) |
     /// | `OBSERVER_METRICS_IDLE_TIMEOUT_SECS` | `600` (empty: never) |
@@ -472,6 +474,10 @@ mod tests {
             summary_quantiles: vec![0.5, 0.99],
             summary_window_secs: 30,
             summary_window_buckets: 2,
+            native_histogram_metrics: vec!["rpc_*".into()],
+            native_histogram_bucket_factor: 2.0,
+            native_histogram_max_buckets: 10,
+            native_histogram_zero_threshold: 0.001,
             max_series_per_metric: 7,
             idle_timeout_secs: Some(9),
             global_labels: [("env".to_owned(), "prod".to_owned())].into(),

@@ -13,7 +13,8 @@
 //! repeated Bucket bucket = 3; }`, `Bucket { uint64 cumulative_count = 1; double upper_bound = 2; }`.
 
 use crate::recorder::index::Kind;
-use crate::recorder::walk::{Sample, Value, Visit};
+use crate::recorder::native::State;
+use crate::recorder::walk::{Owner, Sample, Value, Visit};
 use crate::recorder::RecorderHandle;
 
 /// The content type of the delimited protobuf exposition.
@@ -44,6 +45,8 @@ struct MetricFamilies {
 struct Open {
     series: usize,
     labels: Vec<u8>,
+    /// A native histogram's buckets, read when its first line came.
+    native: Option<(State, f64)>,
     /// Buckets (upper bound, cumulative count) or quantiles (quantile, value).
     points: Vec<(f64, f64)>,
     sum: f64,
@@ -105,6 +108,15 @@ impl Visit for MetricFamilies {
                     slot => slot.insert(Open {
                         series: sample.id.series,
                         labels: labels_of(&sample),
+                        native: match sample.owner {
+                            Owner::Histogram(series) => series
+                                .cell
+                                .native
+                                .as_ref()
+                                .zip(series.cell.shape.native.as_ref())
+                                .map(|(buckets, shape)| (buckets.snapshot(), shape.zero_threshold)),
+                            _ => None,
+                        },
                         points: Vec::new(),
                         sum: 0.0,
                     }),
@@ -161,12 +173,45 @@ fn close_series(open: &Open, kind: Kind, count: f64) -> Vec<u8> {
         }
         put_bytes(&mut inner, 3, &point);
     }
+    if let Some((state, zero_threshold)) = &open.native {
+        put_native(&mut inner, state, *zero_threshold);
+    }
     let field = match kind {
         Kind::Histogram => 7,
         _ => 4,
     };
     put_bytes(&mut metric, field, &inner);
     metric
+}
+
+/// A native histogram's fields of `Histogram`: `schema = 5` (sint32), `zero_threshold = 6`,
+/// `zero_count = 7`, `negative_span = 9`, `negative_delta = 10` (sint64), `positive_span = 12`,
+/// `positive_delta = 13`; a span is `BucketSpan { sint32 offset = 1; uint32 length = 2; }`.
+fn put_native(out: &mut Vec<u8>, state: &State, zero_threshold: f64) {
+    put_tag(out, 5, 0);
+    put_varint(out, zigzag(i64::from(state.schema)));
+    put_double(out, 6, zero_threshold);
+    put_tag(out, 7, 0);
+    put_varint(out, state.zero_count);
+    for (run, span_field, delta_field) in [(&state.negative, 9, 10), (&state.positive, 12, 13)] {
+        let (spans, deltas) = run.spans_and_deltas();
+        for (offset, length) in spans {
+            let mut span = Vec::with_capacity(12);
+            put_tag(&mut span, 1, 0);
+            put_varint(&mut span, zigzag(i64::from(offset)));
+            put_tag(&mut span, 2, 0);
+            put_varint(&mut span, u64::from(length));
+            put_bytes(out, span_field, &span);
+        }
+        for delta in deltas {
+            put_tag(out, delta_field, 0);
+            put_varint(out, zigzag(delta));
+        }
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// A sample's `LabelPair` fields.

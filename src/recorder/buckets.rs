@@ -70,6 +70,11 @@ pub(crate) struct BucketRules {
     default: Arc<HistogramShape>,
     /// `summary_metrics`, and the one shape every summary family shares.
     summaries: Vec<String>,
+    /// `native_histogram_metrics`, and what their native buckets are.
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    natives: Vec<String>,
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    native: (f64, u32, f64),
     #[cfg(feature = "summary")]
     summary: Arc<HistogramShape>,
     sample_rate: f64,
@@ -109,6 +114,14 @@ impl BucketRules {
             seconds: shape(&config.histogram_buckets_seconds),
             default: shape(&config.histogram_buckets),
             summaries: config.summary_metrics.clone(),
+            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            natives: config.native_histogram_metrics.clone(),
+            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            native: (
+                config.native_histogram_bucket_factor,
+                config.native_histogram_max_buckets,
+                config.native_histogram_zero_threshold,
+            ),
             #[cfg(feature = "summary")]
             summary: Arc::new(HistogramShape::summary(
                 summary,
@@ -131,6 +144,18 @@ impl BucketRules {
 
     /// The shape of a new histogram family recorded as `raw` and exposed as `exposed`.
     pub(crate) fn shape_for(&self, raw: &str, exposed: &str, seconds: bool) -> Arc<HistogramShape> {
+        let classic = self.classic_shape_for(raw, exposed, seconds);
+        #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+        if classic.summary_free() && matches(&self.natives, raw, exposed) {
+            let (factor, max_buckets, zero) = self.native;
+            let native = crate::recorder::native::NativeShape::new(factor, max_buckets, zero);
+            return Arc::new(classic.with_native(native));
+        }
+        classic
+    }
+
+    /// The shape of a new family without native buckets.
+    fn classic_shape_for(&self, raw: &str, exposed: &str, seconds: bool) -> Arc<HistogramShape> {
         let names = [raw, exposed];
         #[cfg(feature = "summary")]
         if self.is_summary(raw, exposed) {
@@ -163,10 +188,15 @@ impl BucketRules {
 impl BucketRules {
     /// Whether `summary_metrics` names the family recorded as `raw` and exposed as `exposed`.
     pub(crate) fn is_summary(&self, raw: &str, exposed: &str) -> bool {
-        self.summaries
-            .iter()
-            .any(|key| Matcher::parse(key).is_some_and(|m| m.matches(raw) || m.matches(exposed)))
+        matches(&self.summaries, raw, exposed)
     }
+}
+
+/// Whether any of `keys` (names, `prefix*`, `*suffix`) names the family recorded as `raw` and
+/// exposed as `exposed`.
+fn matches(keys: &[String], raw: &str, exposed: &str) -> bool {
+    keys.iter()
+        .any(|key| Matcher::parse(key).is_some_and(|m| m.matches(raw) || m.matches(exposed)))
 }
 
 /// Checks histogram bounds as `histogram_buckets` takes them; the error names `field`.

@@ -15,6 +15,9 @@ use crate::naming;
 /// their quantile series).
 pub const SUMMARY_QUANTILES: [f64; 7] = [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0];
 
+/// The default `native_histogram_zero_threshold`, client_golang's: 2^-128.
+pub const NATIVE_ZERO_THRESHOLD: f64 = 2.938735877055719e-39;
+
 /// The least `max_label_value_bytes` other than 0: room for some of the value and the `…`.
 const MIN_LABEL_VALUE_BYTES: usize = 16;
 
@@ -71,6 +74,19 @@ pub struct RecorderConfig {
     /// a time, between `summary_window_secs` minus one slot and `summary_window_secs` later; with
     /// one slot, the quantiles are those of the slot begun last. Default: 3.
     pub summary_window_buckets: u32,
+    /// Histograms that also keep native (sparse, exponential) buckets, for the protobuf
+    /// exposition (a scrape that asks for it): names as `bucket_overrides` takes them. Their
+    /// classic buckets stay. Native only: the wasm package has none. Default: none.
+    pub native_histogram_metrics: Vec<String>,
+    /// The most a native bucket's bound may grow from one bucket to the next, above 1: the schema
+    /// is the coarsest within it (1.1 gives schema 3, 8 buckets a doubling, a factor of 1.09), as
+    /// client_golang picks it. Default: 1.1.
+    pub native_histogram_bucket_factor: f64,
+    /// The most native buckets a series keeps: past it, the schema drops by one (buckets double
+    /// in width) until it fits, as client_golang does. `0` is no limit. Default: 160.
+    pub native_histogram_max_buckets: u32,
+    /// Observations within this of 0 go to the zero bucket. Default: 2^-128, client_golang's.
+    pub native_histogram_zero_threshold: f64,
     /// The most series one metric may have; past it, new label sets fold into one series labelled
     /// `otel_metric_overflow="true"`, counted in
     /// `observer_metrics_dropped_total{reason="cardinality_limit"}`. Existing series keep
@@ -109,6 +125,10 @@ impl Default for RecorderConfig {
             summary_quantiles: SUMMARY_QUANTILES.to_vec(),
             summary_window_secs: 60,
             summary_window_buckets: 3,
+            native_histogram_metrics: Vec::new(),
+            native_histogram_bucket_factor: 1.1,
+            native_histogram_max_buckets: 160,
+            native_histogram_zero_threshold: NATIVE_ZERO_THRESHOLD,
             max_series_per_metric: 10_000,
             idle_timeout_secs: None,
             global_labels: BTreeMap::new(),
@@ -195,6 +215,7 @@ impl RecorderConfig {
         }
         #[cfg(feature = "summary")]
         self.validate_summaries()?;
+        self.validate_native_histograms()?;
         for name in self.global_labels.keys() {
             let field = || format!("global_labels.{name}");
             if !naming::is_valid_label_name(name) {
@@ -237,6 +258,45 @@ impl RecorderConfig {
                     "must match [a-zA-Z_:][a-zA-Z0-9_:]*",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The native histogram settings: the error names the first bad one.
+    fn validate_native_histograms(&self) -> Result<(), ConfigError> {
+        for name in &self.native_histogram_metrics {
+            if cfg!(any(target_arch = "wasm32", not(feature = "pull"))) {
+                return Err(invalid(
+                    "native_histogram_metrics",
+                    name,
+                    "this build has no native histograms (they need the protobuf exposition of \
+                     the `pull` feature; the wasm package has none): record a histogram",
+                ));
+            }
+            if Matcher::parse(name).is_none() {
+                return Err(invalid(
+                    "native_histogram_metrics",
+                    name,
+                    "an entry is a metric name, `prefix*` or `*suffix`: not empty, and `*` only at \
+                     one end",
+                ));
+            }
+        }
+        let factor = self.native_histogram_bucket_factor;
+        if !(factor > 1.0 && factor.is_finite()) {
+            return Err(invalid(
+                "native_histogram_bucket_factor",
+                naming::Num(factor),
+                "must be a number above 1",
+            ));
+        }
+        let zero = self.native_histogram_zero_threshold;
+        if !(zero >= 0.0 && zero.is_finite()) {
+            return Err(invalid(
+                "native_histogram_zero_threshold",
+                naming::Num(zero),
+                "must be a finite number, at least 0",
+            ));
         }
         Ok(())
     }
@@ -307,6 +367,16 @@ impl RecorderConfig {
             "summary_quantiles" => self.summary_quantiles = map.next_value()?,
             "summary_window_secs" => self.summary_window_secs = map.next_value()?,
             "summary_window_buckets" => self.summary_window_buckets = map.next_value()?,
+            "native_histogram_metrics" => self.native_histogram_metrics = map.next_value()?,
+            "native_histogram_bucket_factor" => {
+                self.native_histogram_bucket_factor = map.next_value()?
+            }
+            "native_histogram_max_buckets" => {
+                self.native_histogram_max_buckets = map.next_value()?
+            }
+            "native_histogram_zero_threshold" => {
+                self.native_histogram_zero_threshold = map.next_value()?
+            }
             "max_series_per_metric" => self.max_series_per_metric = map.next_value()?,
             "idle_timeout_secs" => self.idle_timeout_secs = map.next_value()?,
             "global_labels" => self.global_labels = map.next_value()?,
@@ -341,6 +411,18 @@ impl RecorderConfig {
                 .map(|v| self.summary_window_secs = v),
             "summary_window_buckets" => {
                 whole(value, "expected a whole number").map(|v| self.summary_window_buckets = v)
+            }
+            "native_histogram_metrics" => {
+                self.native_histogram_metrics = crate::env::names(value);
+                Ok(())
+            }
+            "native_histogram_bucket_factor" => {
+                whole(value, "expected a number").map(|v| self.native_histogram_bucket_factor = v)
+            }
+            "native_histogram_max_buckets" => whole(value, "expected a whole number (0: no limit)")
+                .map(|v| self.native_histogram_max_buckets = v),
+            "native_histogram_zero_threshold" => {
+                whole(value, "expected a number").map(|v| self.native_histogram_zero_threshold = v)
             }
             "max_series_per_metric" => whole(value, "expected a whole number (0: no limit)")
                 .map(|v| self.max_series_per_metric = v),

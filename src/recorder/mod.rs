@@ -13,6 +13,8 @@ use storage::{CounterCell, GaugeCell, HistogramCell, Named, Slot};
 pub(crate) mod buckets;
 pub(crate) mod config;
 pub(crate) mod index;
+#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+pub(crate) mod native;
 pub(crate) mod storage;
 #[cfg(feature = "summary")]
 pub(crate) mod summary;

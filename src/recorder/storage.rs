@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 
+#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+use crate::recorder::native::{NativeBuckets, NativeShape};
 #[cfg(feature = "summary")]
 use crate::recorder::summary::{SummaryShape, Window};
 use crate::recorder::DropReason;
@@ -83,6 +85,9 @@ pub(crate) struct HistogramShape {
     /// Set for a family rendered as a summary: no bounds then, only the `+Inf` count.
     #[cfg(feature = "summary")]
     pub(crate) summary: Option<SummaryShape>,
+    /// Set for a family that also keeps native buckets.
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    pub(crate) native: Option<NativeShape>,
     sample_rate: f64,
     nan_drops: Arc<Named<CounterCell>>,
 }
@@ -101,6 +106,24 @@ impl HistogramShape {
         }
     }
 
+    /// Whether this is not a summary's shape (a summary has no native buckets).
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    pub(crate) fn summary_free(&self) -> bool {
+        #[cfg(feature = "summary")]
+        return self.summary.is_none();
+        #[cfg(not(feature = "summary"))]
+        true
+    }
+
+    /// This shape with native buckets too.
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    pub(crate) fn with_native(&self, native: NativeShape) -> Self {
+        HistogramShape {
+            native: Some(native),
+            ..HistogramShape::new(&self.bounds, self.sample_rate, self.nan_drops.clone())
+        }
+    }
+
     pub(crate) fn new(
         bounds: &[f64],
         sample_rate: f64,
@@ -114,6 +137,8 @@ impl HistogramShape {
             le_labels,
             #[cfg(feature = "summary")]
             summary: None,
+            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            native: None,
             sample_rate,
             nan_drops,
         }
@@ -132,6 +157,9 @@ pub(crate) struct HistogramCell {
     /// A summary's rolling window (its shape has a [`SummaryShape`]).
     #[cfg(feature = "summary")]
     pub(crate) window: Option<Box<Window>>,
+    /// Native buckets (its shape has a [`NativeShape`]).
+    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    pub(crate) native: Option<Box<NativeBuckets>>,
 }
 
 impl HistogramCell {
@@ -142,6 +170,11 @@ impl HistogramCell {
         HistogramCell {
             #[cfg(feature = "summary")]
             window: shape.summary.as_ref().map(|s| Box::new(Window::new(s))),
+            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            native: shape
+                .native
+                .as_ref()
+                .map(|n| Box::new(NativeBuckets::new(n))),
             shape,
             counts,
             sum: AtomicU64::new(0f64.to_bits()),
@@ -179,6 +212,10 @@ impl HistogramCell {
         #[cfg(feature = "summary")]
         if let (Some(window), Some(summary)) = (&self.window, &shape.summary) {
             window.add(summary, value, times);
+        }
+        #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+        if let (Some(native), Some(native_shape)) = (&self.native, &shape.native) {
+            native.add(native_shape, value, times);
         }
         let bucket = shape.bounds.partition_point(|&b| b < value);
         self.counts[bucket].fetch_add(times, Relaxed);
