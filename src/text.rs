@@ -63,13 +63,13 @@ pub(crate) fn split_once<'a>(text: &'a str, needle: &str) -> Option<(&'a str, &'
 /// Label pairs in a series' order, values unescaped.
 #[cfg(any(
     feature = "remote-write",
-    all(feature = "pull", not(target_arch = "wasm32"))
+    all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32"))
 ))]
 pub(crate) type Labels<'a> = Vec<(&'a str, std::borrow::Cow<'a, str>)>;
 
 #[cfg(any(
     feature = "remote-write",
-    all(feature = "pull", not(target_arch = "wasm32"))
+    all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32"))
 ))]
 /// `a="x",b="y\"z"` as pairs, values unescaped.
 pub(crate) fn parse_labels(mut rest: &str) -> Option<Labels<'_>> {

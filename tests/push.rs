@@ -745,3 +745,60 @@ async fn a_group_pusher_pushes_and_deletes_its_group() {
     assert!(pusher.delete().await.is_err());
     assert_eq!(pusher.failures(), 1);
 }
+
+/// A recorder that keeps native histograms pushes protobuf (`push.format = "auto"`): the gateway
+/// takes it and serves the native histogram back in its protobuf exposition, and Prometheus 2.42
+/// with native histograms on, scraping the gateway, answers `histogram_count` and
+/// `histogram_sum` exactly. The other families of the push are there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_histograms_reach_prometheus_through_the_gateway() {
+    let gateway = Pushgateway::start();
+    let mut config = MetricsConfig::from_toml_str(
+        "native_histogram_metrics = [\"rpc_native_seconds\"]\nexport_interval_secs = 3600\n",
+    )
+    .unwrap();
+    config.push = Some(PushConfig::new(&gateway.url, "native-push"));
+    let (recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        for ms in 1..=1000 {
+            metrics::histogram!("rpc_native_seconds").record(f64::from(ms) / 1000.0);
+        }
+        metrics::counter!("pushed_total").increment(7);
+    });
+    exporter
+        .shutdown()
+        .await
+        .expect("the gateway took the protobuf push");
+    let target = gateway.url.trim_start_matches("http://").to_owned();
+    let answers = tokio::task::spawn_blocking(move || {
+        let prometheus = support::Prometheus::start_with(
+            &[support::ScrapeJob {
+                name: "gateway",
+                target: &target,
+                honor_labels: true,
+            }],
+            &["--enable-feature=native-histograms"],
+        );
+        // Bounded: scraped every second, read within 30 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let count = "histogram_count(rpc_native_seconds{job=\"native-push\"})";
+        while prometheus.scalar(count).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "no native histogram through the gateway"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (
+            prometheus.scalar(count),
+            prometheus.scalar("histogram_sum(rpc_native_seconds{job=\"native-push\"})"),
+            prometheus.scalar("pushed_total{job=\"native-push\"}"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers.0, Some(1000.0));
+    let sum = answers.1.unwrap();
+    assert!((sum - 500.5).abs() < 1e-9, "{sum}");
+    assert_eq!(answers.2, Some(7.0));
+}

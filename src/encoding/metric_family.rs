@@ -253,6 +253,7 @@ fn put_double(out: &mut Vec<u8>, field: u64, v: f64) {
 /// Whether an `Accept` header prefers the delimited protobuf exposition to text: its q-value is
 /// above 0 and at least that of any text or `*/*` range (Prometheus with native histograms on
 /// sends it first, with q 0.7 against text's 0.3).
+#[cfg(feature = "pull")]
 pub(crate) fn prefers_protobuf(accept: &str) -> bool {
     let (mut protobuf, mut text) = (0.0f64, 0.0f64);
     for range in accept.split(',') {
@@ -277,7 +278,7 @@ pub(crate) fn prefers_protobuf(accept: &str) -> bool {
     protobuf > 0.0 && protobuf >= text
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "pull"))]
 mod tests {
     use super::*;
 

@@ -3,7 +3,7 @@
 //! it), remote write's protobuf `WriteRequest`, and what goes on the wire around them (content
 //! type, gzip).
 
-#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+#[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
 pub(crate) mod metric_family;
 #[cfg(feature = "remote-write")]
 pub(crate) mod remote_write;

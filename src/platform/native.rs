@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Cause, HttpFailure, HttpRequest, HttpResponse, ParsedUrl};
 
 /// `body` gzipped.
-pub(crate) fn gzip(body: &str) -> Option<Vec<u8>> {
+pub(crate) fn gzip(body: &[u8]) -> Option<Vec<u8>> {
     Some(crate::encoding::wire::gzip(body))
 }
 

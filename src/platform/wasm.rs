@@ -33,7 +33,7 @@ fn property(value: &JsValue, name: &str) -> Option<JsValue> {
 }
 
 /// No gzip on wasm: validation refuses `push.gzip` there, so this is never asked.
-pub(crate) fn gzip(_body: &str) -> Option<Vec<u8>> {
+pub(crate) fn gzip(_body: &[u8]) -> Option<Vec<u8>> {
     None
 }
 

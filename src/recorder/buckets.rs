@@ -71,9 +71,9 @@ pub(crate) struct BucketRules {
     /// `summary_metrics`, and the one shape every summary family shares.
     summaries: Vec<String>,
     /// `native_histogram_metrics`, and what their native buckets are.
-    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     natives: Vec<String>,
-    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     native: (f64, u32, f64),
     #[cfg(feature = "summary")]
     summary: Arc<HistogramShape>,
@@ -114,9 +114,9 @@ impl BucketRules {
             seconds: shape(&config.histogram_buckets_seconds),
             default: shape(&config.histogram_buckets),
             summaries: config.summary_metrics.clone(),
-            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
             natives: config.native_histogram_metrics.clone(),
-            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
             native: (
                 config.native_histogram_bucket_factor,
                 config.native_histogram_max_buckets,
@@ -145,7 +145,7 @@ impl BucketRules {
     /// The shape of a new histogram family recorded as `raw` and exposed as `exposed`.
     pub(crate) fn shape_for(&self, raw: &str, exposed: &str, seconds: bool) -> Arc<HistogramShape> {
         let classic = self.classic_shape_for(raw, exposed, seconds);
-        #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+        #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
         if classic.summary_free() && matches(&self.natives, raw, exposed) {
             let (factor, max_buckets, zero) = self.native;
             let native = crate::recorder::native::NativeShape::new(factor, max_buckets, zero);
@@ -189,6 +189,12 @@ impl BucketRules {
     /// Whether `summary_metrics` names the family recorded as `raw` and exposed as `exposed`.
     pub(crate) fn is_summary(&self, raw: &str, exposed: &str) -> bool {
         matches(&self.summaries, raw, exposed)
+    }
+
+    /// Whether `native_histogram_metrics` names any family.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+    pub(crate) fn has_natives(&self) -> bool {
+        !self.natives.is_empty()
     }
 }
 

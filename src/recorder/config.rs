@@ -265,12 +265,15 @@ impl RecorderConfig {
     /// The native histogram settings: the error names the first bad one.
     fn validate_native_histograms(&self) -> Result<(), ConfigError> {
         for name in &self.native_histogram_metrics {
-            if cfg!(any(target_arch = "wasm32", not(feature = "pull"))) {
+            if cfg!(any(
+                target_arch = "wasm32",
+                not(any(feature = "pull", feature = "push"))
+            )) {
                 return Err(invalid(
                     "native_histogram_metrics",
                     name,
                     "this build has no native histograms (they need the protobuf exposition of \
-                     the `pull` feature; the wasm package has none): record a histogram",
+                     the `pull` or `push` feature; the wasm package has none): record a histogram",
                 ));
             }
             if Matcher::parse(name).is_none() {

@@ -13,7 +13,7 @@ use storage::{CounterCell, GaugeCell, HistogramCell, Named, Slot};
 pub(crate) mod buckets;
 pub(crate) mod config;
 pub(crate) mod index;
-#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+#[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
 pub(crate) mod native;
 pub(crate) mod storage;
 #[cfg(feature = "summary")]
@@ -140,6 +140,16 @@ impl RecorderHandle {
             .index
             .as_ref()
             .is_none_or(|i| i.renames_label(name))
+    }
+
+    /// Whether the config names native histograms (`native_histogram_metrics`), which only the
+    /// protobuf formats carry.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+    pub(crate) fn keeps_native_histograms(&self) -> bool {
+        self.inner
+            .index
+            .as_ref()
+            .is_some_and(|i| i.keeps_native_histograms())
     }
 
     /// Whether this recorder keeps the family `name` to `kind` for a receiver that exports it

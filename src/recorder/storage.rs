@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 
-#[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+#[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
 use crate::recorder::native::{NativeBuckets, NativeShape};
 #[cfg(feature = "summary")]
 use crate::recorder::summary::{SummaryShape, Window};
@@ -86,7 +86,7 @@ pub(crate) struct HistogramShape {
     #[cfg(feature = "summary")]
     pub(crate) summary: Option<SummaryShape>,
     /// Set for a family that also keeps native buckets.
-    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     pub(crate) native: Option<NativeShape>,
     sample_rate: f64,
     nan_drops: Arc<Named<CounterCell>>,
@@ -107,7 +107,7 @@ impl HistogramShape {
     }
 
     /// Whether this is not a summary's shape (a summary has no native buckets).
-    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     pub(crate) fn summary_free(&self) -> bool {
         #[cfg(feature = "summary")]
         return self.summary.is_none();
@@ -116,7 +116,7 @@ impl HistogramShape {
     }
 
     /// This shape with native buckets too.
-    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     pub(crate) fn with_native(&self, native: NativeShape) -> Self {
         HistogramShape {
             native: Some(native),
@@ -137,7 +137,7 @@ impl HistogramShape {
             le_labels,
             #[cfg(feature = "summary")]
             summary: None,
-            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
             native: None,
             sample_rate,
             nan_drops,
@@ -158,7 +158,7 @@ pub(crate) struct HistogramCell {
     #[cfg(feature = "summary")]
     pub(crate) window: Option<Box<Window>>,
     /// Native buckets (its shape has a [`NativeShape`]).
-    #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+    #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     pub(crate) native: Option<Box<NativeBuckets>>,
 }
 
@@ -170,7 +170,7 @@ impl HistogramCell {
         HistogramCell {
             #[cfg(feature = "summary")]
             window: shape.summary.as_ref().map(|s| Box::new(Window::new(s))),
-            #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+            #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
             native: shape
                 .native
                 .as_ref()
@@ -213,7 +213,7 @@ impl HistogramCell {
         if let (Some(window), Some(summary)) = (&self.window, &shape.summary) {
             window.add(summary, value, times);
         }
-        #[cfg(all(feature = "pull", not(target_arch = "wasm32")))]
+        #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
         if let (Some(native), Some(native_shape)) = (&self.native, &shape.native) {
             native.add(native_shape, value, times);
         }

@@ -174,7 +174,13 @@ async fn send(
         _ => "POST",
     };
     match file.header.sink.as_str() {
-        "pushgateway" => headers.push(("content-type".into(), TEXT_CONTENT_TYPE.into())),
+        "pushgateway" => {
+            let content_type = match file.header.content_type.as_str() {
+                "" => TEXT_CONTENT_TYPE,
+                spooled => spooled,
+            };
+            headers.push(("content-type".into(), content_type.into()));
+        }
         #[cfg(feature = "remote-write")]
         _ => headers.extend(
             PROTOCOL_HEADERS
@@ -316,6 +322,7 @@ mod tests {
             url,
             group: &[],
             body: b"x",
+            content_type: "",
         };
         drop(spool.write(&payload).unwrap());
     }

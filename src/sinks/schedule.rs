@@ -212,8 +212,9 @@ impl Sink {
         let deadline = self.shutdown_timeout();
         // Requests of this run the receiver has not taken go first: a final write ahead of them
         // would make Prometheus refuse them. Still behind after that, the final write is spooled
-        // after them.
-        if self.lane().is_behind() {
+        // after them. (Not from a drop's own runtime: the replay's client belongs to the caller's
+        // runtime, and the final write then simply queues behind them.)
+        if fresh.is_none() && self.lane().is_behind() {
             let replayed = self.replay_spool();
             if let Ok(Some(report)) =
                 tokio::time::timeout_at(tokio::time::Instant::from_std(until), replayed).await

@@ -162,6 +162,9 @@ pub(crate) struct Header {
     pub(crate) group: Vec<(String, String)>,
     /// When the payload was made, by the wall clock.
     pub(crate) created_ms: u64,
+    /// The body's content type when it is not the sink's usual one (a gateway body in protobuf);
+    /// empty otherwise.
+    pub(crate) content_type: String,
 }
 
 /// A payload to spool.
@@ -171,6 +174,8 @@ pub(crate) struct Payload<'a> {
     pub(crate) url: &'a str,
     pub(crate) group: &'a [(String, String)],
     pub(crate) body: &'a [u8],
+    /// The body's content type.
+    pub(crate) content_type: &'a str,
 }
 
 /// One file, locked: what a writer holds until its send is answered, and what a replayer reads.
@@ -338,6 +343,10 @@ impl Spool {
             url: payload.url.to_owned(),
             group: payload.group.to_vec(),
             created_ms,
+            content_type: match payload.content_type {
+                crate::encoding::wire::TEXT_CONTENT_TYPE => String::new(),
+                other => other.to_owned(),
+            },
         };
         let bytes = encode(&header, payload.body);
         if bytes.len() as u64 > self.max_bytes {
@@ -571,6 +580,7 @@ impl Spool {
                 url: String::new(),
                 group: Vec::new(),
                 created_ms: 0,
+                content_type: String::new(),
             },
             body: Vec::new(),
             fresh: false,
@@ -661,6 +671,10 @@ fn encode(header: &Header, body: &[u8]) -> Vec<u8> {
     for (name, value) in &header.group {
         rest.push_str(&format!("label {}={}\n", escape(name), escape(value)));
     }
+    // Only when not the sink's usual one, so that text bodies read as before.
+    if !header.content_type.is_empty() {
+        rest.push_str(&format!("content_type {}\n", escape(&header.content_type)));
+    }
     rest.push('\n');
     let mut rest = rest.into_bytes();
     rest.extend_from_slice(body);
@@ -689,6 +703,7 @@ fn decode(bytes: &[u8]) -> Option<(Header, Vec<u8>)> {
         url: String::new(),
         group: Vec::new(),
         created_ms: 0,
+        content_type: String::new(),
     };
     for line in head.split('\n') {
         let (key, value) = line.split_once(' ')?;
@@ -697,6 +712,7 @@ fn decode(bytes: &[u8]) -> Option<(Header, Vec<u8>)> {
             "method" => header.method = crate::text::unescape(value),
             "url" => header.url = crate::text::unescape(value),
             "created_ms" => header.created_ms = value.parse().ok()?,
+            "content_type" => header.content_type = crate::text::unescape(value),
             "label" => {
                 let (name, value) = value.split_once('=')?;
                 header
@@ -720,7 +736,20 @@ mod tests {
             url: "http://127.0.0.1:9091/metrics/job/a".into(),
             group: vec![("job".into(), "a\nb=c\\".into())],
             created_ms: 42,
+            content_type: String::new(),
         }
+    }
+
+    #[test]
+    fn a_bodys_own_content_type_reads_back() {
+        let header = Header {
+            content_type: "application/vnd.google.protobuf; encoding=delimited".into(),
+            ..header()
+        };
+        let bytes = encode(&header, b"\x05\x0a\x03abc");
+        assert_eq!(decode(&bytes), Some((header, b"\x05\x0a\x03abc".to_vec())));
+        // A text body's file has no such line, as before.
+        assert!(!String::from_utf8_lossy(&encode(&self::header(), b"x")).contains("content_type"));
     }
 
     #[test]
@@ -752,6 +781,7 @@ mod tests {
             url,
             group: &[],
             body,
+            content_type: "",
         }
     }
 
@@ -797,6 +827,7 @@ mod tests {
             url,
             group: &[],
             body,
+            content_type: "",
         };
         let a1 = spool
             .write(&group("http://g/metrics/job/a", b"1"))
@@ -956,6 +987,7 @@ mod tests {
                 url: "http://r/w".into(),
                 group: Vec::new(),
                 created_ms: unix_ms(),
+                content_type: String::new(),
             },
             &[b'x'; 4000],
         )
@@ -983,6 +1015,7 @@ mod tests {
             url: "http://g/metrics/job/a",
             group: &[],
             body: b"1",
+            content_type: "",
         };
         let newer = spool.write(&put).unwrap().name();
         // An older body of the group, as another process could have left it while this one wrote.

@@ -205,6 +205,12 @@ impl SeriesIndex {
         family.is_some_and(|f| f.origin == Origin::Reserved && f.kind == kind)
     }
 
+    /// Whether `native_histogram_metrics` names any family.
+    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+    pub(crate) fn keeps_native_histograms(&self) -> bool {
+        self.settings.buckets.has_natives()
+    }
+
     /// Whether a series' own label `name` is renamed `exported_<name>` (a sink sets it).
     #[cfg_attr(not(feature = "push"), allow(dead_code))]
     pub(crate) fn renames_label(&self, name: &str) -> bool {

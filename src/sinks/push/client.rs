@@ -43,6 +43,13 @@ impl fmt::Debug for PushClient {
     }
 }
 
+/// A rendered push body and its content type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rendered<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) content_type: &'static str,
+}
+
 impl PushClient {
     /// Validates `config` and builds the client.
     pub fn new(config: PushConfig) -> Result<Self, ConfigError> {
@@ -125,17 +132,34 @@ impl PushClient {
         turn: Option<&Turn<'_>>,
         until: Option<web_time::Instant>,
     ) -> Result<(), ExportError> {
+        let body = Rendered {
+            bytes: body.as_bytes(),
+            content_type: TEXT_CONTENT_TYPE,
+        };
+        self.push_rendered(method, body, give_up, turn, until).await
+    }
+
+    /// [`push_until`](Self::push_until) of a body in any format the gateway takes.
+    pub(crate) async fn push_rendered(
+        &self,
+        method: PushMethod,
+        body: Rendered<'_>,
+        give_up: &(dyn Fn() -> bool + Sync),
+        turn: Option<&Turn<'_>>,
+        until: Option<web_time::Instant>,
+    ) -> Result<(), ExportError> {
         // Prepared once per push, not per attempt: retries share the same (gzipped) bytes.
         let payload = match self
             .config
             .gzip
-            .then(|| crate::platform::gzip(body))
+            .then(|| crate::platform::gzip(body.bytes))
             .flatten()
         {
             Some(compressed) => Body::from(compressed),
-            None => Body::from(body.as_bytes()),
+            None => Body::from(body.bytes),
         };
-        self.with_retries(method.as_str(), Some(payload), give_up, turn, until)
+        let payload = Some((payload, body.content_type));
+        self.with_retries(method.as_str(), payload, give_up, turn, until)
             .await
     }
 
@@ -171,7 +195,7 @@ impl PushClient {
     async fn with_retries(
         &self,
         method: &'static str,
-        payload: Option<Body>,
+        payload: Option<(Body, &'static str)>,
         give_up: &(dyn Fn() -> bool + Sync),
         turn: Option<&Turn<'_>>,
         until: Option<web_time::Instant>,
@@ -190,15 +214,15 @@ impl PushClient {
     }
 
     /// One request, no retry. `payload` is the body as it goes on the wire (gzipped when
-    /// configured); cloning it only counts a reference.
+    /// configured) and its content type; cloning it only counts a reference.
     async fn send_once(
         &self,
         method: &'static str,
-        payload: Option<Body>,
+        payload: Option<(Body, &'static str)>,
     ) -> Result<(), ExportError> {
         let mut headers = self.headers.clone();
-        if payload.is_some() {
-            headers.push(("content-type".into(), TEXT_CONTENT_TYPE.into()));
+        if let Some((_, content_type)) = &payload {
+            headers.push(("content-type".into(), (*content_type).into()));
             if self.config.gzip {
                 headers.push(("content-encoding".into(), "gzip".into()));
             }
@@ -207,7 +231,7 @@ impl PushClient {
             method,
             url: &self.target,
             headers: &headers,
-            body: payload,
+            body: payload.map(|(body, _)| body),
             timeout: self.config.timeout(),
         };
         ExportError::from_answer(

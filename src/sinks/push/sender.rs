@@ -16,8 +16,11 @@ use std::sync::atomic::AtomicBool;
 #[cfg(not(target_arch = "wasm32"))]
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::client::PushClient;
+use super::client::{PushClient, Rendered};
+#[cfg(not(target_arch = "wasm32"))]
+use super::settings::PushFormat;
 use super::settings::PushMethod;
+use crate::encoding::wire::TEXT_CONTENT_TYPE;
 use crate::recorder::RecorderHandle;
 use crate::sinks::error::ExportError;
 use crate::sinks::http::Outcomes;
@@ -186,7 +189,11 @@ impl GroupPusher {
         // Rendered and spooled before the turn: a push still in flight may hold it until the
         // deadline, and the run's last totals must be on disk by then. Interval pushes have
         // stopped, so nothing rendered after this one goes out before it.
-        let body = self.recorder.render();
+        let (bytes, content_type) = self.render(client);
+        let body = Rendered {
+            bytes: &bytes,
+            content_type,
+        };
         let config = client.config();
         let group: Vec<(String, String)> = std::iter::once(("job".to_owned(), config.job.clone()))
             .chain(config.grouping.clone())
@@ -196,7 +203,8 @@ impl GroupPusher {
             method: method.as_str(),
             url: client.target(),
             group: &group,
-            body: body.as_bytes(),
+            body: body.bytes,
+            content_type: body.content_type,
         };
         let spool = self.lane.spool().filter(|_| !config.delete_on_shutdown);
         let early = spool.and_then(|spool| spool.keep(&payload));
@@ -212,7 +220,7 @@ impl GroupPusher {
             (early, now) => now.or(early),
         };
         let result = client
-            .push_until(method, &body, &|| false, Some(&turn), Some(until))
+            .push_rendered(method, body, &|| false, Some(&turn), Some(until))
             .await;
         self.outcomes.record(&result);
         if let (Ok(()), Some(file)) = (&result, spooled) {
@@ -237,12 +245,36 @@ impl GroupPusher {
             // A disabled recorder pushes nothing: an empty PUT would wipe an earlier run's group.
             return Ok(());
         }
-        let body = self.recorder.render();
+        let (bytes, content_type) = self.render(client);
+        let body = Rendered {
+            bytes: &bytes,
+            content_type,
+        };
         let result = client
-            .push_until(method, &body, give_up, Some(turn), None)
+            .push_rendered(method, body, give_up, Some(turn), None)
             .await;
         self.outcomes.record(&result);
         result
+    }
+
+    /// The body of a push through `client` and its content type: protobuf when the client's
+    /// `format` says so, or says `auto` and the recorder keeps native histograms; text otherwise.
+    fn render(&self, client: &PushClient) -> (Vec<u8>, &'static str) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use crate::encoding::metric_family::PROTOBUF_CONTENT_TYPE;
+            let protobuf = match client.config().format {
+                PushFormat::Protobuf => true,
+                PushFormat::Auto => self.recorder.keeps_native_histograms(),
+                PushFormat::Text => false,
+            };
+            if protobuf {
+                return (self.recorder.render_protobuf(), PROTOBUF_CONTENT_TYPE);
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = client;
+        (self.recorder.render().into_bytes(), TEXT_CONTENT_TYPE)
     }
 }
 

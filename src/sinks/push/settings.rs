@@ -36,6 +36,20 @@ impl PushMethod {
     }
 }
 
+/// What a push's body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushFormat {
+    /// Protobuf when the recorder keeps native histograms (`native_histogram_metrics`), which only
+    /// protobuf carries; text otherwise. The default.
+    #[default]
+    Auto,
+    /// The text format 0.0.4.
+    Text,
+    /// Delimited protobuf `MetricFamily` messages (natively; the wasm package pushes text).
+    Protobuf,
+}
+
 /// Where and how to push: the `[push]` table of the config.
 ///
 /// The grouping key defaults to the job alone, so each run of a batch job replaces the previous
@@ -74,6 +88,11 @@ pub struct PushConfig {
     /// Compress bodies with gzip (Pushgateway 1.5.0 and later); native only, refused on wasm.
     /// Default: false.
     pub gzip: bool,
+    /// `auto` (the default: protobuf when the recorder keeps native histograms, text otherwise),
+    /// `text` or `protobuf`. A gateway serves a native histogram pushed in protobuf back in its
+    /// protobuf exposition only (its text shows `+Inf`, `_sum` and `_count`), so Prometheus must
+    /// scrape it with `--enable-feature=native-histograms` to see it.
+    pub format: PushFormat,
     /// DELETE the group after the final push at shutdown. Default: false. The worker's totals then
     /// exist only in what Prometheus scraped before the DELETE; the final push is not spooled.
     pub delete_on_shutdown: bool,
@@ -98,6 +117,7 @@ impl Default for PushConfig {
             bearer_token: None,
             headers: BTreeMap::new(),
             gzip: false,
+            format: PushFormat::Auto,
             delete_on_shutdown: false,
             retry: RetryPolicy::default(),
             ca_file: None,
@@ -119,6 +139,7 @@ impl fmt::Debug for PushConfig {
             // Names only: a value is often a credential (`Authorization`, `X-Api-Key`).
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("gzip", &self.gzip)
+            .field("format", &self.format)
             .field("delete_on_shutdown", &self.delete_on_shutdown)
             .field("retry", &self.retry)
             .field("ca_file", &self.ca_file)
@@ -149,7 +170,7 @@ impl PushConfig {
     /// Checks every push setting; errors name the field as `push.<field>`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_url("push.url", &self.url, false)?;
-        if self.gzip && crate::platform::gzip("").is_none() {
+        if self.gzip && crate::platform::gzip(b"").is_none() {
             return Err(invalid(
                 "push.gzip",
                 true,
@@ -158,6 +179,13 @@ impl PushConfig {
         }
         if self.job.is_empty() {
             return Err(invalid("push.job", &self.job, "must not be empty"));
+        }
+        if cfg!(target_arch = "wasm32") && self.format == PushFormat::Protobuf {
+            return Err(invalid(
+                "push.format",
+                "protobuf",
+                "is not available in the wasm build: it pushes text",
+            ));
         }
         for name in self.grouping.keys() {
             if name == "job" || !naming::is_valid_label_name(name) {
@@ -211,6 +239,14 @@ impl PushConfig {
                 }
             }
             "gzip" => push.gzip = crate::env::flag(value)?,
+            "format" => {
+                push.format = match value.trim() {
+                    "auto" => PushFormat::Auto,
+                    "text" => PushFormat::Text,
+                    "protobuf" => PushFormat::Protobuf,
+                    _ => return Err("expected auto, text or protobuf"),
+                }
+            }
             "delete_on_shutdown" => push.delete_on_shutdown = crate::env::flag(value)?,
             _ => return Err("unknown variable"),
         }

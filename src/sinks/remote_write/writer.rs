@@ -568,6 +568,7 @@ impl RemoteWriter {
             url: &self.target,
             group: &[],
             body,
+            content_type: "",
         };
         spool.keep(&payload)
     }
