@@ -1,7 +1,8 @@
 //! Resident bytes per series: 100,000 counter series and 100,000 histogram series (one label,
 //! `id`), for observer-metrics and each peer, and 10,000 summary series of 200 observations each
 //! across four orders of magnitude for observer-metrics and metrics-exporter-prometheus (the
-//! others have no summary); each scenario in a fresh process (Linux: reads `/proc/self/statm`).
+//! others have no summary), and as many native histogram series (ours keep their classic buckets
+//! beside); each scenario in a fresh process (Linux: reads `/proc/self/statm`).
 //!
 //! `cargo run --release --example memory`
 
@@ -29,7 +30,7 @@ static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None
 
 fn series_of(kind: &str) -> usize {
     match kind {
-        "summary" => SUMMARY_SERIES,
+        "summary" | "native" => SUMMARY_SERIES,
         _ => SERIES,
     }
 }
@@ -39,7 +40,7 @@ fn through_recorder<R: Recorder>(rec: &R, kind: &str) {
         let key = Key::from_parts("mem_series", vec![Label::new("id", i.to_string())]);
         match kind {
             "counter" => rec.register_counter(&key, &META).increment(1),
-            "summary" => {
+            "summary" | "native" => {
                 let h = rec.register_histogram(&key, &META);
                 // 0.1 to 1000: latencies in ms from fast to slow.
                 for j in 0..SUMMARY_OBSERVATIONS {
@@ -64,6 +65,9 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
             if kind == "summary" {
                 config.recorder.summary_metrics = vec!["mem_series".into()];
             }
+            if kind == "native" {
+                config.recorder.native_histogram_metrics = vec!["mem_series".into()];
+            }
             let rec = MetricsBuilder::from_config(config.clone())
                 .build_recorder()
                 .unwrap();
@@ -71,6 +75,23 @@ fn scenario(implementation: &str, kind: &str) -> Box<dyn std::any::Any> {
             // Steady state: the series registered since the last render are handed to the
             // exposition by the first render, as any scrape or push would.
             drop(rec.render());
+            Box::new(rec)
+        }
+        "metrics-exporter-prometheus" if kind == "native" => {
+            let native = metrics_exporter_prometheus::NativeHistogramConfig::new(
+                1.1,
+                160,
+                2.938735877055719e-39,
+            )
+            .unwrap();
+            let rec = PrometheusBuilder::new()
+                .set_native_histogram_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full("mem_series".into()),
+                    native,
+                )
+                .build_recorder();
+            through_recorder(&rec, kind);
+            drop(rec.handle().render());
             Box::new(rec)
         }
         // Its default: a histogram without buckets is a summary.
@@ -160,8 +181,8 @@ fn main() {
         IMPLS.join(" | ")
     );
     println!("|---|---|---|---|---|---|");
-    for kind in ["counter", "histogram", "summary"] {
-        let has = |i: &&str| kind != "summary" || IMPLS[..2].contains(i);
+    for kind in ["counter", "histogram", "summary", "native"] {
+        let has = |i: &&str| !matches!(kind, "summary" | "native") || IMPLS[..2].contains(i);
         let bytes: Vec<usize> = IMPLS
             .iter()
             .map(|i| if has(i) { measure(i, kind) } else { 0 })
