@@ -598,87 +598,70 @@ fn tail_latency() {
 
 /// A histogram recorded as a summary: ours (`summary_metrics`) against the peer's default (a
 /// histogram without buckets is a summary there). Both render every 100,000 records, as a push or
-/// scrape would, and the render is timed with them: the peer only queues a sample when it is
-/// recorded and adds it to its sketch when a render drains the queue, ours adds it at once.
+/// scrape would, and the render is timed with the records: the peer only queues a sample when it
+/// is recorded and adds it to its sketch when a render drains the queue.
 fn summary_record(c: &mut Criterion) {
-    let mut g = c.benchmark_group("summary_record");
+    let mut config = MetricsConfig::default();
+    config.recorder.summary_metrics = vec!["bench_seconds".into()];
+    let peer = PrometheusBuilder::new().build_recorder();
+    record_with_renders(c, "summary_record", config, peer);
+}
+
+/// A histogram with native buckets: ours (`native_histogram_metrics`, its classic buckets kept
+/// beside) against the peer's (`set_native_histogram_for_metric`, factor 1.1, 160 buckets), as for
+/// summaries (the peer's text render drains its queue into its native histograms; its protobuf
+/// render is a feature left off here).
+fn native_histogram_record(c: &mut Criterion) {
+    let mut config = MetricsConfig::default();
+    config.recorder.native_histogram_metrics = vec!["bench_seconds".into()];
+    let native =
+        metrics_exporter_prometheus::NativeHistogramConfig::new(1.1, 160, 2.938735877055719e-39)
+            .unwrap();
+    let peer = PrometheusBuilder::new()
+        .set_native_histogram_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("bench_seconds".into()),
+            native,
+        )
+        .build_recorder();
+    record_with_renders(c, "native_histogram_record", config, peer);
+}
+
+/// `bench_seconds` recorded into ours (built from `config`) and into `peer`, a render every
+/// 100,000 records timed with them.
+fn record_with_renders(
+    c: &mut Criterion,
+    group: &str,
+    config: MetricsConfig,
+    peer_rec: PrometheusRecorder,
+) {
+    let mut g = c.benchmark_group(group);
     let key = Key::from_static_name("bench_seconds");
     let values: Vec<f64> = (0..1024)
         .map(|i| (i * 37 % 12_000) as f64 / 1000.0 + 0.0005)
         .collect();
-    let mut config = MetricsConfig::default();
-    config.recorder.summary_metrics = vec!["bench_seconds".into()];
     let ours_rec = MetricsBuilder::from_config(config)
         .build_recorder()
         .unwrap();
-    let peer_rec = PrometheusBuilder::new().build_recorder();
     let peer_handle = peer_rec.handle();
     let mut i = 0;
     let ours = ours_rec.register_histogram(&key, &META);
     let ours_render = || drop(black_box(ours_rec.render()));
-    g.bench_function(OURS, |b| {
-        b.iter_custom(|iters| {
-            let (records, renders) =
-                records_then_render(iters, &values, &mut i, &|v| ours.record(v), &ours_render);
-            records + renders
-        })
-    });
     let peer = peer_rec.register_histogram(&key, &META);
     let peer_render = || drop(black_box(peer_handle.render()));
-    g.bench_function(PEER, |b| {
-        b.iter_custom(|iters| {
-            let (records, renders) =
-                records_then_render(iters, &values, &mut i, &|v| peer.record(v), &peer_render);
-            records + renders
-        })
-    });
-    g.finish();
-}
-
-/// A histogram with native buckets: ours (`native_histogram_metrics`, its classic buckets kept
-/// beside) against the peer's (`set_native_histogram_for_metric`, factor 1.1, 160 buckets), both
-/// rendering every 100,000 records with the render timed, as for summaries (the peer's text render
-/// drains its queue into its native histograms; its protobuf render is a feature left off here).
-fn native_histogram_record(c: &mut Criterion) {
-    let mut g = c.benchmark_group("native_histogram_record");
-    let key = Key::from_static_name("bench_native_seconds");
-    let values: Vec<f64> = (0..1024)
-        .map(|i| (i * 37 % 12_000) as f64 / 1000.0 + 0.0005)
-        .collect();
-    let mut config = MetricsConfig::default();
-    config.recorder.native_histogram_metrics = vec!["bench_native_seconds".into()];
-    let ours_rec = MetricsBuilder::from_config(config)
-        .build_recorder()
-        .unwrap();
-    let native =
-        metrics_exporter_prometheus::NativeHistogramConfig::new(1.1, 160, 2.938735877055719e-39)
-            .unwrap();
-    let peer_rec = PrometheusBuilder::new()
-        .set_native_histogram_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("bench_native_seconds".into()),
-            native,
-        )
-        .build_recorder();
-    let peer_handle = peer_rec.handle();
-    let mut i = 0;
-    let ours = ours_rec.register_histogram(&key, &META);
-    let ours_render = || drop(black_box(ours_rec.render()));
-    g.bench_function(OURS, |b| {
-        b.iter_custom(|iters| {
-            let (records, renders) =
-                records_then_render(iters, &values, &mut i, &|v| ours.record(v), &ours_render);
-            records + renders
-        })
-    });
-    let peer = peer_rec.register_histogram(&key, &META);
-    let peer_render = || drop(black_box(peer_handle.render()));
-    g.bench_function(PEER, |b| {
-        b.iter_custom(|iters| {
-            let (records, renders) =
-                records_then_render(iters, &values, &mut i, &|v| peer.record(v), &peer_render);
-            records + renders
-        })
-    });
+    type Side<'a> = (&'a str, &'a dyn Fn(f64), &'a dyn Fn());
+    let sides: [Side<'_>; 2] = [
+        (OURS, &|v| ours.record(v), &ours_render),
+        (PEER, &|v| peer.record(v), &peer_render),
+    ];
+    for (name, record, render) in sides {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (records, renders) =
+                    records_then_render(iters, &values, &mut i, record, render);
+                records + renders
+            })
+        });
+    }
     g.finish();
 }
 
