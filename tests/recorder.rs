@@ -497,3 +497,40 @@ fn long_label_values_are_cut_and_counted() {
         .unwrap_err();
     assert_eq!(err.field, "max_label_value_bytes");
 }
+
+/// `native_histogram_classic_buckets = false`: a native family keeps no classic buckets, so its
+/// text shows the `+Inf` bucket, `_sum` and `_count` alone; a family not named keeps its buckets.
+#[test]
+fn a_native_family_without_classic_buckets_renders_its_totals_alone() {
+    let recorder = MetricsBuilder::new()
+        .native_histogram_for_metric("native_seconds")
+        .native_histogram_classic_buckets(false)
+        .build_recorder()
+        .unwrap();
+    with_local_recorder(&recorder, || {
+        for v in [0.2, 3.0] {
+            histogram!("native_seconds").record(v);
+            histogram!("classic_seconds").record(v);
+        }
+    });
+    let text = recorder.render();
+    let lines =
+        |prefix: &str| -> Vec<&str> { text.lines().filter(|l| l.starts_with(prefix)).collect() };
+    assert_eq!(
+        lines("native_seconds"),
+        [
+            "native_seconds_bucket{le=\"+Inf\"} 2",
+            "native_seconds_sum 3.2",
+            "native_seconds_count 2"
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        lines("classic_seconds_bucket").len(),
+        MetricsConfig::default()
+            .recorder
+            .histogram_buckets_seconds
+            .len()
+            + 1
+    );
+}

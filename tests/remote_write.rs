@@ -469,3 +469,232 @@ async fn increase_over_short_lived_producers_on_each_receiver() {
     assert_eq!(vm.scalar(&increase), Some(exact));
     assert_eq!(vm.scalar(&last), Some(exact));
 }
+
+/// A recorder keeping native buckets for `rpc_native_seconds`, with 1,001 observations (1 ms to
+/// 1 s, and a 0: count 1001, sum 500.5), and its writer's config for `url` and `instance`.
+fn native_recorder(
+    url: &str,
+    instance: &str,
+    natives: bool,
+    classic: bool,
+) -> (ObserverRecorder, RemoteWriteConfig) {
+    let mut rw = config(url, instance);
+    rw.native_histograms = natives;
+    let settings = MetricsBuilder::new()
+        .native_histogram_for_metric("rpc_native_seconds")
+        .native_histogram_classic_buckets(classic)
+        .with_remote_write_config(rw.clone())
+        .into_config()
+        .unwrap();
+    let recorder = MetricsBuilder::from_config(settings)
+        .build_recorder()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        for ms in 1..=1000 {
+            metrics::histogram!("rpc_native_seconds", "route" => "/a").record(f64::from(ms) / 1e3);
+        }
+        metrics::histogram!("rpc_native_seconds", "route" => "/a").record(0.0);
+    });
+    (recorder, rw)
+}
+
+/// [`native_recorder`]'s writer.
+fn native_writer(url: &str, instance: &str, natives: bool, classic: bool) -> RemoteWriter {
+    let (recorder, rw) = native_recorder(url, instance, natives, classic);
+    RemoteWriter::new(recorder.handle(), rw).unwrap()
+}
+
+/// With `remote_write.native_histograms`, a native histogram reaches Prometheus 2.42 started with
+/// `--enable-feature=native-histograms` as `TimeSeries.histograms`: exact count and sum, its
+/// quantiles within a bucket, a zero histogram first, a stale marker at the end; its classic
+/// series beside it, or none when the family keeps no classic buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_takes_native_histograms_through_remote_write() {
+    let prometheus = Prometheus::start_with(&[], &["--enable-feature=native-histograms"]);
+    let both = native_writer(&prometheus.write_url(), "both", true, true);
+    let native_only = native_writer(&prometheus.write_url(), "native-only", true, false);
+    both.write().await.unwrap();
+    native_only.write().await.unwrap();
+    // An instant query's time is whole seconds: samples of this second show from the next.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for instance in ["both", "native-only"] {
+        let series = format!("rpc_native_seconds{{instance=\"{instance}\",route=\"/a\"}}");
+        let q = |e: String| prometheus.scalar(&e);
+        assert_eq!(
+            q(format!("histogram_count({series})")),
+            Some(1001.0),
+            "{instance}"
+        );
+        let sum = q(format!("histogram_sum({series})")).unwrap();
+        assert!((sum - 500.5).abs() < 1e-9, "{instance}: {sum}");
+        // Schema 3: a bucket spans a factor of 2^(1/8), about 9%.
+        for (quantile, exact) in [(0.5, 0.5), (0.99, 0.99)] {
+            let got = q(format!("histogram_quantile({quantile}, {series})")).unwrap();
+            assert!((got / exact - 1.0).abs() < 0.09, "{instance}: {got}");
+        }
+        // The empty histogram first, so `increase` counts a producer that writes once.
+        let raw = prometheus.histogram_samples(&format!("{series}[1h]"));
+        assert_eq!(
+            raw.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>(),
+            [(0.0, 0.0), (1001.0, 500.5)],
+            "{instance}"
+        );
+        assert!(raw[0].0 < raw[1].0, "{raw:?}");
+    }
+    let classic_count = |instance: &str| {
+        prometheus.scalar(&format!(
+            "rpc_native_seconds_count{{instance=\"{instance}\"}}"
+        ))
+    };
+    assert_eq!(classic_count("both"), Some(1001.0));
+    assert_eq!(
+        prometheus.scalar("count(rpc_native_seconds_bucket{instance=\"both\"})"),
+        Some(
+            MetricsConfig::default()
+                .recorder
+                .histogram_buckets_seconds
+                .len() as f64
+                + 1.0
+        )
+    );
+    assert_eq!(classic_count("native-only"), None);
+    assert!(prometheus
+        .query("{__name__=~\"rpc_native_seconds_.+\",instance=\"native-only\"}")
+        .is_empty());
+    // The end: a stale marker ends the native series for instant queries at once.
+    both.end().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let series = "rpc_native_seconds{instance=\"both\"}";
+    assert_eq!(
+        prometheus.scalar(&format!("histogram_count({series})")),
+        None
+    );
+    assert_eq!(classic_count("both"), None);
+    // The zero, the first write and the end's value; the stale marker is not a sample.
+    let last = prometheus.histogram_samples(&format!("{series}[1h]"));
+    assert_eq!(last.len(), 3, "{last:?}");
+    assert_eq!((last[2].1, last[2].2), (1001.0, 500.5));
+}
+
+/// `Encoder::with_native_histograms`, for a caller with an HTTP client of its own: its body, once
+/// compressed, is a write Prometheus takes whole, native histogram included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoder_of_ones_own_writes_native_histograms() {
+    let prometheus = Prometheus::start_with(&[], &["--enable-feature=native-histograms"]);
+    let (recorder, _) = native_recorder(&prometheus.write_url(), "own", true, true);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut encoder =
+        observer_metrics::remote_write::Encoder::new("rw-test", "own").with_native_histograms(true);
+    let body = encoder.encode(&recorder.handle(), now_ms);
+    let compressed = snap::raw::Encoder::new().compress_vec(&body).unwrap();
+    let status = tokio::task::spawn_blocking({
+        let url = prometheus.write_url();
+        move || {
+            ureq::post(&url)
+                .set("content-encoding", "snappy")
+                .set("content-type", "application/x-protobuf")
+                .set("x-prometheus-remote-write-version", "0.1.0")
+                .send_bytes(&compressed)
+                .map(|r| r.status())
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 204);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let own = "{instance=\"own\",route=\"/a\"}";
+    assert_eq!(
+        prometheus.scalar(&format!("histogram_count(rpc_native_seconds{own})")),
+        Some(1001.0)
+    );
+    assert_eq!(
+        prometheus.scalar(&format!("histogram_sum(rpc_native_seconds{own})")),
+        Some(500.5)
+    );
+    assert_eq!(
+        prometheus.scalar(&format!("rpc_native_seconds_count{own}")),
+        Some(1001.0)
+    );
+}
+
+/// Prometheus without `--enable-feature=native-histograms` answers a native histogram with 500
+/// "native histograms are disabled": the writer makes it a final error that names the flag and
+/// the setting, after one request, not a retry loop; the classic write it suggests goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_histograms_refused_are_a_final_error_naming_the_flag() {
+    let prometheus = Prometheus::start(&[]);
+    let writer = native_writer(&prometheus.write_url(), "refused", true, true);
+    let err = writer.write().await.unwrap_err();
+    assert!(
+        matches!(err, ExportError::Refused { status: 500, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    let message = err.to_string();
+    for needle in [
+        "native histograms are disabled",
+        "--enable-feature=native-histograms",
+        "remote_write.native_histograms = false",
+    ] {
+        assert!(message.contains(needle), "{message}");
+    }
+    let own = prometheus.own_metrics();
+    let refused = support::sample(
+        &own,
+        "prometheus_http_requests_total{code=\"500\",handler=\"/api/v1/write\"}",
+    );
+    assert_eq!(refused, Some(1.0), "one request, no retries");
+    assert_eq!(writer.failures(), 1);
+    let classic = native_writer(&prometheus.write_url(), "classic", false, true);
+    classic.write().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        prometheus.scalar("rpc_native_seconds_count{instance=\"classic\"}"),
+        Some(1001.0)
+    );
+}
+
+/// VictoriaMetrics 1.79 stores nothing of a native histogram: with the setting off (the default)
+/// it gets the classic buckets of a native family, exact; with it on, the classic series still
+/// arrive beside the native one it drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn victoria_metrics_gets_the_classic_buckets_of_a_native_family() {
+    let vm = VictoriaMetrics::start();
+    for (instance, natives) in [("off", false), ("on", true)] {
+        let writer = native_writer(&vm.write_url(), instance, natives, true);
+        writer.write().await.unwrap();
+    }
+    vm.flush();
+    // VictoriaMetrics makes fresh samples searchable a moment after a flush.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while vm.scalar("count(rpc_native_seconds_count)") != Some(2.0) {
+        assert!(std::time::Instant::now() < deadline, "nothing searchable");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for instance in ["off", "on"] {
+        let q = |e: String| vm.scalar(&format!("last_over_time({e}[1h])"));
+        let selector = format!("{{instance=\"{instance}\",route=\"/a\"}}");
+        assert_eq!(
+            q(format!("rpc_native_seconds_count{selector}")),
+            Some(1001.0),
+            "{instance}"
+        );
+        assert_eq!(
+            q(format!(
+                "rpc_native_seconds_bucket{{instance=\"{instance}\",le=\"0.1\"}}"
+            )),
+            Some(101.0),
+            "{instance}: 0 and 1..=100 ms"
+        );
+        let p99 = vm
+            .scalar(&format!(
+                "histogram_quantile(0.99, last_over_time(rpc_native_seconds_bucket{selector}[1h]))"
+            ))
+            .unwrap();
+        assert!((0.75..=1.0).contains(&p99), "{instance}: {p99}");
+    }
+}

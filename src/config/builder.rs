@@ -128,6 +128,22 @@ impl MetricsBuilder {
         self
     }
 
+    /// Keeps native buckets for the histograms `matcher` names (a full name, `prefix*` or
+    /// `*suffix`; `native_histogram_metrics`), beside their classic ones unless
+    /// [`native_histogram_classic_buckets`](Self::native_histogram_classic_buckets) says not to.
+    pub fn native_histogram_for_metric(mut self, matcher: impl Into<String>) -> Self {
+        let natives = &mut self.config.recorder.native_histogram_metrics;
+        natives.push(matcher.into());
+        self
+    }
+
+    /// Whether native histogram families keep their classic buckets too
+    /// (`native_histogram_classic_buckets`, default true).
+    pub fn native_histogram_classic_buckets(mut self, keep: bool) -> Self {
+        self.config.recorder.native_histogram_classic_buckets = keep;
+        self
+    }
+
     /// The quantiles summaries render (`summary_quantiles`).
     pub fn set_quantiles(mut self, quantiles: &[f64]) -> Self {
         self.config.recorder.summary_quantiles = quantiles.to_vec();

@@ -294,6 +294,7 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_SUMMARY_WINDOW_SECS`, `_BUCKETS` | `60`, `3` |
     /// | `OBSERVER_METRICS_NATIVE_HISTOGRAM_METRICS` | `rpc_*` (empty: none) |
     /// | `OBSERVER_METRICS_NATIVE_HISTOGRAM_BUCKET_FACTOR`, `_MAX_BUCKETS`, `_ZERO_THRESHOLD` | `1.1`, `160`, `1e-9` |
+    /// | `OBSERVER_METRICS_NATIVE_HISTOGRAM_CLASSIC_BUCKETS` | `true` / `false` |
     /// | `OBSERVER_METRICS_MAX_SERIES_PER_METRIC` | `10000` (`0`: no limit) |
     /// | `OBSERVER_METRICS_MAX_LABEL_VALUE_BYTES` | `4096` (`0`: no limit) |
     /// | `OBSERVER_METRICS_IDLE_TIMEOUT_SECS` | `600` (empty: never) |
@@ -311,7 +312,7 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_PUSH_CA_FILE` | `/etc/observer/ca.pem` |
     /// | `OBSERVER_METRICS_PUSH_BASIC_AUTH` | `user:password` |
     /// | `OBSERVER_METRICS_PUSH_RETRY_TRIES`, `_RETRY_BASE_BACKOFF_MS`, `_RETRY_MAX_BACKOFF_MS`, `_RETRY_JITTER` | `3`, `200`, `5000`, `0.5` |
-    /// | `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` | the same for `[remote_write]`: `URL`, `JOB`, `INSTANCE`, `HEADERS`, `BEARER_TOKEN`, `BASIC_AUTH`, `TIMEOUT_MS`, `SHUTDOWN_TIMEOUT_MS`, `MAX_SAMPLES_PER_SEND`, `CA_FILE`, `RETRY_*` |
+    /// | `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` | the same for `[remote_write]`: `URL`, `JOB`, `INSTANCE`, `HEADERS`, `BEARER_TOKEN`, `BASIC_AUTH`, `TIMEOUT_MS`, `SHUTDOWN_TIMEOUT_MS`, `MAX_SAMPLES_PER_SEND`, `CA_FILE`, `NATIVE_HISTOGRAMS`, `RETRY_*` |
     ///
     /// Any other variable starting with `OBSERVER_METRICS_` is an error, so a typo is not silently
     /// ignored.
@@ -478,6 +479,7 @@ mod tests {
             native_histogram_bucket_factor: 2.0,
             native_histogram_max_buckets: 10,
             native_histogram_zero_threshold: 0.001,
+            native_histogram_classic_buckets: false,
             max_series_per_metric: 7,
             idle_timeout_secs: Some(9),
             global_labels: [("env".to_owned(), "prod".to_owned())].into(),
@@ -678,6 +680,41 @@ mod tests {
                 .contains("histogram_buckets (from OBSERVER_METRICS_"),
             "{err}"
         );
+    }
+
+    /// The native histogram switches have their env twins, and a bad value names its field.
+    #[cfg(all(feature = "remote-write", not(target_arch = "wasm32")))]
+    #[test]
+    fn native_histogram_switches_have_env_twins() {
+        let c = MetricsConfig::default()
+            .with_env(env(&[
+                ("OBSERVER_METRICS_NATIVE_HISTOGRAM_METRICS", "rpc_*"),
+                ("OBSERVER_METRICS_NATIVE_HISTOGRAM_CLASSIC_BUCKETS", "false"),
+                (
+                    "OBSERVER_METRICS_REMOTE_WRITE_URL",
+                    "http://127.0.0.1:9090/api/v1/write",
+                ),
+                ("OBSERVER_METRICS_REMOTE_WRITE_JOB", "j"),
+                ("OBSERVER_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS", "true"),
+            ]))
+            .unwrap();
+        assert!(!c.recorder.native_histogram_classic_buckets);
+        assert!(c.remote_write.unwrap().native_histograms);
+        for (var, field) in [
+            (
+                "OBSERVER_METRICS_NATIVE_HISTOGRAM_CLASSIC_BUCKETS",
+                "native_histogram_classic_buckets",
+            ),
+            (
+                "OBSERVER_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS",
+                "remote_write_native_histograms (from OBSERVER_METRICS_",
+            ),
+        ] {
+            let err = MetricsConfig::default()
+                .with_env(env(&[(var, "yes")]))
+                .unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 
     #[test]

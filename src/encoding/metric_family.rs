@@ -12,6 +12,7 @@
 //! quantile = 1; double value = 2; }`, `Histogram { uint64 sample_count = 1; double sample_sum = 2;
 //! repeated Bucket bucket = 3; }`, `Bucket { uint64 cumulative_count = 1; double upper_bound = 2; }`.
 
+use super::proto::{put_bytes, put_double, put_native, put_tag, put_varint, NativeFields};
 use crate::recorder::index::Kind;
 use crate::recorder::native::State;
 use crate::recorder::walk::{Owner, Sample, Value, Visit};
@@ -174,7 +175,12 @@ fn close_series(open: &Open, kind: Kind, count: f64) -> Vec<u8> {
         put_bytes(&mut inner, 3, &point);
     }
     if let Some((state, zero_threshold)) = &open.native {
-        put_native(&mut inner, state, *zero_threshold);
+        put_native(
+            &mut inner,
+            &NativeFields::EXPOSITION,
+            state,
+            *zero_threshold,
+        );
     }
     let field = match kind {
         Kind::Histogram => 7,
@@ -182,36 +188,6 @@ fn close_series(open: &Open, kind: Kind, count: f64) -> Vec<u8> {
     };
     put_bytes(&mut metric, field, &inner);
     metric
-}
-
-/// A native histogram's fields of `Histogram`: `schema = 5` (sint32), `zero_threshold = 6`,
-/// `zero_count = 7`, `negative_span = 9`, `negative_delta = 10` (sint64), `positive_span = 12`,
-/// `positive_delta = 13`; a span is `BucketSpan { sint32 offset = 1; uint32 length = 2; }`.
-fn put_native(out: &mut Vec<u8>, state: &State, zero_threshold: f64) {
-    put_tag(out, 5, 0);
-    put_varint(out, zigzag(i64::from(state.schema)));
-    put_double(out, 6, zero_threshold);
-    put_tag(out, 7, 0);
-    put_varint(out, state.zero_count);
-    for (run, span_field, delta_field) in [(&state.negative, 9, 10), (&state.positive, 12, 13)] {
-        let (spans, deltas) = run.spans_and_deltas();
-        for (offset, length) in spans {
-            let mut span = Vec::with_capacity(12);
-            put_tag(&mut span, 1, 0);
-            put_varint(&mut span, zigzag(i64::from(offset)));
-            put_tag(&mut span, 2, 0);
-            put_varint(&mut span, u64::from(length));
-            put_bytes(out, span_field, &span);
-        }
-        for delta in deltas {
-            put_tag(out, delta_field, 0);
-            put_varint(out, zigzag(delta));
-        }
-    }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// A sample's `LabelPair` fields.
@@ -224,30 +200,6 @@ fn labels_of(sample: &Sample<'_>) -> Vec<u8> {
         put_bytes(&mut out, 1, &pair);
     }
     out
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A field's key: its number and wire type (0 varint, 1 fixed64, 2 length-delimited).
-fn put_tag(out: &mut Vec<u8>, field: u64, wire: u64) {
-    put_varint(out, (field << 3) | wire);
-}
-
-fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
-    put_tag(out, field, 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn put_double(out: &mut Vec<u8>, field: u64, v: f64) {
-    put_tag(out, field, 1);
-    out.extend_from_slice(&v.to_bits().to_le_bytes());
 }
 
 /// Whether an `Accept` header prefers the delimited protobuf exposition to text: its q-value is

@@ -5,6 +5,11 @@
 
 #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
 pub(crate) mod metric_family;
+#[cfg(any(
+    feature = "remote-write",
+    all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32"))
+))]
+pub(crate) mod proto;
 #[cfg(feature = "remote-write")]
 pub(crate) mod remote_write;
 pub(crate) mod text;

@@ -74,7 +74,7 @@ pub(crate) struct BucketRules {
     #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     natives: Vec<String>,
     #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
-    native: (f64, u32, f64),
+    native: (f64, u32, f64, bool),
     #[cfg(feature = "summary")]
     summary: Arc<HistogramShape>,
     sample_rate: f64,
@@ -121,6 +121,7 @@ impl BucketRules {
                 config.native_histogram_bucket_factor,
                 config.native_histogram_max_buckets,
                 config.native_histogram_zero_threshold,
+                config.native_histogram_classic_buckets,
             ),
             #[cfg(feature = "summary")]
             summary: Arc::new(HistogramShape::summary(
@@ -147,9 +148,9 @@ impl BucketRules {
         let classic = self.classic_shape_for(raw, exposed, seconds);
         #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
         if classic.summary_free() && matches(&self.natives, raw, exposed) {
-            let (factor, max_buckets, zero) = self.native;
+            let (factor, max_buckets, zero, keep_classic) = self.native;
             let native = crate::recorder::native::NativeShape::new(factor, max_buckets, zero);
-            return Arc::new(classic.with_native(native));
+            return Arc::new(classic.with_native(native, keep_classic));
         }
         classic
     }

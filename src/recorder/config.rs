@@ -87,6 +87,11 @@ pub struct RecorderConfig {
     pub native_histogram_max_buckets: u32,
     /// Observations within this of 0 go to the zero bucket. Default: 2^-128, client_golang's.
     pub native_histogram_zero_threshold: f64,
+    /// Whether a native histogram family keeps its classic buckets too. With `false` it keeps
+    /// none (less memory and fewer series): the text exposition shows its `le="+Inf"`, `_sum` and
+    /// `_count` alone, the protobuf one the native histogram, and remote write with
+    /// `native_histograms` on sends the native histogram alone. Default: true.
+    pub native_histogram_classic_buckets: bool,
     /// The most series one metric may have; past it, new label sets fold into one series labelled
     /// `otel_metric_overflow="true"`, counted in
     /// `observer_metrics_dropped_total{reason="cardinality_limit"}`. Existing series keep
@@ -129,6 +134,7 @@ impl Default for RecorderConfig {
             native_histogram_bucket_factor: 1.1,
             native_histogram_max_buckets: 160,
             native_histogram_zero_threshold: NATIVE_ZERO_THRESHOLD,
+            native_histogram_classic_buckets: true,
             max_series_per_metric: 10_000,
             idle_timeout_secs: None,
             global_labels: BTreeMap::new(),
@@ -380,6 +386,9 @@ impl RecorderConfig {
             "native_histogram_zero_threshold" => {
                 self.native_histogram_zero_threshold = map.next_value()?
             }
+            "native_histogram_classic_buckets" => {
+                self.native_histogram_classic_buckets = map.next_value()?
+            }
             "max_series_per_metric" => self.max_series_per_metric = map.next_value()?,
             "idle_timeout_secs" => self.idle_timeout_secs = map.next_value()?,
             "global_labels" => self.global_labels = map.next_value()?,
@@ -427,6 +436,8 @@ impl RecorderConfig {
             "native_histogram_zero_threshold" => {
                 whole(value, "expected a number").map(|v| self.native_histogram_zero_threshold = v)
             }
+            "native_histogram_classic_buckets" => whole(value, "expected true or false")
+                .map(|v| self.native_histogram_classic_buckets = v),
             "max_series_per_metric" => whole(value, "expected a whole number (0: no limit)")
                 .map(|v| self.max_series_per_metric = v),
             "idle_timeout_secs" => {

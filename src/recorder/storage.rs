@@ -115,12 +115,16 @@ impl HistogramShape {
         true
     }
 
-    /// This shape with native buckets too.
+    /// This shape with native buckets too, and its classic buckets only when `classic`.
     #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
-    pub(crate) fn with_native(&self, native: NativeShape) -> Self {
+    pub(crate) fn with_native(&self, native: NativeShape, classic: bool) -> Self {
+        let bounds: &[f64] = match classic {
+            true => &self.bounds,
+            false => &[],
+        };
         HistogramShape {
             native: Some(native),
-            ..HistogramShape::new(&self.bounds, self.sample_rate, self.nan_drops.clone())
+            ..HistogramShape::new(bounds, self.sample_rate, self.nan_drops.clone())
         }
     }
 

@@ -112,7 +112,27 @@ pub(crate) struct Sample<'a> {
     histogram_labels: Option<&'a str>,
 }
 
+/// The line a native histogram series has beside its classic ones, for a visitor that writes it
+/// as a series of its own (remote write): past any classic line's number.
+#[cfg(all(feature = "remote-write", not(target_arch = "wasm32")))]
+pub(crate) const NATIVE_LINE: u16 = u16::MAX;
+
 impl<'a> Sample<'a> {
+    /// The line of this histogram series' native histogram: the family's name and the series'
+    /// labels, no suffix, no extra label (its value is the visitor's to read from the cell).
+    #[cfg(all(feature = "remote-write", not(target_arch = "wasm32")))]
+    pub(crate) fn native_line(&self) -> Self {
+        Sample {
+            id: LineId {
+                line: NATIVE_LINE,
+                ..self.id
+            },
+            suffix: "",
+            extra: None,
+            ..*self
+        }
+    }
+
     /// The labels between the series text's braces, `a="x",b="y"`, or `""`.
     pub(crate) fn labels(&self) -> &'a str {
         self.histogram_labels

@@ -60,6 +60,25 @@ pub enum ExportError {
         /// metrics: …`.
         body: String,
     },
+    /// The receiver refused the request for a reason of its own configuration, which trying again
+    /// cannot change, although its status says to retry: Prometheus started without
+    /// `--enable-feature=native-histograms` answers a native histogram with 500 "native
+    /// histograms are disabled". The message says what to change. Natively only: the wasm
+    /// build has no native histograms.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[error("{method} {url} failed: the receiver answered {status}: {body}; {remedy}")]
+    Refused {
+        /// `POST`.
+        method: &'static str,
+        /// The receiver's URL.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The response body.
+        body: String,
+        /// What to change, on the receiver or in this config.
+        remedy: &'static str,
+    },
     /// Any other failure of the request.
     #[error("{method} {url} failed: {cause}")]
     Other {
@@ -143,6 +162,8 @@ impl ExportError {
         match self {
             ExportError::Status { status, .. } => *status == 429 || *status >= 500,
             ExportError::Tls { .. } => false,
+            #[cfg(not(target_arch = "wasm32"))]
+            ExportError::Refused { .. } => false,
             _ => true,
         }
     }

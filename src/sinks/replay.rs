@@ -155,7 +155,7 @@ fn keep(
     let comes_back = !matches!(
         error,
         ExportError::Status { status, .. } if *status != 429 && *status != 503
-    );
+    ) && !matches!(error, ExportError::Refused { .. });
     report.waiting += u64::from(comes_back);
     unreachable.insert(receiver_of(file).to_owned(), comes_back);
     report
@@ -206,7 +206,10 @@ async fn send(
         timeout,
     };
     let shown = redact_url(&file.header.url).into_owned();
-    ExportError::from_answer(method, &shown, timeout, http.send(request).await)
+    let answer = ExportError::from_answer(method, &shown, timeout, http.send(request).await);
+    #[cfg(feature = "remote-write")]
+    let answer = answer.map_err(crate::sinks::remote_write::final_refusal);
+    answer
 }
 
 /// A group's labels, sorted, and when the gateway last took a push of it (ms).

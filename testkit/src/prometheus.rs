@@ -110,6 +110,33 @@ impl Prometheus {
     pub fn samples(&self, selector: &str) -> Vec<(f64, f64)> {
         raw_samples(&self.url, selector)
     }
+
+    /// The raw native histogram samples `(seconds, count, sum)` a range selector returns.
+    pub fn histogram_samples(&self, selector: &str) -> Vec<(f64, f64, f64)> {
+        query_api(&self.url, selector)["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["histograms"].as_array().cloned().unwrap_or_default())
+            .map(|pair| {
+                let h = &pair[1];
+                (
+                    pair[0].as_f64().unwrap(),
+                    number(&h["count"]),
+                    number(&h["sum"]),
+                )
+            })
+            .collect()
+    }
+
+    /// Its own exposition (`/metrics`): what it counted of the requests it served.
+    pub fn own_metrics(&self) -> String {
+        ureq::get(&format!("{}/metrics", self.url))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    }
 }
 
 impl Drop for Prometheus {

@@ -22,13 +22,18 @@ use crate::recorder::RecorderHandle;
 pub(crate) const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
 mod labels;
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
 mod protobuf;
 
+use crate::encoding::proto::put_varint;
 use labels::sample_labels;
 pub(crate) use labels::Kind;
 #[cfg(test)]
 use labels::{line_labels, lines};
-use protobuf::{put_varint, sample_len};
+use protobuf::sample_len;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use protobuf::NativeBytes;
 pub(crate) use protobuf::{snappy, write_request, Samples, TimeSeries};
 
 /// How many writes carry a stale marker no receiver took before the encoder gives up on it. Five
@@ -51,9 +56,21 @@ pub(crate) struct Known {
     ended: bool,
     /// Writes that carried its stale marker without a receiver taking it.
     end_tries: u8,
-    /// The last walk's value.
+    /// The last walk's value (a native histogram's count).
     pub(crate) value: f64,
     pub(crate) kind: Kind,
+    /// A native histogram line's `Histogram` fields, from the last walk.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) native: Option<Box<NativeBytes>>,
+}
+
+impl Known {
+    /// Whether it is a native histogram's line (also once it left: its stale marker is a
+    /// `Histogram`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn is_native(id: LineId) -> bool {
+        id.line == crate::recorder::walk::NATIVE_LINE
+    }
 }
 
 /// See [`Known::anchor`].
@@ -116,6 +133,9 @@ pub struct Encoder {
     arena: Vec<u8>,
     /// Bytes of `arena` no known line uses any more.
     garbage: usize,
+    /// Whether a native histogram series goes as remote write's `Histogram` too.
+    #[cfg(not(target_arch = "wasm32"))]
+    natives: bool,
 }
 
 impl Encoder {
@@ -129,7 +149,21 @@ impl Encoder {
             index: crate::hash::HashMap::default(),
             arena: Vec::new(),
             garbage: 0,
+            #[cfg(not(target_arch = "wasm32"))]
+            natives: false,
         }
+    }
+
+    /// With `true`, each series of a family the recorder keeps native buckets for
+    /// (`native_histogram_metrics`) also goes as a native histogram: a series of the family's own
+    /// name whose samples are remote write's `Histogram` (field 4 of `TimeSeries`), which
+    /// Prometheus takes when started with `--enable-feature=native-histograms`. Its classic
+    /// `_bucket`/`_sum`/`_count` series go as well unless the family keeps no classic buckets
+    /// (`native_histogram_classic_buckets = false`). Default: `false`, classic series alone.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_native_histograms(mut self, on: bool) -> Self {
+        self.natives = on;
+        self
     }
 
     /// The `WriteRequest` (protobuf, not yet compressed) of `recorder`'s current state: one series
@@ -152,6 +186,8 @@ impl Encoder {
             out,
             sample: sample_len(timestamp_ms),
             timestamp: &tail,
+            #[cfg(not(target_arch = "wasm32"))]
+            timestamp_ms,
         };
         // No stale markers here: the lines that left are done with.
         let ended = self.walk(recorder, Some(body));
@@ -181,6 +217,10 @@ impl Encoder {
             cursor: 0,
             reordered: None,
             body,
+            #[cfg(not(target_arch = "wasm32"))]
+            open: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            native: None,
         };
         recorder.walk(&mut walk);
         let (cursor, reordered) = (walk.cursor, walk.reordered);
@@ -288,6 +328,8 @@ impl Encoder {
             end_tries: 0,
             value: 0.0,
             kind: Kind::Gauge,
+            #[cfg(not(target_arch = "wasm32"))]
+            native: None,
         }
     }
 }
@@ -305,6 +347,12 @@ struct Collector<'e> {
     reordered: Option<(Vec<Known>, Vec<Option<Known>>)>,
     /// Where [`Encoder::encode_into`] writes each line's series as the walk meets it.
     body: Option<Body<'e>>,
+    /// The native histogram series the walk is in.
+    #[cfg(not(target_arch = "wasm32"))]
+    open: Option<native::Open>,
+    /// The `Histogram` fields of the line being visited, when it is a native histogram's.
+    #[cfg(not(target_arch = "wasm32"))]
+    native: Option<Box<NativeBytes>>,
 }
 
 /// A request body written during a walk: every series has one sample at the same time, so the
@@ -315,9 +363,22 @@ struct Body<'o> {
     sample: usize,
     /// The timestamp field: tag and varint.
     timestamp: &'o [u8],
+    #[cfg(not(target_arch = "wasm32"))]
+    timestamp_ms: i64,
 }
 
 impl Body<'_> {
+    /// A native histogram line's series, with its one histogram.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn put_native(&mut self, labels: &[u8], native: &NativeBytes, count: f64) {
+        let series = TimeSeries {
+            labels,
+            samples: Samples::one(count, self.timestamp_ms),
+            native: Some(native),
+        };
+        self.out.extend_from_slice(&write_request(&[series]));
+    }
+
     fn put(&mut self, labels: &[u8], value: f64) {
         let out = &mut *self.out;
         out.push(0x0a);
@@ -344,16 +405,45 @@ impl Visit for Collector<'_> {
             true => Kind::Gauge,
             false => self.kind,
         };
-        let value = sample.value.as_f64();
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.encoder.natives {
+            match native::step(&mut self.open, &sample) {
+                native::Step::Line => {}
+                native::Step::Skip => return,
+                native::Step::Then {
+                    classic,
+                    count,
+                    bytes,
+                } => {
+                    if classic {
+                        self.line(&sample, kind, sample.value.as_f64());
+                    }
+                    self.native = Some(bytes);
+                    self.line(&sample.native_line(), Kind::Cumulative, count as f64);
+                    return;
+                }
+            }
+        }
+        self.line(&sample, kind, sample.value.as_f64());
+    }
+}
+
+impl Collector<'_> {
+    /// Reads one line: found at the cursor while the order stays, else by its id, else learnt.
+    fn line(&mut self, sample: &Sample<'_>, kind: Kind, value: f64) {
         let encoder = &mut *self.encoder;
         if self.reordered.is_none() {
             if let Some(known) = encoder.lines.get_mut(self.cursor) {
                 if known.id == sample.id {
                     (known.value, known.kind, known.ended, known.end_tries) =
                         (value, kind, false, 0);
+                    #[cfg(not(target_arch = "wasm32"))]
+                    {
+                        known.native = self.native.take();
+                    }
                     self.cursor += 1;
                     if let Some(body) = &mut self.body {
-                        body.put(&encoder.arena[known.labels.0..known.labels.1], value);
+                        body.write(&encoder.arena, known);
                     }
                     return;
                 }
@@ -372,12 +462,28 @@ impl Visit for Collector<'_> {
             return;
         };
         let taken = encoder.index.get(&sample.id).and_then(|&i| old[i].take());
-        let mut known = taken.unwrap_or_else(|| encoder.learn(&sample));
+        let mut known = taken.unwrap_or_else(|| encoder.learn(sample));
         (known.value, known.kind, known.ended, known.end_tries) = (value, kind, false, 0);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            known.native = self.native.take();
+        }
         if let Some(body) = &mut self.body {
-            body.put(&encoder.arena[known.labels.0..known.labels.1], value);
+            body.write(&encoder.arena, &known);
         }
         next.push(known);
+    }
+}
+
+impl Body<'_> {
+    /// A known line's series, as the last walk read it.
+    fn write(&mut self, arena: &[u8], known: &Known) {
+        let labels = &arena[known.labels.0..known.labels.1];
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(native) = &known.native {
+            return self.put_native(labels, native, known.value);
+        }
+        self.put(labels, known.value);
     }
 }
 
@@ -396,10 +502,7 @@ pub(crate) fn encode_write_request(
         .collect();
     let series: Vec<TimeSeries<'_>> = labels
         .iter()
-        .map(|(labels, value)| TimeSeries {
-            labels,
-            samples: Samples::one(*value, timestamp_ms),
-        })
+        .map(|(labels, value)| TimeSeries::floats(labels, Samples::one(*value, timestamp_ms)))
         .collect();
     write_request(&series)
 }
@@ -502,6 +605,36 @@ mod tests {
         }
     }
 
+    /// A native histogram series' samples are `Histogram`s (field 4): the empty one for its `0`,
+    /// the full one for its value, a stale sum for its marker, each with its timestamp (field 15).
+    #[test]
+    fn native_histogram_samples_are_histograms() {
+        let native = NativeBytes {
+            full: vec![0x08, 0x05],
+            empty: vec![0x20, 0x06],
+        };
+        let mut samples = Samples::one(0.0, 1);
+        samples.push(5.0, 2);
+        samples.push(f64::from_bits(STALE_NAN), 3);
+        let labels = [0x0a, 0x00];
+        let series = [TimeSeries {
+            labels: &labels,
+            samples,
+            native: Some(&native),
+        }];
+        let stale = STALE_NAN.to_le_bytes();
+        let expected: Vec<u8> = [
+            &[0x0a, 0x1b, 0x0a, 0x00][..],
+            &[0x22, 0x04, 0x20, 0x06, 0x78, 0x01],
+            &[0x22, 0x04, 0x08, 0x05, 0x78, 0x02],
+            &[0x22, 0x0b, 0x19],
+            &stale,
+            &[0x78, 0x03],
+        ]
+        .concat();
+        assert_eq!(write_request(&series), expected);
+    }
+
     #[test]
     fn write_request_bytes() {
         let labels = [
@@ -510,10 +643,7 @@ mod tests {
             &[0x12, 0x01, b'a'],
         ]
         .concat();
-        let series = [TimeSeries {
-            labels: &labels,
-            samples: Samples::one(1.0, 5),
-        }];
+        let series = [TimeSeries::floats(&labels, Samples::one(1.0, 5))];
         let expected: Vec<u8> = [
             &[0x0a, 0x1c][..],         // TimeSeries, 28 bytes
             &[0x0a, 0x0d, 0x0a, 0x08], // Label (13), name (8)

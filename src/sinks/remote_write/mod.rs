@@ -27,3 +27,30 @@ pub(crate) const PROTOCOL_HEADERS: [(&str, &str); 4] = [
         concat!("observer-metrics/", env!("CARGO_PKG_VERSION")),
     ),
 ];
+
+/// `error`, or the final error it stands for: Prometheus refusing native histograms answers 500,
+/// which the protocol says to retry, but no retry changes its flags.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn final_refusal(
+    error: crate::sinks::error::ExportError,
+) -> crate::sinks::error::ExportError {
+    use crate::sinks::error::ExportError;
+    match error {
+        ExportError::Status {
+            method,
+            url,
+            status,
+            body,
+        } if body.contains("native histograms are disabled") => ExportError::Refused {
+            method,
+            url,
+            status,
+            body,
+            remedy: "start Prometheus with --enable-feature=native-histograms, or set \
+                     remote_write.native_histograms = false \
+                     (OBSERVER_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS=false) to send classic \
+                     buckets alone",
+        },
+        other => other,
+    }
+}

@@ -54,6 +54,14 @@ pub struct RemoteWriteConfig {
     pub max_samples_per_send: usize,
     /// A PEM file of CA certificates trusted besides the platform's store (natively). Default: none.
     pub ca_file: Option<String>,
+    /// Whether a histogram the recorder keeps native buckets for (`native_histogram_metrics`) also
+    /// goes as a native histogram (`TimeSeries.histograms`): a series of the family's own name,
+    /// which Prometheus takes when started with `--enable-feature=native-histograms` (without it,
+    /// it refuses the whole write, a final error that names the flag). VictoriaMetrics 1.79 answers
+    /// 204 and stores nothing of one: leave this off for it, and it gets the classic buckets. The
+    /// classic `_bucket`/`_sum`/`_count` series go either way, unless the family keeps none
+    /// (`native_histogram_classic_buckets = false`). Natively only. Default: false.
+    pub native_histograms: bool,
 }
 
 impl Default for RemoteWriteConfig {
@@ -70,6 +78,7 @@ impl Default for RemoteWriteConfig {
             retry: RetryPolicy::default(),
             max_samples_per_send: 2000,
             ca_file: None,
+            native_histograms: false,
         }
     }
 }
@@ -88,6 +97,7 @@ impl fmt::Debug for RemoteWriteConfig {
             .field("retry", &self.retry)
             .field("max_samples_per_send", &self.max_samples_per_send)
             .field("ca_file", &self.ca_file)
+            .field("native_histograms", &self.native_histograms)
             .finish()
     }
 }
@@ -186,6 +196,7 @@ impl RemoteWriteConfig {
                     .parse()
                     .map_err(|_| "expected a whole number")?
             }
+            "native_histograms" => rw.native_histograms = crate::env::flag(value)?,
             _ => return Err("unknown variable"),
         }
         Ok(())

@@ -2,8 +2,10 @@
 //! markers, batches, and sending with retries, one write at a time.
 
 use super::settings::RemoteWriteConfig;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::encoding::remote_write::NativeBytes;
 use crate::encoding::remote_write::{
-    snappy, write_request, Encoder, Kind, Samples, TimeSeries, STALE_NAN,
+    snappy, write_request, Encoder, Kind, Known, Samples, TimeSeries, STALE_NAN,
 };
 use crate::error::ConfigError;
 use crate::platform::{unix_time_secs, Body, HttpClient, HttpRequest};
@@ -138,7 +140,7 @@ impl RemoteWriter {
                 .map(|&(k, v)| (k.to_owned(), v.to_owned())),
         );
         let instance = config.instance.clone().unwrap_or_else(generated_instance);
-        let encoder = Encoder::new(config.job.clone(), instance.clone());
+        let encoder = encoder_for(&config, &instance);
         let now = unix_millis();
         Ok(RemoteWriter {
             url: redact_url(&config.url).into_owned(),
@@ -412,18 +414,19 @@ impl RemoteWriter {
                 samples.push(stale, now + 1);
             }
             new_lines.push(new.then_some(line.id));
-            series.push(TimeSeries {
-                labels: encoder.labels(line),
-                samples,
-            });
+            series.push(series_of(encoder, line, samples));
         }
         // Series that left the exposition (idle expiry) end at once, as at `end`; after the
         // walked ones, so that what was sent tells which markers were taken.
-        for &(_, labels) in &ended {
-            series.push(TimeSeries {
-                labels: encoder.labels_at(labels),
-                samples: Samples::one(stale, now),
-            });
+        for &(_id, labels) in &ended {
+            #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
+            let mut series_ended =
+                TimeSeries::floats(encoder.labels_at(labels), Samples::one(stale, now));
+            #[cfg(not(target_arch = "wasm32"))]
+            if Known::is_native(_id) {
+                series_ended.native = Some(&ENDED);
+            }
+            series.push(series_ended);
         }
         state.last_ms = if end { now + 1 } else { now };
         state.last_write_ms = now;
@@ -447,7 +450,7 @@ impl RemoteWriter {
             now
         };
         let stale = f64::from_bits(STALE_NAN);
-        let mut encoder = Encoder::new(self.config.job.clone(), self.instance.clone());
+        let mut encoder = encoder_for(&self.config, &self.instance);
         encoder.collect(&self.recorder);
         let series: Vec<_> = encoder
             .walked()
@@ -455,10 +458,7 @@ impl RemoteWriter {
             .map(|line| {
                 let mut samples = Samples::one(line.value, now);
                 samples.push(stale, now + 1);
-                TimeSeries {
-                    labels: encoder.labels(line),
-                    samples,
-                }
+                series_of(&encoder, line, samples)
             })
             .collect();
         self.batches(&series)
@@ -514,8 +514,12 @@ impl RemoteWriter {
                 .await;
             if let Err(e) = sent {
                 // An interval write cut short by the run's end is not lost: the final one follows.
+                // A receiver that refuses the kind of data sent refuses it replayed as well:
+                // spooled, it would hold every later write behind it.
                 #[cfg(not(target_arch = "wasm32"))]
-                let queued = match (until, self.lane.spool(), give_up()) {
+                let refused = matches!(e, ExportError::Refused { .. });
+                #[cfg(not(target_arch = "wasm32"))]
+                let queued = match (until, self.lane.spool(), give_up() || refused) {
                     (None, Some(spool), false) => batches[at..]
                         .iter()
                         .all(|(body, _)| self.spool_one(spool, body).is_some()),
@@ -582,13 +586,40 @@ impl RemoteWriter {
             body: Some(body),
             timeout: self.config.timeout(),
         };
-        ExportError::from_answer(
+        let answer = ExportError::from_answer(
             method,
             &self.url,
             self.config.timeout(),
             http.send(request).await,
-        )
+        );
+        // Only native histograms draw the refusal, and the wasm build has none.
+        #[cfg(not(target_arch = "wasm32"))]
+        let answer = answer.map_err(super::final_refusal);
+        answer
     }
+}
+
+/// The encoder of a writer with `config`, for `instance`.
+fn encoder_for(config: &RemoteWriteConfig, instance: &str) -> Encoder {
+    let encoder = Encoder::new(config.job.clone(), instance.to_owned());
+    #[cfg(not(target_arch = "wasm32"))]
+    let encoder = encoder.with_native_histograms(config.native_histograms);
+    encoder
+}
+
+/// The stale marker of a native histogram series, which needs nothing of its buckets.
+#[cfg(not(target_arch = "wasm32"))]
+static ENDED: NativeBytes = NativeBytes::ENDED;
+
+/// A walked line's series with `samples`: a native histogram line's written as `Histogram`s.
+fn series_of<'e>(encoder: &'e Encoder, line: &'e Known, samples: Samples) -> TimeSeries<'e> {
+    #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
+    let mut series = TimeSeries::floats(encoder.labels(line), samples);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        series.native = line.native.as_deref();
+    }
+    series
 }
 
 /// One write, encoded: what `send_batches` sends and what the receiver's answer marks.
