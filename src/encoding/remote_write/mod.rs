@@ -580,6 +580,96 @@ mod tests {
         assert!(encoder.lines.is_empty(), "{:?}", encoder.lines);
     }
 
+    /// A series hidden for idleness while a handle holds it stays known once a receiver took its
+    /// stale marker: touched again, it goes on as the same line, with no second `0` (a counter's
+    /// would read as a reset). Counters, gauges and histograms alike.
+    #[test]
+    fn a_hidden_series_stays_known_until_it_comes_back() {
+        let config = crate::MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+        let recorder = crate::ObserverRecorder::new(&config.recorder).unwrap();
+        let (counter, gauge, histogram) = metrics::with_local_recorder(&recorder, || {
+            (
+                metrics::counter!("held_total"),
+                metrics::gauge!("held"),
+                metrics::histogram!("held_ms"),
+            )
+        });
+        let touch = |v: f64| {
+            counter.increment(1);
+            gauge.set(v);
+            histogram.record(v);
+        };
+        touch(1.0);
+        let handle = recorder.handle();
+        let mut encoder = Encoder::new("j", "i");
+        assert!(encoder.collect(&handle).is_empty());
+        let ids: Vec<LineId> = encoder.walked().iter().map(|k| k.id).collect();
+        encoder.mark_zeroed(ids.iter().copied());
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        let ended = encoder.collect(&handle);
+        assert_eq!(ended.len(), ids.len());
+        encoder.mark_ended(ended.iter().map(|&(id, _)| id));
+        assert!(encoder.collect(&handle).is_empty());
+        assert_eq!(encoder.lines.len(), ids.len(), "{:?}", encoder.lines);
+        touch(2.0);
+        assert!(encoder.collect(&handle).is_empty());
+        let walked = encoder.walked();
+        assert_eq!(walked.iter().map(|k| k.id).collect::<Vec<_>>(), ids);
+        assert!(walked.iter().all(|k| k.zeroed), "{walked:?}");
+    }
+
+    /// Lines whose series are gone for good are forgotten once their stale markers were taken,
+    /// counters, gauges and histograms alike, and their labels compacted away: under churn the
+    /// arena stays within twice what the known lines use.
+    #[test]
+    fn the_labels_of_forgotten_lines_are_compacted_away() {
+        let config = crate::MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+        let recorder = crate::ObserverRecorder::new(&config.recorder).unwrap();
+        let kept = metrics::with_local_recorder(&recorder, || metrics::counter!("kept_total"));
+        let handle = recorder.handle();
+        let mut encoder = Encoder::new("j", "i");
+        let used = |e: &Encoder| {
+            e.lines
+                .iter()
+                .map(|k| k.labels.1 - k.labels.0)
+                .sum::<usize>()
+        };
+        // Bounded: three rounds of 60 series, a second each.
+        for round in 0..3 {
+            metrics::with_local_recorder(&recorder, || {
+                for i in 0..20 {
+                    let labels = [("round", round.to_string()), ("i", i.to_string())];
+                    metrics::counter!("churn_total", &labels).increment(1);
+                    metrics::gauge!("churn", &labels).set(1.0);
+                    metrics::histogram!("churn_ms", &labels).record(1.0);
+                }
+            });
+            kept.increment(1);
+            encoder.collect(&handle);
+            let churned = encoder.walked().len() - 1;
+            std::thread::sleep(std::time::Duration::from_millis(1_100));
+            kept.increment(1);
+            let ended = encoder.collect(&handle);
+            assert_eq!(ended.len(), churned, "round {round}");
+            encoder.mark_ended(ended.into_iter().map(|(id, _)| id));
+            // Forgotten now: their series are gone for good.
+            assert!(encoder.collect(&handle).is_empty());
+            assert_eq!(encoder.lines.len(), 1, "round {round}");
+            // A body while their labels are garbage not yet compacted.
+            assert!(encoder.garbage > 0);
+            assert!(!encoder.encode(&handle, 5).is_empty());
+        }
+        kept.increment(1);
+        encoder.collect(&handle);
+        assert_eq!(encoder.arena.len() - encoder.garbage, used(&encoder));
+        assert!(
+            encoder.arena.len() <= 2 * used(&encoder),
+            "{} bytes for {} in use",
+            encoder.arena.len(),
+            used(&encoder)
+        );
+    }
+
     /// The encoder reading the recorder and the one-off reading its render write the same bytes:
     /// every family kind, histogram lines, ratios, escaped values, `job`/`instance` of its own.
     #[test]
@@ -603,6 +693,19 @@ mod tests {
             let expected = encode_write_request(&text, "j", "i", 5);
             assert_eq!(encoder.encode(&recorder.handle(), 5), expected);
         }
+    }
+
+    /// An encoder of one's own with no `job` or `instance` (empty labels are left out) writes the
+    /// bare series, again and again: the body's size estimate never goes below zero on short labels.
+    #[test]
+    fn bare_series_encode_again_and_again() {
+        let recorder = crate::ObserverRecorder::new(&Default::default()).unwrap();
+        metrics::with_local_recorder(&recorder, || metrics::counter!("a").increment(1));
+        let mut encoder = Encoder::new("", "");
+        let first = encoder.encode(&recorder.handle(), 5);
+        let expected = encode_write_request(&recorder.render(), "", "", 5);
+        assert_eq!(first, expected);
+        assert_eq!(encoder.encode(&recorder.handle(), 5), expected);
     }
 
     /// A native histogram series' samples are `Histogram`s (field 4): the empty one for its `0`,
