@@ -557,3 +557,59 @@ async fn nothing_goes_ahead_of_the_spooled_writes() {
     assert_every_sample_arrived(&run.recorder, &prometheus, "ahead", 4);
     let _ = std::fs::remove_dir_all(&run.dir);
 }
+
+/// Prometheus without `--enable-feature=native-histograms` refuses every write that carries one:
+/// with a spool, neither an interval write nor the final one stays on disk to be refused again at
+/// every later start (the final one is counted as rejected), and the error names the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_refused_for_native_histograms_do_not_stay_in_the_spool() {
+    let prometheus = Prometheus::start(&[]);
+    let dir = spool_dir("refused-native");
+    let mut rw = remote_write(&prometheus.write_url(), "refused-native", 2000);
+    rw.native_histograms = true;
+    let mut config = MetricsConfig::default();
+    config.recorder.native_histogram_metrics = vec!["rpc_native_seconds".into()];
+    config.remote_write = Some(rw);
+    config.spool = Some(SpoolConfig::new(&dir));
+    let (recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::histogram!("rpc_native_seconds").record(0.25);
+    });
+    let err = exporter.flush().await.unwrap_err().to_string();
+    assert!(err.contains("--enable-feature=native-histograms"), "{err}");
+    assert_eq!(spooled_files(&dir), 0, "an interval write was spooled");
+    let err = exporter.shutdown().await.unwrap_err().to_string();
+    assert!(err.contains("native histograms are disabled"), "{err}");
+    assert_eq!(spooled_files(&dir), 0, "the final write was kept");
+    let text = recorder.render();
+    let rejected = sample(
+        &text,
+        "observer_metrics_spool_dropped_total{reason=\"rejected\"}",
+    );
+    assert_eq!(rejected, Some(1.0), "{text}");
+    // A native write spooled while the receiver was down (or by an older version) meets the same
+    // answer when replayed: dropped as refused for good, the flag named, not kept for ever.
+    let request = observer_metrics::remote_write::Encoder::new("lib-spool", "refused-native")
+        .with_native_histograms(true)
+        .encode(&recorder.handle(), now_ms() as i64);
+    let body = snap::raw::Encoder::new().compress_vec(&request).unwrap();
+    let name = format!(
+        "{:013}-0000000001-00000000-remote_write-POST-0000000000000001.om",
+        now_ms() - 1000
+    );
+    spool_file(&dir, &name, "remote_write", &prometheus.write_url(), &body);
+    let mut replaying = MetricsConfig::default();
+    replaying.spool = Some(SpoolConfig::new(&dir));
+    let report = replaying.replay_spool().await.unwrap();
+    assert_eq!((report.delivered, report.kept, report.dropped), (0, 0, 1));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("refused for good")
+                && n.contains("--enable-feature=native-histograms")),
+        "{report:?}"
+    );
+    assert_eq!(spooled_files(&dir), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -133,7 +133,7 @@ pub(crate) async fn replay(
 
 /// Whether the receiver refused this payload itself, so that sending it again can never
 /// succeed: a 400 (Prometheus: out of bounds, out of order; the gateway: a body it cannot take),
-/// 409, 413 or 422. Anything else (no connection, TLS, 401/403 until credentials are fixed, a
+/// 409, 413 or 422, or a kind of data it has disabled (`ExportError::Refused`). Anything else (no connection, TLS, 401/403 until credentials are fixed, a
 /// 404 of a moved endpoint, 429, 5xx) keeps the file for a later replay.
 fn refused_for_good(error: &ExportError) -> bool {
     matches!(
@@ -141,7 +141,7 @@ fn refused_for_good(error: &ExportError) -> bool {
         ExportError::Status {
             status: 400 | 409 | 413 | 422,
             ..
-        }
+        } | ExportError::Refused { .. }
     )
 }
 
@@ -155,7 +155,7 @@ fn keep(
     let comes_back = !matches!(
         error,
         ExportError::Status { status, .. } if *status != 429 && *status != 503
-    ) && !matches!(error, ExportError::Refused { .. });
+    );
     report.waiting += u64::from(comes_back);
     unreachable.insert(receiver_of(file).to_owned(), comes_back);
     report

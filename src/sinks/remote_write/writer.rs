@@ -514,8 +514,10 @@ impl RemoteWriter {
                 .await;
             if let Err(e) = sent {
                 // An interval write cut short by the run's end is not lost: the final one follows.
-                // A receiver that refuses the kind of data sent refuses it replayed as well:
-                // spooled, it would hold every later write behind it.
+                // A request the receiver refuses itself (native histograms it has disabled) it
+                // would refuse replayed, as it would a 400: an interval write's totals come again
+                // with the next; a final write's refused request is dropped as rejected, and the
+                // ones after it stay on disk as usual.
                 #[cfg(not(target_arch = "wasm32"))]
                 let refused = matches!(e, ExportError::Refused { .. });
                 #[cfg(not(target_arch = "wasm32"))]
@@ -523,6 +525,13 @@ impl RemoteWriter {
                     (None, Some(spool), false) => batches[at..]
                         .iter()
                         .all(|(body, _)| self.spool_one(spool, body).is_some()),
+                    (Some(_), Some(_), _) if refused => {
+                        if let Some(file) = ahead[at].take() {
+                            file.drop_for("rejected");
+                        }
+                        let rest = &ahead[at + 1..];
+                        !rest.is_empty() && rest.iter().all(Option::is_some)
+                    }
                     (Some(_), Some(_), _) => ahead[at..].iter().all(Option::is_some),
                     _ => false,
                 };
@@ -655,6 +664,18 @@ mod tests {
             last_ms,
             last_write_ms,
             encoder: Encoder::new("j", "i"),
+        }
+    }
+
+    /// A producer without an `instance` of its own gets one that no other producer shares.
+    #[test]
+    fn a_generated_instance_is_unique_and_shaped() {
+        let (a, b) = (generated_instance(), generated_instance());
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let digits = id.strip_prefix("om-").unwrap();
+            assert_eq!(digits.len(), 16, "{id}");
+            assert!(digits.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
         }
     }
 
