@@ -698,3 +698,134 @@ async fn victoria_metrics_gets_the_classic_buckets_of_a_native_family() {
         assert!((0.75..=1.0).contains(&p99), "{instance}: {p99}");
     }
 }
+
+/// Whether a request's body (snappy, after the headers) carries a stale marker: a final write.
+fn carries_stale_marker(request: &[u8]) -> bool {
+    let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let Ok(body) = snap::raw::Decoder::new().decompress_vec(&request[at + 4..]) else {
+        return false;
+    };
+    let stale = 0x7ff0_0000_0000_0002u64.to_le_bytes();
+    body.windows(8).any(|w| w == stale)
+}
+
+/// Shutdown stops an interval write's retries, as it does a push's: against a receiver answering
+/// 503, the write at start retries under a long policy; at shutdown it gives up after its current
+/// wait and the final write (with its stale markers) goes out within the deadline. With
+/// `stop_interval_writes` a no-op (a mutant no test noticed) the interval write held the turn
+/// past the deadline and no final write was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_the_retries_of_an_interval_write() {
+    let server = FaultServer::start(Fault::Statuses(vec![503]));
+    let mut rw = config(&server.url, "stops");
+    rw.retry.tries = 100;
+    rw.retry.base_backoff_ms = 100;
+    rw.retry.max_backoff_ms = 100;
+    rw.retry.jitter = 0.0;
+    rw.shutdown_timeout_ms = 2000;
+    let mut settings = MetricsConfig::default();
+    settings.export_interval_secs = 3600;
+    settings.remote_write = Some(rw);
+    let (recorder, exporter) = MetricsBuilder::from_config(settings).build().unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("stops_total").increment(1));
+    // Bounded: the write at start is retrying once the server has seen two attempts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.requests.lock().unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no retries at start");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        exporter.shutdown().await.is_err(),
+        "the receiver answers 503"
+    );
+    let requests = server.requests.lock().unwrap().clone();
+    let finals = requests.iter().filter(|r| carries_stale_marker(r)).count();
+    assert!(finals > 0, "no final write in {} requests", requests.len());
+}
+
+/// A request spooled while the receiver failed is replayed with the writer's own credentials and
+/// headers (the bearer token, `X-Scope-OrgID`), each protocol header once, before the next write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spooled_write_is_replayed_with_the_writers_credentials() {
+    let server = FaultServer::start(Fault::Statuses(vec![503, 204]));
+    let dir = std::env::temp_dir().join(format!("om-rw-credentials-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut rw = config(&server.url, "credentials");
+    rw.retry.tries = 1;
+    rw.bearer_token = Some(observer_metrics::export::Secret::new("t0ken"));
+    rw.headers.insert("X-Scope-OrgID".into(), "team-a".into());
+    let mut settings = MetricsConfig::default();
+    settings.export_interval_secs = 3600;
+    settings.remote_write = Some(rw);
+    settings.spool = Some(observer_metrics::spool::SpoolConfig::new(&dir));
+    let (recorder, exporter) = MetricsBuilder::from_config(settings).build().unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("creds_total").increment(1));
+    // The first write (at start, or this flush) fails and is spooled; the next flush replays it
+    // first, then writes.
+    let _ = exporter.flush().await;
+    exporter.flush().await.unwrap();
+    let requests = server.request_texts();
+    assert!(requests.len() >= 3, "{} requests", requests.len());
+    for (n, request) in requests.iter().enumerate() {
+        let head = request
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        let count = |h: &str| head.lines().filter(|l| l.starts_with(h)).count();
+        assert_eq!(
+            count("authorization: bearer t0ken"),
+            1,
+            "request {n}: {head}"
+        );
+        assert_eq!(count("x-scope-orgid: team-a"), 1, "request {n}: {head}");
+        assert_eq!(count("content-encoding: snappy"), 1, "request {n}: {head}");
+        assert_eq!(
+            count("x-prometheus-remote-write-version:"),
+            1,
+            "request {n}: {head}"
+        );
+    }
+    let text = recorder.render();
+    assert_eq!(
+        support::sample(
+            &text,
+            "observer_metrics_replayed_total{sink=\"remote_write\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    exporter.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a writer says of itself: its URL with the password hidden, its settings, its successes
+/// and failures, and a `Debug` that shows who it is without secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_reports_its_url_settings_and_outcomes() {
+    let server = FaultServer::start(Fault::Statuses(vec![204, 204, 400]));
+    let url = server.url.replacen("http://", "http://user:s3cret@", 1);
+    let mut settings = MetricsConfig::default();
+    settings.remote_write = Some(config(&url, "reports"));
+    let recorder = MetricsBuilder::from_config(settings.clone())
+        .build_recorder()
+        .unwrap();
+    let writer = RemoteWriter::new(recorder.handle(), settings.remote_write.unwrap()).unwrap();
+    assert_eq!(writer.url(), url.replacen("s3cret", "***", 1));
+    assert_eq!(writer.config().job, "rw-test");
+    assert_eq!(writer.instance(), "reports");
+    for _ in 0..2 {
+        writer.write().await.unwrap();
+    }
+    for _ in 0..2 {
+        assert!(writer.write().await.is_err());
+    }
+    assert_eq!((writer.successes(), writer.failures()), (2, 2));
+    let shown = format!("{writer:?}");
+    for needle in ["RemoteWriter", "***", "rw-test", "reports"] {
+        assert!(shown.contains(needle), "{shown}");
+    }
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
