@@ -558,6 +558,38 @@ async fn nothing_goes_ahead_of_the_spooled_writes() {
     let _ = std::fs::remove_dir_all(&run.dir);
 }
 
+/// A receiver still down at the end: the final write goes to the spool once, after the requests
+/// already there (not also ahead of them), and a later start delivers every one of them in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_write_behind_the_spool_is_spooled_once() {
+    let run = down_receiver("down-at-end", 2).await;
+    let before = spooled_files(&run.dir);
+    assert!(
+        run.exporter.shutdown().await.is_err(),
+        "the receiver is down"
+    );
+    assert_eq!(
+        spooled_files(&run.dir),
+        before + 1,
+        "{}",
+        run.recorder.render()
+    );
+    let port = run.port;
+    let prometheus = tokio::task::spawn_blocking(move || Prometheus::start_on(&[], port))
+        .await
+        .unwrap();
+    let mut replaying = MetricsConfig::default();
+    replaying.spool = Some(SpoolConfig::new(&run.dir));
+    let report = replaying.replay_spool().await.unwrap();
+    assert_eq!(
+        (report.delivered, report.kept),
+        (before as u64 + 1, 0),
+        "{report:?}"
+    );
+    assert_every_sample_arrived(&run.recorder, &prometheus, "down-at-end", 2);
+    let _ = std::fs::remove_dir_all(&run.dir);
+}
+
 /// Prometheus without `--enable-feature=native-histograms` refuses every write that carries one:
 /// with a spool, neither an interval write nor the final one stays on disk to be refused again at
 /// every later start (the final one is counted as rejected), and the error names the flag.
