@@ -558,6 +558,34 @@ async fn nothing_goes_ahead_of_the_spooled_writes() {
     let _ = std::fs::remove_dir_all(&run.dir);
 }
 
+/// A receiver that took every write of the run and fails only the final one: the final write is on
+/// disk before it is sent, so once its deadline passes it is kept for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_write_refused_at_the_end_of_a_good_run_is_kept() {
+    let server = support::FaultServer::start(support::Fault::Statuses(vec![204, 503]));
+    let dir = spool_dir("end-only");
+    let mut config = MetricsConfig::default();
+    config.export_interval_secs = 3600;
+    config.remote_write = Some(remote_write(&server.url, "end-only", 1000));
+    config.spool = Some(SpoolConfig::new(&dir));
+    let (recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("end_only_total").increment(3)
+    });
+    // Bounded: the write at start is taken within 10 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.requests.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no write at start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        exporter.shutdown().await.is_err(),
+        "the final write is refused"
+    );
+    assert_eq!(spooled_files(&dir), 1, "{}", recorder.render());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A receiver still down at the end: the final write goes to the spool once, after the requests
 /// already there (not also ahead of them), and a later start delivers every one of them in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
