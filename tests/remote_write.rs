@@ -829,3 +829,48 @@ async fn a_writer_reports_its_url_settings_and_outcomes() {
     }
     assert!(!shown.contains("s3cret"), "{shown}");
 }
+
+/// A new series' `0` goes at the time of the last write the receiver took: neither earlier (the
+/// writer's start, when a write was taken since) nor at the time of a write that failed since
+/// (which may have arrived unanswered, holding another value at that time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_series_zero_goes_at_the_last_write_taken() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let prometheus = Prometheus::start(&[]);
+    let down = std::sync::Arc::new(AtomicBool::new(false));
+    let host = prometheus.url.trim_start_matches("http://").to_owned();
+    let relay = FaultServer::start(Fault::Relay(host, down.clone()));
+    let url = format!("{}/api/v1/write", relay.url);
+    let mut rw = config(&url, "zero-time");
+    rw.retry.tries = 1;
+    let mut settings = MetricsConfig::default();
+    settings.remote_write = Some(rw.clone());
+    let recorder = MetricsBuilder::from_config(settings)
+        .build_recorder()
+        .unwrap();
+    let writer = RemoteWriter::new(recorder.handle(), rw).unwrap();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as f64
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let before_taken = now_ms();
+    writer.write().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    metrics::with_local_recorder(&recorder, || metrics::counter!("late_total").increment(5));
+    let before_failed = now_ms();
+    down.store(true, Ordering::Relaxed);
+    assert!(writer.write().await.is_err(), "the receiver answers 503");
+    down.store(false, Ordering::Relaxed);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    writer.write().await.unwrap();
+    let raw = prometheus.samples("late_total{instance=\"zero-time\"}[1h]");
+    assert_eq!(raw.iter().map(|s| s.1).collect::<Vec<_>>(), [0.0, 5.0]);
+    let zero_ms = raw[0].0 * 1000.0;
+    assert!(
+        before_taken <= zero_ms && zero_ms < before_failed,
+        "the 0 at {zero_ms}: the write taken began at {before_taken}, the failed one at {before_failed}"
+    );
+}

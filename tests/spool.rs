@@ -586,6 +586,45 @@ async fn a_final_write_refused_at_the_end_of_a_good_run_is_kept() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A write queued behind the spool counts as sent, the `0` of each new series in it included, even
+/// when it also ends series that went idle: back, the receiver gets no second `0` for them (at a
+/// time it holds another value, Prometheus would refuse the whole write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_write_that_also_ends_series_marks_its_new_ones_sent() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/api/v1/write");
+    let dir = spool_dir("queued-ends");
+    let mut rw = remote_write(&url, "queued-ends", 2000);
+    rw.retry.tries = 1;
+    let mut config = MetricsConfig::from_toml_str("idle_timeout_secs = 1").unwrap();
+    config.export_interval_secs = 3600;
+    config.remote_write = Some(rw);
+    config.spool = Some(SpoolConfig::new(&dir));
+    let (recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("a_idle_total").increment(1));
+    assert!(exporter.flush().await.is_err(), "the receiver is down");
+    std::thread::sleep(Duration::from_millis(1100));
+    // Last in the walk's order, new in a write that also ends `a_idle_total`.
+    metrics::with_local_recorder(&recorder, || metrics::counter!("zz_new_total").increment(7));
+    assert!(exporter.flush().await.is_err(), "queued behind the spool");
+    let prometheus = tokio::task::spawn_blocking(move || Prometheus::start_on(&[], port))
+        .await
+        .unwrap();
+    exporter
+        .flush()
+        .await
+        .expect("the spool, then a write the receiver takes");
+    let values: Vec<f64> = prometheus
+        .samples("zz_new_total{instance=\"queued-ends\"}[1h]")
+        .iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(values.first(), Some(&0.0), "{values:?}");
+    assert!(values[1..].iter().all(|&v| v == 7.0), "{values:?}");
+    exporter.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A receiver still down at the end: the final write goes to the spool once, after the requests
 /// already there (not also ahead of them), and a later start delivers every one of them in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

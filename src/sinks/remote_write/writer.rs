@@ -659,6 +659,114 @@ enum Write {
 mod tests {
     use super::*;
 
+    /// A writer of a recorder holding a counter, a gauge and a histogram, to a receiver never
+    /// reached (these tests only encode).
+    fn writer() -> RemoteWriter {
+        let rw = RemoteWriteConfig::new("http://127.0.0.1:9/api/v1/write", "j");
+        let recorder = crate::MetricsBuilder::new()
+            .with_remote_write_config(rw.clone())
+            .build_recorder()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("a_total").increment(2);
+            metrics::gauge!("b").set(3.0);
+            metrics::histogram!("c_ms", &[("k", "v")]).record(4.0);
+        });
+        RemoteWriter::new(recorder.handle(), rw).unwrap()
+    }
+
+    fn varint(bytes: &[u8], at: &mut usize) -> u64 {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let b = bytes[*at];
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+
+    /// Each series' samples `(value bits, timestamp)` in a compressed `WriteRequest`.
+    fn samples_of(body: &[u8]) -> Vec<Vec<(u64, i64)>> {
+        let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+        let (mut at, mut all) = (0, Vec::new());
+        while at < raw.len() {
+            assert_eq!(raw[at], 0x0a);
+            at += 1;
+            let end = varint(&raw, &mut at) as usize + at;
+            let mut series = Vec::new();
+            while at < end {
+                let tag = raw[at];
+                at += 1;
+                let len = varint(&raw, &mut at) as usize;
+                if tag == 0x12 {
+                    let sample = &raw[at..at + len];
+                    let bits = u64::from_le_bytes(sample[1..9].try_into().unwrap());
+                    let mut t = 10;
+                    series.push((bits, varint(sample, &mut t) as i64));
+                }
+                at += len;
+            }
+            all.push(series);
+        }
+        all
+    }
+
+    /// After the first write of a series (its `0` taken), each write carries one sample a series:
+    /// what an `Encoder` of the same producer writes at the same time.
+    #[test]
+    fn a_write_after_the_first_is_one_sample_per_series() {
+        let writer = writer();
+        let first = writer.encode(false, false);
+        let taken = first.new_lines.iter().flatten().copied();
+        writer.state().encoder.mark_zeroed(taken);
+        let second = writer.encode(false, false);
+        let at = writer.state().last_ms;
+        let body = snap::raw::Decoder::new()
+            .decompress_vec(&second.batches[0].0)
+            .unwrap();
+        let expected = Encoder::new("j", writer.instance()).encode(&writer.recorder, at);
+        assert_eq!(body, expected);
+    }
+
+    /// An end's values and stale markers, and a provisional end's (each value then its marker,
+    /// no `0`), leave the next write's timestamps after the marker's.
+    #[test]
+    fn an_end_leaves_the_clock_after_its_stale_markers() {
+        let writer = writer();
+        let later = unix_millis() + 3_600_000;
+        for provisional in [false, true] {
+            writer.state().last_ms = later;
+            let batches = match provisional {
+                true => writer.provisional_end(),
+                false => writer.encode(true, false).batches,
+            };
+            assert_eq!(
+                writer.state().last_ms,
+                later + 2,
+                "provisional: {provisional}"
+            );
+            let all: Vec<_> = batches.iter().flat_map(|(b, _)| samples_of(b)).collect();
+            assert!(all.len() >= 14, "provisional: {provisional}: {all:?}");
+            for series in all {
+                let (value, stale) = match series.as_slice() {
+                    [value, stale] => (value, stale),
+                    // The first write: a cumulative series' `0` goes first.
+                    [zero, value, stale] if !provisional => {
+                        assert_eq!(zero.0, 0f64.to_bits());
+                        assert!(zero.1 < later, "{series:?}");
+                        (value, stale)
+                    }
+                    _ => panic!("provisional: {provisional}: {series:?}"),
+                };
+                assert_eq!(value.1, later + 1, "{series:?}");
+                assert_eq!(*stale, (STALE_NAN, later + 2), "{series:?}");
+            }
+        }
+    }
+
     fn state(last_ms: i64, last_write_ms: i64) -> State {
         State {
             last_ms,
