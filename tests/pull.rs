@@ -10,6 +10,7 @@ use observer_metrics::export::Exporter;
 use observer_metrics::observer::ObserverMetrics;
 use observer_metrics::push::PushConfig;
 use observer_metrics::{MetricsBuilder, MetricsConfig, RecorderHandle};
+use support::read_varint as varint;
 use support::{promtool_check, sample, Prometheus, Pushgateway, ScrapeJob};
 
 async fn serve(handle: RecorderHandle) -> (String, tokio::sync::oneshot::Sender<()>) {
@@ -157,19 +158,6 @@ async fn the_router_merges_into_an_app_with_state_and_its_own_health() {
 const PROTOBUF_FIRST: &str =
     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
                               encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-
-fn varint(bytes: &[u8], at: &mut usize) -> u64 {
-    let (mut v, mut shift) = (0u64, 0);
-    loop {
-        let b = bytes[*at];
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return v;
-        }
-        shift += 7;
-    }
-}
 
 /// The (name, type) of each delimited `MetricFamily` of `body`, read with a minimal decoder.
 fn families_of(body: &[u8]) -> Vec<(String, u64)> {

@@ -57,3 +57,18 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         .into_iter()
         .find_map(|(s, value)| (s == series).then_some(value))
 }
+
+/// The varint at `bytes[*at..]`, moving `at` past it: enough protobuf to read what a producer
+/// sends (the delimited `MetricFamily` exposition, a remote-write `WriteRequest`) in a test.
+pub fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let b = bytes[*at];
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}

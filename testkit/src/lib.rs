@@ -27,7 +27,7 @@ mod prometheus;
 mod pushgateway;
 mod victoria_metrics;
 
-pub use exposition::{promtool_check, sample, samples};
+pub use exposition::{promtool_check, read_varint, sample, samples};
 pub use process::{free_port, resident_bytes, terminate, ChildGuard};
 pub use prometheus::{instant_query, raw_samples, Prometheus, ScrapeJob};
 pub use pushgateway::{Family, GroupSeries, Pushgateway};

@@ -658,6 +658,7 @@ enum Write {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use observer_metrics_testkit::read_varint as varint;
 
     /// A writer of a recorder holding a counter, a gauge and a histogram, to a receiver never
     /// reached (these tests only encode).
@@ -673,19 +674,6 @@ mod tests {
             metrics::histogram!("c_ms", &[("k", "v")]).record(4.0);
         });
         RemoteWriter::new(recorder.handle(), rw).unwrap()
-    }
-
-    fn varint(bytes: &[u8], at: &mut usize) -> u64 {
-        let (mut v, mut shift) = (0u64, 0);
-        loop {
-            let b = bytes[*at];
-            *at += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return v;
-            }
-            shift += 7;
-        }
     }
 
     /// Each series' samples `(value bits, timestamp)` in a compressed `WriteRequest`.
