@@ -3,6 +3,8 @@
 //! it), remote write's protobuf `WriteRequest`, and what goes on the wire around them (content
 //! type, gzip).
 
+#[cfg(feature = "push")]
+pub(crate) mod base64;
 #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
 pub(crate) mod metric_family;
 #[cfg(any(

@@ -312,8 +312,7 @@ pub(crate) fn request_headers(
     basic: Option<&BasicAuth>,
     bearer: Option<&Secret>,
 ) -> (String, Vec<(String, String)>) {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
+    use crate::encoding::base64::{encode_into, STANDARD};
     let (target, url_auth) = split_userinfo(url);
     let mut all: Vec<(String, String)> = headers
         .iter()
@@ -321,10 +320,9 @@ pub(crate) fn request_headers(
         .collect();
     if let Some(auth) = basic.or(url_auth.as_ref()) {
         let pair = format!("{}:{}", auth.username, auth.password.expose());
-        all.push((
-            "authorization".into(),
-            format!("Basic {}", STANDARD.encode(pair)),
-        ));
+        let mut value = String::from("Basic ");
+        encode_into(&mut value, pair.as_bytes(), STANDARD);
+        all.push(("authorization".into(), value));
     }
     if let Some(token) = bearer {
         all.push(("authorization".into(), format!("Bearer {}", token.expose())));

@@ -6,8 +6,7 @@
 //! value is `<label>@base64/=`. Percent-encoding is never used: the gateway cannot carry `%2F`, and
 //! other clients that encode a space as `+` deliver a `+`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+use crate::encoding::base64::{encode_into, URL_SAFE_NO_PAD};
 
 use super::PushConfig;
 
@@ -30,7 +29,7 @@ fn push_segment(url: &mut String, label: &str, value: &str) {
         url.push_str("@base64/=");
     } else {
         url.push_str("@base64/");
-        URL_SAFE_NO_PAD.encode_string(value, url);
+        encode_into(url, value.as_bytes(), URL_SAFE_NO_PAD);
     }
 }
 
