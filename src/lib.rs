@@ -101,7 +101,7 @@ pub use config::{BuildError, MetricsBuilder, MetricsConfig, ENV_PREFIX};
 pub use error::{ConfigError, MAX_TIMER_MS};
 pub use recorder::buckets::SECONDS_BUCKETS;
 pub use recorder::config::RecorderConfig;
-pub use recorder::{DropReason, InstallError, ObserverRecorder, RecorderHandle};
+pub use recorder::{DropReason, InstallError, ObserverRecorder, RecorderHandle, SummarySeries};
 #[cfg(feature = "push")]
 #[cfg_attr(docsrs, doc(cfg(feature = "push")))]
 pub use sinks::export;

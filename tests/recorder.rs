@@ -534,3 +534,70 @@ fn a_native_family_without_classic_buckets_renders_its_totals_alone() {
             + 1
     );
 }
+
+/// A summary whose quantiles the caller computes: rendered as a summary with what was set, NaN
+/// quantiles until then; a family with buckets (or one that recorded already) is left alone, and
+/// bad quantiles name the field.
+#[test]
+fn given_summaries_render_what_was_set_and_leave_other_families_alone() {
+    use metrics::{Key, Label};
+    let recorder = recorder();
+    let handle = recorder.handle();
+    assert!(handle
+        .set_summary_quantiles("q", "given_seconds", &[0.5, 0.9])
+        .unwrap());
+    let key = Key::from_parts("given_seconds", vec![Label::new("route", "/a")]);
+    let series = handle.summary_series(&key);
+    let text = recorder.render();
+    assert!(text.contains("# TYPE given_seconds summary\n"), "{text}");
+    assert!(sample(&text, "given_seconds{route=\"/a\",quantile=\"0.5\"}").is_some_and(f64::is_nan));
+    assert_eq!(
+        sample(&text, "given_seconds_count{route=\"/a\"}"),
+        Some(0.0)
+    );
+    // Fewer values than quantiles: the rest are NaN; count and sum are replaced, not added.
+    series.set(3, 1.5, &[0.25]);
+    series.set(7, 2.5, &[0.5, 0.75, 9.0]);
+    let text = recorder.render();
+    assert_eq!(
+        sample(&text, "given_seconds{route=\"/a\",quantile=\"0.5\"}"),
+        Some(0.5)
+    );
+    assert_eq!(
+        sample(&text, "given_seconds{route=\"/a\",quantile=\"0.9\"}"),
+        Some(0.75)
+    );
+    assert_eq!(
+        sample(&text, "given_seconds_count{route=\"/a\"}"),
+        Some(7.0)
+    );
+    assert_eq!(sample(&text, "given_seconds_sum{route=\"/a\"}"), Some(2.5));
+    assert!(!text.contains("given_seconds_bucket"), "{text}");
+
+    // The family has its shape: a second call is refused, and so is one for a histogram that
+    // recorded.
+    assert!(!handle
+        .set_summary_quantiles("q", "given_seconds", &[0.5])
+        .unwrap());
+    with_local_recorder(&recorder, || histogram!("plain_seconds").record(0.2));
+    assert!(!handle
+        .set_summary_quantiles("q", "plain_seconds", &[0.5])
+        .unwrap());
+    handle
+        .summary_series(&Key::from_name("plain_seconds"))
+        .set(100, 100.0, &[1.0]);
+    let text = recorder.render();
+    assert_eq!(sample(&text, "plain_seconds_count"), Some(1.0), "{text}");
+    assert!(text.contains("plain_seconds_bucket"), "{text}");
+
+    let bad = handle.set_summary_quantiles("percentiles", "bad_seconds", &[0.9, 0.5]);
+    let err = bad.unwrap_err();
+    assert_eq!(err.field, "percentiles");
+    assert!(err.to_string().contains("strictly increasing"), "{err}");
+    assert!(handle
+        .set_summary_quantiles("p", "bad2_seconds", &[])
+        .is_err());
+    assert!(handle
+        .set_summary_quantiles("p", "bad3_seconds", &[1.5])
+        .is_err());
+}

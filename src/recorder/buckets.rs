@@ -15,7 +15,6 @@ use crate::error::{invalid, ConfigError};
 use crate::hash::HashMap;
 use crate::naming;
 use crate::recorder::storage::{CounterCell, HistogramShape, Named};
-#[cfg(feature = "summary")]
 use crate::recorder::summary::SummaryShape;
 
 /// The default `histogram_buckets_seconds`: the Prometheus clients' default buckets.
@@ -103,7 +102,7 @@ impl BucketRules {
             }
         }
         #[cfg(feature = "summary")]
-        let summary = SummaryShape::new(
+        let summary = SummaryShape::sketched(
             &config.summary_quantiles,
             config.summary_window_secs,
             config.summary_window_buckets,
@@ -132,6 +131,15 @@ impl BucketRules {
             sample_rate: config.sample_rate,
             nan_drops,
         }
+    }
+
+    /// The shape of a summary family whose quantiles the caller sets.
+    pub(crate) fn given_summary(&self, quantiles: &[f64]) -> Arc<HistogramShape> {
+        Arc::new(HistogramShape::summary(
+            SummaryShape::given(quantiles),
+            self.sample_rate,
+            self.nan_drops.clone(),
+        ))
     }
 
     /// A shape of `bounds` under the config's sampling, for buckets given at run time.
@@ -204,6 +212,29 @@ impl BucketRules {
 fn matches(keys: &[String], raw: &str, exposed: &str) -> bool {
     keys.iter()
         .any(|key| Matcher::parse(key).is_some_and(|m| m.matches(raw) || m.matches(exposed)))
+}
+
+/// Checks summary quantiles as `summary_quantiles` takes them (each in `[0, 1]`, strictly
+/// increasing, at least one); the error names `field`.
+pub(crate) fn validate_quantiles(field: &str, quantiles: &[f64]) -> Result<(), ConfigError> {
+    if quantiles.is_empty() {
+        return Err(invalid(field, "[]", "must not be empty"));
+    }
+    if let Some(&q) = quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+        return Err(invalid(
+            field,
+            naming::Num(q),
+            "each must be between 0 and 1",
+        ));
+    }
+    if let Some(pair) = quantiles.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(invalid(
+            field,
+            naming::Num(pair[1]),
+            "must be strictly increasing",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks histogram bounds as `histogram_buckets` takes them; the error names `field`.

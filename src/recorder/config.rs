@@ -323,24 +323,7 @@ impl RecorderConfig {
                 ));
             }
         }
-        let quantiles = &self.summary_quantiles;
-        if quantiles.is_empty() {
-            return Err(invalid("summary_quantiles", "[]", "must not be empty"));
-        }
-        if let Some(&q) = quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-            return Err(invalid(
-                "summary_quantiles",
-                naming::Num(q),
-                "each must be between 0 and 1",
-            ));
-        }
-        if let Some(pair) = quantiles.windows(2).find(|w| w[0] >= w[1]) {
-            return Err(invalid(
-                "summary_quantiles",
-                naming::Num(pair[1]),
-                "must be strictly increasing",
-            ));
-        }
+        super::buckets::validate_quantiles("summary_quantiles", &self.summary_quantiles)?;
         if !(1..=86_400).contains(&self.summary_window_secs) {
             return Err(invalid(
                 "summary_window_secs",

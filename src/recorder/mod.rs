@@ -16,7 +16,6 @@ pub(crate) mod index;
 #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
 pub(crate) mod native;
 pub(crate) mod storage;
-#[cfg(feature = "summary")]
 pub(crate) mod summary;
 pub(crate) mod walk;
 
@@ -208,6 +207,57 @@ impl RecorderHandle {
             .is_none_or(|i| i.set_buckets(name, bounds)))
     }
 
+    /// Makes the histogram family `name` a summary whose quantiles your code computes (from a
+    /// sketch or a library of its own): it renders `quantiles` (each in `[0, 1]`, strictly
+    /// increasing; the error names `field`), `_sum` and `_count`, and every sink sends it as a
+    /// summary. Set each series with [`summary_series`](Self::summary_series). The npm package
+    /// keeps its summaries' observations in JS this way. `Ok(false)` when the family has a shape
+    /// already (it recorded, or was given buckets or quantiles before).
+    ///
+    /// Its series keep a label named `quantile` as it is, which clashes with the quantile lines:
+    /// leave that name out of their labels.
+    ///
+    /// ```
+    /// use metrics::Key;
+    /// use observer_metrics::MetricsBuilder;
+    ///
+    /// let recorder = MetricsBuilder::new().build_recorder().unwrap();
+    /// let handle = recorder.handle();
+    /// assert!(handle.set_summary_quantiles("quantiles", "rpc_seconds", &[0.5, 0.99]).unwrap());
+    /// handle.summary_series(&Key::from_name("rpc_seconds")).set(4, 1.5, &[0.25, 0.75]);
+    /// assert_eq!(
+    ///     recorder.render(),
+    ///     "# TYPE rpc_seconds summary\n\
+    ///      rpc_seconds{quantile=\"0.5\"} 0.25\n\
+    ///      rpc_seconds{quantile=\"0.99\"} 0.75\n\
+    ///      rpc_seconds_sum 1.5\n\
+    ///      rpc_seconds_count 4\n"
+    /// );
+    /// ```
+    pub fn set_summary_quantiles(
+        &self,
+        field: &str,
+        name: &str,
+        quantiles: &[f64],
+    ) -> Result<bool, ConfigError> {
+        buckets::validate_quantiles(field, quantiles)?;
+        Ok(self
+            .inner
+            .index
+            .as_ref()
+            .is_none_or(|i| i.set_given_summary(name, quantiles)))
+    }
+
+    /// The series `key` of a family made by [`set_summary_quantiles`](Self::set_summary_quantiles),
+    /// registered now (it shows from the next render, `NaN` quantiles until set). Like a
+    /// [`metrics::Histogram`], keep it rather than looking it up on every set.
+    pub fn summary_series(&self, key: &Key) -> SummarySeries {
+        SummarySeries(match &self.inner.index {
+            Some(index) => index.series(key),
+            None => Slot(None),
+        })
+    }
+
     pub(crate) fn counter_slot(&self, key: &Key) -> Slot<Named<CounterCell>> {
         match &self.inner.index {
             Some(index) => index.series(key),
@@ -225,6 +275,34 @@ impl RecorderHandle {
             .index
             .as_ref()
             .is_some_and(|i| i.register_ratio(name, numerator, denominator))
+    }
+}
+
+/// One series of a summary whose quantiles the caller computes; see
+/// [`RecorderHandle::set_summary_quantiles`].
+#[derive(Clone)]
+pub struct SummarySeries(Slot<Named<HistogramCell>>);
+
+impl SummarySeries {
+    /// A series that sets nothing (as [`metrics::Histogram::noop`]).
+    pub fn noop() -> Self {
+        SummarySeries(Slot(None))
+    }
+
+    /// Sets what the series renders: its lifetime `count` and `sum`, and its quantiles in the
+    /// family's order (`NaN` for one the window has no observation for; a missing value is `NaN`,
+    /// an extra one is ignored). A series of a family with buckets or a `summary_metrics` sketch
+    /// is left alone.
+    pub fn set(&self, count: u64, sum: f64, quantiles: &[f64]) {
+        if let Some(named) = &self.0 .0 {
+            named.cell.set_summary(count, sum, quantiles);
+        }
+    }
+}
+
+impl std::fmt::Debug for SummarySeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SummarySeries")
     }
 }
 

@@ -9,8 +9,7 @@ use metrics::{CounterFn, GaugeFn, HistogramFn};
 
 #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
 use crate::recorder::native::{NativeBuckets, NativeShape};
-#[cfg(feature = "summary")]
-use crate::recorder::summary::{SummaryShape, Window};
+use crate::recorder::summary::{Quantiles, SummaryShape};
 use crate::recorder::DropReason;
 
 /// A counter: a `u64` that saturates at `u64::MAX` instead of wrapping, because a wrapped counter
@@ -83,7 +82,6 @@ pub(crate) struct HistogramShape {
     /// `le="…"` for each bound, then `le="+Inf"`, rendered once.
     pub(crate) le_labels: Box<[Box<str>]>,
     /// Set for a family rendered as a summary: no bounds then, only the `+Inf` count.
-    #[cfg(feature = "summary")]
     pub(crate) summary: Option<SummaryShape>,
     /// Set for a family that also keeps native buckets.
     #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
@@ -94,7 +92,6 @@ pub(crate) struct HistogramShape {
 
 impl HistogramShape {
     /// The shape of a summary family: its count and sum kept as a histogram's with no bounds.
-    #[cfg(feature = "summary")]
     pub(crate) fn summary(
         summary: SummaryShape,
         sample_rate: f64,
@@ -109,10 +106,7 @@ impl HistogramShape {
     /// Whether this is not a summary's shape (a summary has no native buckets).
     #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     pub(crate) fn summary_free(&self) -> bool {
-        #[cfg(feature = "summary")]
-        return self.summary.is_none();
-        #[cfg(not(feature = "summary"))]
-        true
+        self.summary.is_none()
     }
 
     /// This shape with native buckets too, and its classic buckets only when `classic`.
@@ -139,7 +133,6 @@ impl HistogramShape {
         HistogramShape {
             bounds: bounds.into(),
             le_labels,
-            #[cfg(feature = "summary")]
             summary: None,
             #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
             native: None,
@@ -158,9 +151,8 @@ pub(crate) struct HistogramCell {
     /// One count per bound, then the `+Inf` bucket.
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
-    /// A summary's rolling window (its shape has a [`SummaryShape`]).
-    #[cfg(feature = "summary")]
-    pub(crate) window: Option<Box<Window>>,
+    /// A summary's quantiles (its shape has a [`SummaryShape`]).
+    pub(crate) quantiles: Option<Quantiles>,
     /// Native buckets (its shape has a [`NativeShape`]).
     #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
     pub(crate) native: Option<Box<NativeBuckets>>,
@@ -172,8 +164,7 @@ impl HistogramCell {
             .map(|_| AtomicU64::new(0))
             .collect();
         HistogramCell {
-            #[cfg(feature = "summary")]
-            window: shape.summary.as_ref().map(|s| Box::new(Window::new(s))),
+            quantiles: shape.summary.as_ref().map(Quantiles::new),
             #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
             native: shape
                 .native
@@ -187,10 +178,18 @@ impl HistogramCell {
 
     /// Whether the series renders as a summary (quantiles, no buckets).
     pub(crate) fn is_summary(&self) -> bool {
-        #[cfg(feature = "summary")]
-        return self.window.is_some();
-        #[cfg(not(feature = "summary"))]
-        false
+        self.quantiles.is_some()
+    }
+
+    /// Sets a summary series whose quantiles the caller gives: its lifetime count and sum, and its
+    /// quantiles in its shape's order. A series with buckets or a sketch is left alone.
+    pub(crate) fn set_summary(&self, count: u64, sum: f64, quantiles: &[f64]) {
+        if let Some(q @ Quantiles::Given(_)) = &self.quantiles {
+            q.set(quantiles);
+            // No bounds: the one count is the `+Inf` bucket, which `_count` is read from.
+            self.counts[0].store(count, Relaxed);
+            self.sum.store(sum.to_bits(), Relaxed);
+        }
     }
 
     /// Per-bucket (non-cumulative) counts, the `+Inf` bucket last.
@@ -213,9 +212,8 @@ impl HistogramCell {
         if shape.sample_rate < 1.0 && !sampled(shape.sample_rate) {
             return;
         }
-        #[cfg(feature = "summary")]
-        if let (Some(window), Some(summary)) = (&self.window, &shape.summary) {
-            window.add(summary, value, times);
+        if let (Some(quantiles), Some(summary)) = (&self.quantiles, &shape.summary) {
+            quantiles.add(summary, value, times);
         }
         #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
         if let (Some(native), Some(native_shape)) = (&self.native, &shape.native) {

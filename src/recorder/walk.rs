@@ -162,7 +162,6 @@ pub(crate) trait Visit {
 pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
     let pinned = Pinned::collect(index);
     // One clock read and one buffer for every summary of the walk.
-    #[cfg(feature = "summary")]
     let (now, mut quantiles) = (web_time::Instant::now(), Vec::new());
     for (name, family) in &index.families {
         // Stops at the first series shown: one load in the common case.
@@ -179,7 +178,6 @@ pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
         }
         let kind = match &family.series {
             // The catalog knows a summary family as a histogram: its shape says which it is.
-            #[cfg(feature = "summary")]
             Series::Histogram(set) if set.iter().any(|s| s.cell.shape.summary.is_some()) => {
                 Kind::Summary
             }
@@ -254,9 +252,8 @@ pub(crate) fn walk(index: &Exposition, visitor: &mut impl Visit) {
                         histogram_labels: labels,
                     };
                     let mut n = 0u16;
-                    #[cfg(feature = "summary")]
-                    if let (Some(window), Some(summary)) = (&cell.window, &cell.shape.summary) {
-                        window.quantiles(summary, now, &mut quantiles);
+                    if let (Some(source), Some(summary)) = (&cell.quantiles, &cell.shape.summary) {
+                        source.read(summary, now, &mut quantiles);
                         for (&q, label) in quantiles.iter().zip(summary.quantile_labels.iter()) {
                             visitor.sample(line(n, "", Some(label), Value::Real(q)));
                             n += 1;

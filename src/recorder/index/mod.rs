@@ -44,7 +44,7 @@ use metrics::{Key, KeyName, Label, SharedString, Unit};
 use super::config::{RecorderConfig, Reserved};
 use crate::naming;
 use crate::recorder::buckets::BucketRules;
-use crate::recorder::storage::{CounterCell, DropCounts, Named, SeriesSet, Slot};
+use crate::recorder::storage::{CounterCell, DropCounts, HistogramShape, Named, SeriesSet, Slot};
 use crate::recorder::DropReason;
 
 /// The family under which dropped series, labels and observations are counted, by `reason`.
@@ -665,6 +665,11 @@ impl SeriesIndex {
     /// config rule; `false` when the family already has its buckets (they are fixed by its first
     /// series).
     pub(crate) fn set_buckets(&self, name: &str, bounds: &[f64]) -> bool {
+        self.set_shape(name, || self.settings.buckets.shape(bounds))
+    }
+
+    /// Gives the histogram family `name` the shape `make` builds, unless it has one already.
+    fn set_shape(&self, name: &str, make: impl FnOnce() -> Arc<HistogramShape>) -> bool {
         let mut exposed = String::new();
         if !naming::push_metric_name(&mut exposed, self.settings.prefix.as_deref(), name) {
             return false;
@@ -677,9 +682,14 @@ impl SeriesIndex {
         {
             return false;
         }
-        let shape = self.settings.buckets.shape(bounds);
-        catalog.buckets.insert(exposed, shape);
+        catalog.buckets.insert(exposed, make());
         true
+    }
+
+    /// Makes the histogram family `name` a summary whose quantiles (already checked) the caller
+    /// sets; `false` when the family already has its shape.
+    pub(crate) fn set_given_summary(&self, name: &str, quantiles: &[f64]) -> bool {
+        self.set_shape(name, || self.settings.buckets.given_summary(quantiles))
     }
 
     /// Records HELP text for `name`; units other than counts are appended in brackets. A

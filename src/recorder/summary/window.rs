@@ -1,6 +1,6 @@
-//! Summaries: a histogram family named in `summary_metrics` renders quantiles over a rolling
-//! window instead of buckets. Each series keeps one `metrics-util` [`Summary`] (a DDSketch) per
-//! slot of the window, under a mutex only its recorders and a render take.
+//! The sketched summary: a family named in `summary_metrics` computes its quantiles over a
+//! rolling window. Each series keeps one `metrics-util` [`Summary`] (a DDSketch) per slot of the
+//! window, under a mutex only its recorders and a render take.
 //!
 //! A clock read per observation would cost more than the rest of a record, so an observation
 //! waits in a small buffer of the series until the window next rolls: at a render, or once
@@ -26,23 +26,16 @@ const MAX_BINS: u32 = 2048;
 /// Values closer to 0 than this count as 0.
 const MIN_VALUE: f64 = 1e-9;
 
-/// What the series of one summary family share: the quantiles and their rendered labels, and the
-/// window's slots.
+/// The rolling window of a sketched summary family: how long a slot lasts and how many there are.
 #[derive(Debug)]
-pub(crate) struct SummaryShape {
-    pub(crate) quantiles: Box<[f64]>,
-    /// `quantile="…"` for each quantile, rendered once.
-    pub(crate) quantile_labels: Box<[Box<str>]>,
+pub(crate) struct WindowShape {
     slot: Duration,
     slots: usize,
 }
 
-impl SummaryShape {
-    pub(crate) fn new(quantiles: &[f64], window_secs: u64, buckets: u32) -> Self {
-        let quantile_labels = crate::naming::number_labels("quantile", quantiles).collect();
-        SummaryShape {
-            quantiles: quantiles.into(),
-            quantile_labels,
+impl WindowShape {
+    pub(crate) fn new(window_secs: u64, buckets: u32) -> Self {
+        WindowShape {
             slot: Duration::from_secs(window_secs) / buckets.max(1),
             slots: buckets.max(1) as usize,
         }
@@ -64,7 +57,7 @@ struct Slots {
 }
 
 impl Window {
-    pub(crate) fn new(shape: &SummaryShape) -> Self {
+    pub(crate) fn new(shape: &WindowShape) -> Self {
         Window(Mutex::new(Slots {
             sketches: (0..shape.slots).map(|_| None).collect(),
             current: 0,
@@ -79,7 +72,7 @@ impl Window {
 
     /// Adds `value` `times` times (infinities are not in a sketch: `_count` and `_sum` have them).
     #[inline]
-    pub(crate) fn add(&self, shape: &SummaryShape, value: f64, times: u64) {
+    pub(crate) fn add(&self, shape: &WindowShape, value: f64, times: u64) {
         let mut slots = self.slots();
         for _ in 0..times {
             slots.waiting.push(value);
@@ -91,7 +84,13 @@ impl Window {
 
     /// The quantiles of `shape` over the window at `now`, into `out` (cleared first): `NaN` each
     /// while the window holds no observation, as client_golang renders an empty summary.
-    pub(crate) fn quantiles(&self, shape: &SummaryShape, now: Instant, out: &mut Vec<f64>) {
+    pub(crate) fn quantiles(
+        &self,
+        shape: &WindowShape,
+        quantiles: &[f64],
+        now: Instant,
+        out: &mut Vec<f64>,
+    ) {
         out.clear();
         let merged = {
             let mut slots = self.slots();
@@ -108,7 +107,7 @@ impl Window {
             }
             merged
         };
-        out.extend(shape.quantiles.iter().map(|&q| {
+        out.extend(quantiles.iter().map(|&q| {
             // A bin's estimate may fall outside what was seen (a lone 1.0 reads 0.99): within the
             // exact least and greatest it is never further from the truth. (Not `f64::clamp`: its
             // panic message formats floats, 20 KB of the wasm module.)
@@ -123,7 +122,7 @@ impl Window {
 impl Slots {
     /// Moves the current slot on by the slots that have ended by `now`, emptying each it enters,
     /// then adds the waiting observations to it.
-    fn roll(&mut self, shape: &SummaryShape, now: Instant) {
+    fn roll(&mut self, shape: &WindowShape, now: Instant) {
         let elapsed = now.saturating_duration_since(self.began);
         let ended = (elapsed.as_nanos() / shape.slot.as_nanos().max(1)) as u64;
         if ended > 0 {
@@ -158,8 +157,10 @@ fn new_sketch() -> Summary {
 mod tests {
     use super::*;
 
-    fn shape() -> SummaryShape {
-        SummaryShape::new(&[0.0, 0.5, 0.99, 1.0], 60, 3)
+    const QUANTILES: [f64; 4] = [0.0, 0.5, 0.99, 1.0];
+
+    fn shape() -> WindowShape {
+        WindowShape::new(60, 3)
     }
 
     #[test]
@@ -170,7 +171,7 @@ mod tests {
             window.add(&shape, v as f64, 1);
         }
         let mut q = Vec::new();
-        window.quantiles(&shape, Instant::now(), &mut q);
+        window.quantiles(&shape, &QUANTILES, Instant::now(), &mut q);
         assert_eq!(q[0], 1.0, "q=0 is the exact least");
         assert_eq!(q[3], 10_000.0, "q=1 is the exact greatest");
         for (got, want) in [(q[1], 5_000.0), (q[2], 9_900.0)] {
@@ -186,17 +187,17 @@ mod tests {
         let shape = shape();
         let window = Window::new(&shape);
         let mut q = Vec::new();
-        window.quantiles(&shape, Instant::now(), &mut q);
+        window.quantiles(&shape, &QUANTILES, Instant::now(), &mut q);
         assert!(q.iter().all(|v| v.is_nan()), "{q:?}");
         window.add(&shape, 3.0, 2);
         let start = Instant::now();
-        window.quantiles(&shape, start, &mut q);
+        window.quantiles(&shape, &QUANTILES, start, &mut q);
         assert_eq!(q, [3.0, 3.0, 3.0, 3.0]);
         // Two slots on (40 s of a 60 s window in three): still there.
-        window.quantiles(&shape, start + Duration::from_secs(41), &mut q);
+        window.quantiles(&shape, &QUANTILES, start + Duration::from_secs(41), &mut q);
         assert_eq!(q[0], 3.0);
         // A whole window on: gone.
-        window.quantiles(&shape, start + Duration::from_secs(81), &mut q);
+        window.quantiles(&shape, &QUANTILES, start + Duration::from_secs(81), &mut q);
         assert!(q.iter().all(|v| v.is_nan()), "{q:?}");
     }
 
@@ -212,6 +213,7 @@ mod tests {
             window.add(&shape, f64::from(round), 1);
             window.quantiles(
                 &shape,
+                &QUANTILES,
                 start + Duration::from_secs(60 * u64::from(round)),
                 &mut q,
             );
