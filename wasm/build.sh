@@ -36,7 +36,7 @@ wasm_opt=wasm/node_modules/.bin/wasm-opt
   -o "$wasm.opt" "$wasm"
 mv "$wasm.opt" "$wasm"
 
-cp wasm/js/api.js wasm/js/options.js wasm/js/runtime.js wasm/js/index.js wasm/js/node.mjs wasm/js/workerd.mjs \
+cp wasm/js/api.js wasm/js/sketch.js wasm/js/options.js wasm/js/runtime.js wasm/js/index.js wasm/js/node.mjs wasm/js/workerd.mjs \
   wasm/js/index.d.ts wasm/npm/README.md wasm/npm/LICENSE-MIT "$out/"
 cp wasm/js/index.d.ts "$out/index.d.cts"
 cp /usr/share/common-licenses/Apache-2.0 "$out/LICENSE-APACHE"

@@ -33,6 +33,7 @@ function ours() {
     c0: m.counter({ name: "plain_total", help: "p" }),
     h1: m.histogram({ name: "lat_seconds", help: "l", labelNames: ["route"] }),
     fresh: m.counter({ name: "fresh_total", help: "f", labelNames: ["id"] }),
+    s1: m.summary({ name: "rpc_seconds", help: "s", labelNames: ["route"], maxAgeSeconds: 60, ageBuckets: 5 }),
   };
 }
 
@@ -45,6 +46,7 @@ function peer() {
     c0: new client.Counter({ name: "plain_total", help: "p", registers }),
     h1: new client.Histogram({ name: "lat_seconds", help: "l", labelNames: ["route"], registers }),
     fresh: new client.Counter({ name: "fresh_total", help: "f", labelNames: ["id"], registers }),
+    s1: new client.Summary({ name: "rpc_seconds", help: "s", labelNames: ["route"], maxAgeSeconds: 60, ageBuckets: 5, registers }),
   };
 }
 
@@ -55,6 +57,8 @@ let freshA = 0;
 let freshB = 0;
 const childA = a.c2.labels("GET", "200");
 const childB = b.c2.labels("GET", "200");
+// Latencies across three decades, so that neither sketch sees one value over and over.
+const spread = Array.from({ length: 1024 }, (_, i) => 10 ** ((i * 0.618) % 3 - 3));
 
 const lines = [
   ["counter, 2 labels: inc({ method, code })", (n) => { for (let i = 0; i < n; i++) a.c2.inc(labels); }, (n) => { for (let i = 0; i < n; i++) b.c2.inc(labels); }, CALLS],
@@ -63,6 +67,7 @@ const lines = [
   ["bound child: labels(...).inc() once, then inc()", (n) => { for (let i = 0; i < n; i++) childA.inc(); }, (n) => { for (let i = 0; i < n; i++) childB.inc(); }, CALLS],
   ["a fresh label set: inc({ id })", (n) => { for (let i = 0; i < n; i++) a.fresh.inc({ id: `u${freshA++}` }); }, (n) => { for (let i = 0; i < n; i++) b.fresh.inc({ id: `u${freshB++}` }); }, 20000],
   ["a fresh label set, registered: inc({ id }), then one render per 20,000", (n) => { const m = new ObserverMetrics({ maxSeriesPerMetric: 0 }); const c = m.counter({ name: "f_total", help: "f", labelNames: ["id"] }); for (let i = 0; i < n; i++) c.inc({ id: `u${i}` }); m.render(); m.free(); }, (n) => { const r = new client.Registry(); const c = new client.Counter({ name: "f_total", help: "f", labelNames: ["id"], registers: [r] }); for (let i = 0; i < n; i++) c.inc({ id: `u${i}` }); return r.metrics(); }, 20000],
+  ["summary, 1 label, 60 s window: observe({ route }, v)", (n) => { for (let i = 0; i < n; i++) a.s1.observe({ route: "/" }, spread[i & 1023]); }, (n) => { for (let i = 0; i < n; i++) b.s1.observe({ route: "/" }, spread[i & 1023]); }, CALLS],
   ["text call, 2 labels: counter(name, 1, labels) (prom-client: inc(labels))", (n) => { for (let i = 0; i < n; i++) a.m.counter("text_total", 1, labels); }, (n) => { for (let i = 0; i < n; i++) b.c2.inc(labels); }, CALLS],
 ];
 
@@ -108,6 +113,19 @@ async function renderTimes(render, n) {
 const renderA = await renderTimes(() => ra.metrics(), 31);
 const renderB = await renderTimes(() => rb.metrics(), 31);
 rows.push(["render 9,900 counters + 100 histograms (metrics())", renderA, renderB]);
+
+// Render: 100 summaries of 1,000 observations each, 7 quantiles over a 60 s window.
+const sa = new ObserverMetrics({ maxSeriesPerMetric: 0 });
+const sb = new client.Registry();
+const suA = sa.summary({ name: "render_rpc_seconds", help: "r", labelNames: ["id"], maxAgeSeconds: 60, ageBuckets: 5 });
+const suB = new client.Summary({ name: "render_rpc_seconds", help: "r", labelNames: ["id"], maxAgeSeconds: 60, ageBuckets: 5, registers: [sb] });
+for (let i = 0; i < 100; i++) {
+  for (let j = 0; j < 1000; j++) {
+    suA.observe({ id: String(i) }, spread[j & 1023]);
+    suB.observe({ id: String(i) }, spread[j & 1023]);
+  }
+}
+rows.push(["render 100 summaries of 1,000 observations (metrics())", await renderTimes(() => sa.metrics(), 31), await renderTimes(() => sb.metrics(), 31)]);
 
 const fmt = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(1)} ns`);
 console.log(`node ${process.version}, prom-client ${require("prom-client/package.json").version}, ${ROUNDS} rounds x 3 interleaved, medians`);

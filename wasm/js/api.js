@@ -4,11 +4,15 @@
 // with two numbers, the slot and the value, and nothing is copied.
 import { coreOf, typeName } from "./options.js";
 import { runtime } from "./runtime.js";
+import { Window } from "./sketch.js";
 
 const COUNTER = 0;
 const GAUGE = 1;
 const HISTOGRAM = 2;
-const KINDS = ["counter", "gauge", "histogram"];
+const SUMMARY = 3;
+const KINDS = ["counter", "gauge", "histogram", "summary"];
+/** prom-client's default percentiles. */
+const PERCENTILES = [0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999];
 const SEP = "\u0000";
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -104,6 +108,8 @@ class Box {
     /** Series holding a slot, for idle expiry (only with idleTimeoutSecs). */
     this.held = idleMs > 0 ? new Set() : null;
     this.lastExpiry = 0;
+    /** The summary metric objects: their quantiles are computed and handed over at every flush. */
+    this.summaries = [];
   }
 
   /** Registers `s` in the core. */
@@ -130,6 +136,7 @@ class Box {
     s.dirty = false;
     s.pending = 0;
     s.hasSet = false;
+    s.window = null;
   }
 
   flush() {
@@ -147,6 +154,8 @@ class Box {
         // A histogram is marked only to be seen: its observations are in the core already.
         if (kind === HISTOGRAM) continue;
         if (s.slot < 0) this.register(s);
+        // A summary hands over its window below, changed or not: its quantiles move with time.
+        if (kind === SUMMARY) continue;
         if (kind === COUNTER) {
           core.inc(s.slot, s.pending);
         } else if (s.hasSet) {
@@ -157,6 +166,10 @@ class Box {
         s.pending = 0;
         s.hasSet = false;
       }
+    }
+    if (this.summaries.length !== 0) {
+      const now = Date.now();
+      for (const summary of this.summaries) summary.publish(this.core, now);
     }
     if (this.held !== null) this.expire();
   }
@@ -188,6 +201,8 @@ class Series {
     this.value = 0;
     this.seen = 0;
     this.child = null;
+    /** A summary's observations (a sketch window, count and sum), made at its first. */
+    this.window = null;
   }
 
   /** The live series of this label set: a series that outlived remove() (or idle expiry) moves its
@@ -279,6 +294,9 @@ class Metric {
       }
       if (kind === HISTOGRAM && label === "le") {
         throw new Error(`${what}: "le" is reserved for the bucket bounds of a histogram`);
+      }
+      if (kind === SUMMARY && (label === "quantile" || label === "le")) {
+        throw new Error(`${what}: "quantile" is reserved for the quantile lines of a summary (and "le", as it is kept as a histogram's)`);
       }
     }
     if (new Set(labelNames).size !== labelNames.length) {
@@ -544,7 +562,7 @@ export class Histogram extends Metric {
       if (!Array.isArray(config.buckets)) {
         throw new TypeError(`${this.what}: buckets must be an array of numbers, got ${typeName(config.buckets)}`);
       }
-      if (!box.core.buckets(`${this.what}.buckets`, this.name, new Float64Array(config.buckets))) {
+      if (!box.core.shape(`${this.what}.buckets`, this.name, new Float64Array(config.buckets), false)) {
         throw new Error(`${this.what}: buckets cannot change: the histogram recorded before, and a family's buckets are fixed by its first series`);
       }
     }
@@ -568,7 +586,113 @@ export class Histogram extends Metric {
   }
 }
 
-const CLASSES = [Counter, Gauge, Histogram];
+class SummaryChild {
+  constructor(series) {
+    this.s = series;
+  }
+  observe(value) {
+    this.s = this.s.metric.record(this.s, value);
+  }
+  /** Starts a timer; the function it returns observes the seconds elapsed and returns them. */
+  startTimer() {
+    return timer((seconds) => this.observe(seconds));
+  }
+}
+
+/** A number that is not finite: prom-client's summary refuses it too (a sketch cannot place it). */
+function checkFinite(where, value) {
+  checkNumber(where, value);
+  if (!Number.isFinite(value)) throw new RangeError(`${where}: a summary takes finite values only, got ${value}`);
+}
+
+/**
+ * A summary; made by `metrics.summary({ name, help, labelNames, percentiles, maxAgeSeconds,
+ * ageBuckets, pruneAgedBuckets })`, as prom-client's. Its observations stay in JS, in a sketch
+ * whose quantiles are within 1% of the true value; every render and send hands the core the
+ * quantiles over the window (`maxAgeSeconds` in `ageBuckets` slots; without it, the series' whole
+ * life, as prom-client), and `_sum` and `_count` over the series' life.
+ */
+export class Summary extends Metric {
+  constructor(box, config) {
+    super(box, SUMMARY, config);
+    const { percentiles = PERCENTILES, maxAgeSeconds, ageBuckets, pruneAgedBuckets = false } = config;
+    if (!Array.isArray(percentiles) || !percentiles.every((p) => typeof p === "number")) {
+      throw new TypeError(`${this.what}: percentiles must be an array of numbers, got ${typeName(percentiles)}`);
+    }
+    if (maxAgeSeconds !== undefined && !(typeof maxAgeSeconds === "number" && maxAgeSeconds > 0 && maxAgeSeconds <= 86400)) {
+      throw new RangeError(`${this.what}: maxAgeSeconds must be a number of seconds above 0, at most 86400, got ${shown(maxAgeSeconds)}`);
+    }
+    if (ageBuckets !== undefined && !(Number.isInteger(ageBuckets) && ageBuckets >= 1 && ageBuckets <= 60)) {
+      throw new RangeError(`${this.what}: ageBuckets must be a whole number from 1 to 60, got ${shown(ageBuckets)}`);
+    }
+    if (typeof pruneAgedBuckets !== "boolean") {
+      throw new TypeError(`${this.what}: pruneAgedBuckets must be a boolean, got ${typeName(pruneAgedBuckets)}`);
+    }
+    if (!box.core.shape(`${this.what}.percentiles`, this.name, new Float64Array(percentiles), true)) {
+      throw new Error(`${this.what}: a histogram or summary of that name recorded before, and a family's shape is fixed by its first series`);
+    }
+    this.percentiles = Object.freeze([...percentiles]);
+    // prom-client's ageBuckets default is 5; without maxAgeSeconds there is one slot for ever.
+    this.slots = maxAgeSeconds === undefined ? 1 : ageBuckets ?? 5;
+    this.slotMs = maxAgeSeconds === undefined ? Infinity : (maxAgeSeconds * 1000) / this.slots;
+    this.prune = pruneAgedBuckets && maxAgeSeconds !== undefined;
+    this.signature = Summary.signatureOf(config);
+    this.values = new Float64Array(this.percentiles.length);
+    box.summaries.push(this);
+    this.present();
+  }
+
+  /** What two configurations must share to be one summary. */
+  static signatureOf({ percentiles = PERCENTILES, maxAgeSeconds, ageBuckets, pruneAgedBuckets = false }) {
+    return JSON.stringify([percentiles, maxAgeSeconds ?? null, maxAgeSeconds === undefined ? 1 : ageBuckets ?? 5, pruneAgedBuckets]);
+  }
+
+  /** Observes `value` in `s`; returns the live series of its label set. */
+  record(s, value) {
+    checkFinite(this.what, value);
+    s = s.dirty ? s : s.mark();
+    (s.window ??= new Window(this.slotMs, this.slots)).observe(value);
+    s.window.fresh = true;
+    return s;
+  }
+
+  /** observe(value) or observe(labels, value). */
+  observe(a, b) {
+    const labelled = typeof a === "object" && a !== null;
+    this.record(labelled ? this.lookup(a) : this.seriesOf(undefined), labelled ? b : a);
+  }
+
+  /** Starts a timer; the function it returns observes the seconds elapsed (with the labels of both
+   * calls) and returns them. */
+  startTimer(labels) {
+    return timer((seconds, more) => this.observe({ ...labels, ...more }, seconds));
+  }
+
+  childOf(series) {
+    return new SummaryChild(series);
+  }
+
+  /** Hands the core each registered series' count, sum and quantiles at `now`; with
+   * pruneAgedBuckets, a series whose window emptied leaves (and counts from zero if used again). */
+  publish(core, now) {
+    const values = this.values;
+    for (const s of this.series.values()) {
+      const window = s.window;
+      // Nothing observed: the core's series is at 0 with NaN quantiles already. A lifetime
+      // summary with nothing new is as the core has it.
+      if (s.slot < 0 || window === null || (!window.fresh && this.slotMs === Infinity)) continue;
+      window.fresh = false;
+      window.quantiles(this.percentiles, now, values);
+      if (this.prune && window.empty()) {
+        this.drop(s);
+        continue;
+      }
+      core.summary(s.slot, window.count, window.sum, values);
+    }
+  }
+}
+
+const CLASSES = [Counter, Gauge, Histogram, Summary];
 
 /** Label sets the text calls keep a series for, per kind; past it a call goes to the core at once
  * and keeps nothing, so labels from unbounded input cost no memory beyond the core's cardinality
@@ -738,7 +862,8 @@ export class ObserverMetrics {
       const same =
         existing.kind === kind &&
         existing.help === (config.help ?? "") &&
-        JSON.stringify(existing.labelNames) === JSON.stringify(config.labelNames ?? []);
+        JSON.stringify(existing.labelNames) === JSON.stringify(config.labelNames ?? []) &&
+        (kind !== SUMMARY || existing.signature === Summary.signatureOf(config));
       if (!same) {
         throw new Error(`${KINDS[kind]}(${JSON.stringify(config.name)}): a ${KINDS[existing.kind]} of that name was made already with help ${JSON.stringify(existing.help)} and labelNames ${JSON.stringify(existing.labelNames)}`);
       }
@@ -789,6 +914,15 @@ export class ObserverMetrics {
     checkNumber("histogram", value);
     if (series !== undefined) this.#box.core.observe(series.dirty ? series.slot : series.now(), value);
     else this.#once(HISTOGRAM, config, labels, (core, s) => core.observe(s, value));
+  }
+
+  /** `summary({ name, help, labelNames, percentiles, maxAgeSeconds, ageBuckets, pruneAgedBuckets,
+   * collect })` makes (or finds) a summary object, as prom-client's `new Summary(...)`. */
+  summary(config) {
+    if (typeof config !== "object" || config === null) {
+      throw new TypeError(`summary: the argument must be { name, help, labelNames?, percentiles?, maxAgeSeconds?, ageBuckets? } (summaries have no text call), got ${typeName(config)}`);
+    }
+    return this.#metric(SUMMARY, config);
   }
 
   /** The metric object of that name, if one was made. */

@@ -155,10 +155,46 @@ export interface HistogramConfiguration<N extends string> extends MetricConfigur
   buckets?: number[];
 }
 
+/** A summary's child bound to one label set. */
+export interface SummaryChild {
+  /** Observes `value` (a finite number). */
+  observe(value: number): void;
+  /** The returned function observes the seconds elapsed and returns them. */
+  startTimer(): () => number;
+}
+
+/** A summary: quantiles over a rolling window (within 1% of the true value), `_sum` and `_count`
+ * over its life. */
+export interface Summary<N extends string = string> extends MetricBase<N> {
+  /** The quantiles it renders. */
+  readonly percentiles: readonly number[];
+  observe(value: number): void;
+  observe(labels: Labels<N>, value: number): void;
+  /** The returned function observes the seconds elapsed and returns them. */
+  startTimer(labels?: Labels<N>): (labels?: Labels<N>) => number;
+  labels(labels: Labels<N>): SummaryChild;
+  labels(...values: Array<string | number>): SummaryChild;
+}
+
+/** A summary's configuration, as prom-client's. */
+export interface SummaryConfiguration<N extends string> extends MetricConfiguration<N, Summary<N>> {
+  /** The quantiles, each in [0, 1], strictly increasing ([0.01, 0.05, 0.5, 0.9, 0.95, 0.99, 0.999]). */
+  percentiles?: number[];
+  /** Seconds the quantiles cover, at most 86400; without it, the series' whole life. */
+  maxAgeSeconds?: number;
+  /** Slots of the window, 1 to 60 (5): an observation leaves between `maxAgeSeconds` minus one
+   * slot and `maxAgeSeconds` after it was made. */
+  ageBuckets?: number;
+  /** A series whose window emptied leaves the render, and counts from zero if used again (false). */
+  pruneAgedBuckets?: boolean;
+  /** Accepted for prom-client's sake; the sketch needs no compression. */
+  compressCount?: number;
+}
+
 /**
- * Prometheus metrics in WebAssembly: metric objects shaped like prom-client's, the observer
- * catalogue, and any counter, gauge or histogram by name, rendered as Prometheus text and pushed to
- * a Pushgateway and/or remote-written with `fetch`.
+ * Prometheus metrics in WebAssembly: metric objects shaped like prom-client's (counter, gauge,
+ * histogram, summary), the observer catalogue, and any counter, gauge or histogram by name,
+ * rendered as Prometheus text and pushed to a Pushgateway and/or remote-written with `fetch`.
  */
 export declare class ObserverMetrics {
   /** Bad options throw an `Error` naming the option. */
@@ -175,8 +211,10 @@ export declare class ObserverMetrics {
   histogram<N extends string = string>(config: HistogramConfiguration<N>): Histogram<N>;
   /** Records `value` in the histogram `name`. */
   histogram(name: string, value: number, labels?: Record<string, string>): void;
+  /** Makes (or finds) a summary object. Summaries have no text call. */
+  summary<N extends string = string>(config: SummaryConfiguration<N>): Summary<N>;
   /** The metric object of that name, if one was made. */
-  getSingleMetric(name: string): Counter | Gauge | Histogram | undefined;
+  getSingleMetric(name: string): Counter | Gauge | Histogram | Summary | undefined;
   /** `fn` runs before every render, push and remote write; the result removes it. */
   beforeRender(fn: () => void | Promise<void>): () => void;
   /** The text exposition (format 0.0.4), after the collect callbacks (not waiting for promises). */

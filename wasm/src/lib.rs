@@ -23,7 +23,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, R
 use observer_metrics::observer::ObserverMetrics as Catalogue;
 use observer_metrics::push::{GroupPusher, PushClient, PushMethod};
 use observer_metrics::remote_write::RemoteWriter;
-use observer_metrics::{MetricsBuilder, ObserverRecorder, RecorderHandle};
+use observer_metrics::{MetricsBuilder, ObserverRecorder, RecorderHandle, SummarySeries};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -145,6 +145,7 @@ extern "C" {
 /// What a slot holds, by the kind the JS side names with a number (2 is a histogram).
 const COUNTER: u8 = 0;
 const GAUGE: u8 = 1;
+const SUMMARY: u8 = 3;
 
 /// Handles by slot, and the slots freed by `release` for reuse.
 struct Slots<T> {
@@ -198,6 +199,7 @@ pub struct ObserverMetrics {
     counters: RefCell<Slots<Counter>>,
     gauges: RefCell<Slots<Gauge>>,
     histograms: RefCell<Slots<Histogram>>,
+    summaries: RefCell<Slots<SummarySeries>>,
 }
 
 #[wasm_bindgen(js_class = Core)]
@@ -231,6 +233,7 @@ impl ObserverMetrics {
             counters: RefCell::default(),
             gauges: RefCell::default(),
             histograms: RefCell::default(),
+            summaries: RefCell::default(),
         })
     }
 
@@ -239,7 +242,7 @@ impl ObserverMetrics {
     }
 
     /// The slot of the series `name` with `pairs` (label names and values, each ended by a NUL)
-    /// of `kind` (0 counter, 1 gauge, 2 histogram), registered on first sight.
+    /// of `kind` (0 counter, 1 gauge, 2 histogram, 3 summary), registered on first sight.
     pub fn register(&self, kind: u8, name: &str, pairs: &str) -> u32 {
         let key = key(name, pairs);
         let r = &self.recorder;
@@ -249,6 +252,10 @@ impl ObserverMetrics {
                 .borrow_mut()
                 .put(r.register_counter(&key, &META)),
             GAUGE => self.gauges.borrow_mut().put(r.register_gauge(&key, &META)),
+            SUMMARY => self
+                .summaries
+                .borrow_mut()
+                .put(self.handle.summary_series(&key)),
             _ => self
                 .histograms
                 .borrow_mut()
@@ -273,6 +280,10 @@ impl ObserverMetrics {
         match kind {
             COUNTER => self.counters.borrow_mut().take(slot, Counter::noop()),
             GAUGE => self.gauges.borrow_mut().take(slot, Gauge::noop()),
+            SUMMARY => self
+                .summaries
+                .borrow_mut()
+                .take(slot, SummarySeries::noop()),
             _ => self.histograms.borrow_mut().take(slot, Histogram::noop()),
         }
     }
@@ -286,12 +297,30 @@ impl ObserverMetrics {
         );
     }
 
-    /// Gives the histogram `name` these buckets; `false` when it has recorded already (its
-    /// buckets are fixed then). Bad bounds throw, naming `field`.
-    pub fn buckets(&self, field: &str, name: &str, bounds: Vec<f64>) -> Result<bool, JsValue> {
-        self.handle
-            .set_histogram_buckets(field, name, &bounds)
-            .map_err(|e| js_sys::RangeError::new(&format!("{}: {}", e.field, e.reason)).into())
+    /// Gives the histogram `name` these buckets, or with `summary` makes it a summary of these
+    /// quantiles (set by `summary`); `false` when it has a shape already (it recorded, or was
+    /// given one before). Bad values throw, naming `field`.
+    pub fn shape(
+        &self,
+        field: &str,
+        name: &str,
+        values: Vec<f64>,
+        summary: bool,
+    ) -> Result<bool, JsValue> {
+        let handle = &self.handle;
+        match summary {
+            true => handle.set_summary_quantiles(field, name, &values),
+            false => handle.set_histogram_buckets(field, name, &values),
+        }
+        .map_err(|e| js_sys::RangeError::new(&format!("{}: {}", e.field, e.reason)).into())
+    }
+
+    /// Sets the summary in `slot`: its lifetime count and sum, and its quantiles (computed in JS,
+    /// where its observations are kept).
+    pub fn summary(&self, slot: u32, count: f64, sum: f64, quantiles: Vec<f64>) {
+        if let Some(s) = self.summaries.borrow().handles.get(slot as usize) {
+            s.set(count as u64, sum, &quantiles);
+        }
     }
 
     /// Adds `value` (checked by the caller: a whole number >= 0) to the counter in `slot`.

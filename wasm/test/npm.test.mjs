@@ -92,7 +92,7 @@ test("a workerd worker gets the package through its workerd condition", async ()
           };`,
       },
       module(entry.replace("./", ""), "ESModule"),
-      ...["api.js", "options.js", "runtime.js", "observer_metrics_wasm.js"].map((f) => module(f, "ESModule")),
+      ...["api.js", "sketch.js", "options.js", "runtime.js", "observer_metrics_wasm.js"].map((f) => module(f, "ESModule")),
       module("observer_metrics_wasm_bg.wasm", "CompiledWasm"),
     ],
     bindings: { GATEWAY: gw.url },

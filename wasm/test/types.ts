@@ -1,6 +1,6 @@
 // Type-checked (tsc --strict --noEmit) against the generated declarations: what a TypeScript user
 // writes compiles, and what the API forbids does not.
-import { ObserverMetrics, type ObserverMetricsOptions, type Counter } from "../pkg/npm/index.js";
+import { ObserverMetrics, type ObserverMetricsOptions, type Counter, type Summary } from "../pkg/npm/index.js";
 
 const options: ObserverMetricsOptions = {
   job: "edge",
@@ -34,6 +34,10 @@ export async function use(): Promise<boolean> {
   jobs.inc({ queu: "a" });
   const seconds: number = m.histogram({ name: "lat_seconds", buckets: [0.1, 1] }).startTimer()();
   m.gauge({ name: "depth", collect() { this.set(seconds); } }).inc();
+  const rpc: Summary<"method"> = m.summary({ name: "rpc_seconds", labelNames: ["method"] as const, percentiles: [0.5, 0.99], maxAgeSeconds: 60, ageBuckets: 3 });
+  rpc.labels("get").observe(rpc.startTimer({ method: "get" })());
+  // @ts-expect-error: summaries have no text call
+  m.summary("rpc_seconds", 1);
   // @ts-expect-error: start() takes { unref }
   m.start({ unreff: true });
   return m.pushIfDue();

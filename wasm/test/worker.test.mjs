@@ -5,14 +5,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Miniflare } from "miniflare";
-import { startGateway, value, sleep } from "./gateway.mjs";
+import { startGateway, group, value, sleep } from "./gateway.mjs";
 import { startPrometheus } from "./receivers.mjs";
 
 const pkg = new URL("../pkg/npm/", import.meta.url);
 
 // The package's workerd entry and the files it imports, as wrangler bundles them.
 const packageModules = () => [
-  ...["workerd.mjs", "api.js", "options.js", "runtime.js", "observer_metrics_wasm.js"].map((path) => ({
+  ...["workerd.mjs", "api.js", "sketch.js", "options.js", "runtime.js", "observer_metrics_wasm.js"].map((path) => ({
     type: "ESModule",
     path,
     contents: readFileSync(new URL(path, pkg), "utf8"),
@@ -39,6 +39,9 @@ export default {
     metrics.recordCacheLookup(url.searchParams.has("hit"));
     metrics.recordAction(url.searchParams.get("outcome") ?? "success", 3);
     metrics.recordEvent(1, true);
+    // A summary, as prom-client's, over a 60 s window: its sketch lives in the isolate.
+    metrics.summary({ name: "worker_latency_seconds", help: "Latency.", percentiles: [0.5, 1], maxAgeSeconds: 60, ageBuckets: 3 })
+      .observe(Number(url.searchParams.get("ms") ?? 1) / 1000);
     ctx.waitUntil(metrics.pushIfDue().catch((e) => console.error(e.message)));
     return new Response(metrics.render(), { headers: { "content-type": "text/plain" } });
   },
@@ -64,7 +67,7 @@ after(async () => {
 });
 
 test("a worker's requests reach the gateway through pushIfDue in waitUntil", async () => {
-  const queries = ["", "?hit", "?hit&dup", "?outcome=failure", "?outcome=timeout&hit"];
+  const queries = ["?ms=1", "?hit&ms=2", "?hit&dup&ms=3", "?outcome=failure&ms=4", "?outcome=timeout&hit&ms=5"];
   for (let i = 0; i < 20; i++) {
     const res = await mf.dispatchFetch(`http://localhost/${queries[i % queries.length]}`);
     assert.equal(res.status, 200);
@@ -87,6 +90,13 @@ test("a worker's requests reach the gateway through pushIfDue in waitUntil", asy
   assert.equal(await value(gw.url, labels, "action_timeout_total"), 4);
   assert.equal(await value(gw.url, labels, "cache_hits_total"), 13);
   assert.equal(await value(gw.url, labels, "dedup_duplicates_found_total"), 4);
+  // The summary: 21 observations (four each of 1..5 ms, and the last request's 1 ms).
+  const summary = (await group(gw.url, labels)).worker_latency_seconds;
+  assert.equal(summary.type, "SUMMARY");
+  assert.equal(summary.metrics[0].count, "21");
+  assert.ok(Math.abs(Number(summary.metrics[0].sum) - 0.061) < 1e-9, summary.metrics[0].sum);
+  assert.equal(Number(summary.metrics[0].quantiles["1"]), 0.005);
+  assert.ok(Math.abs(Number(summary.metrics[0].quantiles["0.5"]) / 0.003 - 1) <= 0.01, JSON.stringify(summary.metrics[0].quantiles));
   // The same pushIfDue() wrote to Prometheus too, under the worker's generated instance.
   const written = 'sum(last_over_time(events_processed_total{job="edge-worker"}[1h]))';
   while ((await prometheus.scalar(written)) !== 21) {

@@ -92,8 +92,10 @@ fn a_released_series_leaves_unless_another_slot_holds_it() {
 #[wasm_bindgen_test]
 fn buckets_are_checked_and_fixed_by_the_first_series() {
     let m = ObserverMetrics::new(settings()).unwrap();
-    assert!(m.buckets("b", "size_bytes", vec![1024.0, 65536.0]).unwrap());
-    let bad = m.buckets("histogram(\"x\").buckets", "x", vec![5.0, 1.0]);
+    assert!(m
+        .shape("b", "size_bytes", vec![1024.0, 65536.0], false)
+        .unwrap());
+    let bad = m.shape("histogram(\"x\").buckets", "x", vec![5.0, 1.0], false);
     let message: String = bad
         .unwrap_err()
         .unchecked_into::<js_sys::Error>()
@@ -106,7 +108,7 @@ fn buckets_are_checked_and_fixed_by_the_first_series() {
     let h = m.register(2, "size_bytes", "");
     m.observe(h, 2000.0);
     assert!(m.render().contains("size_bytes_bucket{le=\"65536\"} 1"));
-    assert!(!m.buckets("b", "size_bytes", vec![1.0]).unwrap());
+    assert!(!m.shape("b", "size_bytes", vec![1.0], false).unwrap());
 }
 
 #[wasm_bindgen_test]
