@@ -565,7 +565,10 @@ async fn an_exporter_grouping_the_recorder_does_not_know_is_refused_at_start() {
         .build_recorder()
         .unwrap();
     let exporter = Exporter::start(both.handle(), &config).unwrap();
-    drop(exporter.url().to_owned());
+    assert_eq!(
+        exporter.url(),
+        "http://127.0.0.1:9/metrics/job/j/instance/a"
+    );
     let mut other = config.clone();
     other
         .push
@@ -801,4 +804,34 @@ async fn native_histograms_reach_prometheus_through_the_gateway() {
     let sum = answers.1.unwrap();
     assert!((sum - 500.5).abs() < 1e-9, "{sum}");
     assert_eq!(answers.2, Some(7.0));
+}
+
+/// `Exporter::url` and `urls` name every sink's own URL, push first, with passwords hidden: the
+/// CLI's "pushing to … and …" line and the final timeout's message are made of them.
+#[tokio::test]
+async fn an_exporter_names_each_sinks_url_with_passwords_hidden() {
+    let mut push = PushConfig::new("http://u:s3cret@127.0.0.1:9/gw", "j");
+    push.shutdown_timeout_ms = 300;
+    let mut write = observer_metrics::remote_write::RemoteWriteConfig::new(
+        "http://w:p4ss@127.0.0.1:9/api/v1/write",
+        "j",
+    );
+    write.shutdown_timeout_ms = 300;
+    let mut config = MetricsConfig::default();
+    config.push = Some(push);
+    config.remote_write = Some(write);
+    let recorder = MetricsBuilder::from_config(config.clone())
+        .build_recorder()
+        .unwrap();
+    let exporter = Exporter::start(recorder.handle(), &config).unwrap();
+    assert_eq!(
+        exporter.urls(),
+        [
+            "http://u:***@127.0.0.1:9/gw/metrics/job/j",
+            "http://w:***@127.0.0.1:9/api/v1/write"
+        ]
+    );
+    assert_eq!(exporter.url(), exporter.urls()[0]);
+    // Nothing listens on port 9: the final sends fail, and that is all.
+    let _ = tokio::time::timeout(Duration::from_secs(20), exporter.shutdown()).await;
 }
