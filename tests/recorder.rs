@@ -601,3 +601,89 @@ fn given_summaries_render_what_was_set_and_leave_other_families_alone() {
         .set_summary_quantiles("p", "bad3_seconds", &[1.5])
         .is_err());
 }
+
+/// A given summary's family takes only what `set` gives: a `histogram!` into it is ignored, a
+/// series' own `quantile` label is renamed (not a second `quantile` on the quantile lines), a
+/// name given twice or taken by a counter is refused, and past the series limit every new label
+/// set gets the one overflow series, which says so.
+#[test]
+fn a_given_summary_family_is_kept_to_what_set_gives() {
+    use metrics::{Key, Label};
+    let config = MetricsConfig::from_toml_str("max_series_per_metric = 2\n").unwrap();
+    let recorder = MetricsBuilder::from_config(config)
+        .build_recorder()
+        .unwrap();
+    let handle = recorder.handle();
+    assert!(handle
+        .set_summary_quantiles("q", "kept_seconds", &[0.5])
+        .unwrap());
+    assert!(
+        !handle
+            .set_summary_quantiles("q", "kept_seconds", &[0.9])
+            .unwrap(),
+        "given once, before any series: a second shape is refused"
+    );
+    with_local_recorder(&recorder, || counter!("taken_seconds").increment(1));
+    assert!(!handle
+        .set_summary_quantiles("q", "taken_seconds", &[0.5])
+        .unwrap());
+
+    let key = |v: &str| Key::from_parts("kept_seconds", vec![Label::new("quantile", v.to_owned())]);
+    let a = handle.summary_series(&key("a"));
+    a.set(2, 3.0, &[1.5]);
+    with_local_recorder(&recorder, || {
+        histogram!("kept_seconds", "quantile" => "a").record(100.0);
+    });
+    let b = handle.summary_series(&key("b"));
+    let c = handle.summary_series(&key("c"));
+    assert!(!a.is_overflow() && !b.is_overflow());
+    assert!(
+        c.is_overflow(),
+        "the third label set is past the limit of 2"
+    );
+    let text = recorder.render();
+    assert_eq!(
+        sample(&text, "kept_seconds{user_quantile=\"a\",quantile=\"0.5\"}"),
+        Some(1.5),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "kept_seconds_count{user_quantile=\"a\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "kept_seconds_sum{user_quantile=\"a\"}"),
+        Some(3.0),
+        "{text}"
+    );
+}
+
+/// `set` touches its series as a record does: with `idle_timeout_secs`, a summary set on every
+/// render stays, where an untouched one would be hidden.
+#[test]
+fn a_given_summary_set_on_every_render_is_not_idle() {
+    use metrics::Key;
+    let config = MetricsConfig::from_toml_str("idle_timeout_secs = 1\n").unwrap();
+    let recorder = MetricsBuilder::from_config(config)
+        .build_recorder()
+        .unwrap();
+    let handle = recorder.handle();
+    assert!(handle
+        .set_summary_quantiles("q", "set_seconds", &[0.5])
+        .unwrap());
+    assert!(handle
+        .set_summary_quantiles("q", "left_seconds", &[0.5])
+        .unwrap());
+    let series = handle.summary_series(&Key::from_name("set_seconds"));
+    let other = handle.summary_series(&Key::from_name("left_seconds"));
+    other.set(1, 1.0, &[]);
+    let mut text = String::new();
+    for round in 1..=8u64 {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        series.set(round, round as f64, &[0.5]);
+        text = recorder.render();
+    }
+    assert_eq!(sample(&text, "set_seconds_count"), Some(8.0), "{text}");
+    assert!(!text.contains("left_seconds"), "{text}");
+}

@@ -214,8 +214,8 @@ impl RecorderHandle {
     /// keeps its summaries' observations in JS this way. `Ok(false)` when the family has a shape
     /// already (it recorded, or was given buckets or quantiles before).
     ///
-    /// Its series keep a label named `quantile` as it is, which clashes with the quantile lines:
-    /// leave that name out of their labels.
+    /// A series' own `quantile` label is renamed `user_quantile`, as for `summary_metrics`; a
+    /// `histogram!` record into the family is ignored (count and sum come from `set` too).
     ///
     /// ```
     /// use metrics::Key;
@@ -293,10 +293,20 @@ impl SummarySeries {
     /// family's order (`NaN` for one the window has no observation for; a missing value is `NaN`,
     /// an extra one is ignored). A series of a family with buckets or a `summary_metrics` sketch
     /// is left alone.
+    ///
+    /// Each value is stored on its own: a render racing a `set` from another thread may show some
+    /// values of the new set and some of the one before. Set a series from one place.
     pub fn set(&self, count: u64, sum: f64, quantiles: &[f64]) {
         if let Some(named) = &self.0 .0 {
-            named.cell.set_summary(count, sum, quantiles);
+            named.set_summary(count, sum, quantiles);
         }
+    }
+
+    /// Whether this is the family's overflow series: past `max_series_per_metric`, every new
+    /// label set gets the same one (labelled `otel_metric_overflow="true"`), so its callers must
+    /// merge what they set into one count, sum and quantiles.
+    pub fn is_overflow(&self) -> bool {
+        self.0 .0.as_ref().is_some_and(|n| n.is_overflow())
     }
 }
 

@@ -213,7 +213,10 @@ impl HistogramCell {
             return;
         }
         if let (Some(quantiles), Some(summary)) = (&self.quantiles, &shape.summary) {
-            quantiles.add(summary, value, times);
+            // A summary whose quantiles the caller sets takes its count and sum from it too.
+            if !quantiles.add(summary, value, times) {
+                return;
+            }
         }
         #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
         if let (Some(native), Some(native_shape)) = (&self.native, &shape.native) {
@@ -276,6 +279,10 @@ pub(crate) struct Named<C> {
     activity: Activity,
     pub(crate) cell: C,
 }
+
+/// The hash of a family's overflow series: it is never in a shard, found through the catalog, so
+/// its hash is free to mark it.
+pub(crate) const OVERFLOW_HASH: u64 = 0;
 
 impl<C> Named<C> {
     pub(crate) fn new(text: Box<str>, hash: u64, cell: C) -> Self {
@@ -378,6 +385,21 @@ impl<C: GaugeFn> GaugeFn for Named<C> {
     fn set(&self, v: f64) {
         self.touch();
         self.cell.set(v)
+    }
+}
+
+impl Named<HistogramCell> {
+    /// [`HistogramCell::set_summary`], and the series is touched, as a record touches it.
+    pub(crate) fn set_summary(&self, count: u64, sum: f64, quantiles: &[f64]) {
+        self.touch();
+        self.cell.set_summary(count, sum, quantiles);
+    }
+
+    /// Whether this is a family's overflow series (label sets past `max_series_per_metric`),
+    /// which alone has [`OVERFLOW_HASH`] (a real series hashing to it, once in 2^64, would be
+    /// taken for one).
+    pub(crate) fn is_overflow(&self) -> bool {
+        self.hash == OVERFLOW_HASH
     }
 }
 

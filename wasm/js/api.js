@@ -4,7 +4,7 @@
 // with two numbers, the slot and the value, and nothing is copied.
 import { coreOf, typeName } from "./options.js";
 import { runtime } from "./runtime.js";
-import { Window } from "./sketch.js";
+import { Window, quantilesOf } from "./sketch.js";
 
 const COUNTER = 0;
 const GAUGE = 1;
@@ -115,6 +115,7 @@ class Box {
   /** Registers `s` in the core. */
   register(s) {
     s.slot = this.core.register(s.metric.kind, s.metric.name, s.labelPairs());
+    if (s.metric.kind === SUMMARY) s.overflow = this.core.overflowed(s.slot);
     if (this.held !== null) {
       s.seen = Date.now();
       this.held.add(s);
@@ -145,11 +146,11 @@ class Box {
     if (dirty.length !== 0) {
       this.dirty = [];
       const core = this.core;
-      const now = this.held === null ? 0 : Date.now();
+      const seen = this.held === null ? 0 : Date.now();
       for (const s of dirty) {
         if (!s.dirty) continue;
         s.dirty = false;
-        s.seen = now;
+        s.seen = seen;
         const kind = s.metric.kind;
         // A histogram is marked only to be seen: its observations are in the core already.
         if (kind === HISTOGRAM) continue;
@@ -168,8 +169,8 @@ class Box {
       }
     }
     if (this.summaries.length !== 0) {
-      const now = Date.now();
-      for (const summary of this.summaries) summary.publish(this.core, now);
+      const t = now();
+      for (const summary of this.summaries) summary.publish(this.core, t);
     }
     if (this.held !== null) this.expire();
   }
@@ -203,6 +204,8 @@ class Series {
     this.child = null;
     /** A summary's observations (a sketch window, count and sum), made at its first. */
     this.window = null;
+    /** Whether a summary's slot is its family's overflow series, shared past the series limit. */
+    this.overflow = false;
   }
 
   /** The live series of this label set: a series that outlived remove() (or idle expiry) moves its
@@ -599,10 +602,12 @@ class SummaryChild {
   }
 }
 
-/** A number that is not finite: prom-client's summary refuses it too (a sketch cannot place it). */
+/** A number that is not finite: prom-client's summary refuses it too (a sketch cannot place it),
+ * with a TypeError as here. */
 function checkFinite(where, value) {
-  checkNumber(where, value);
-  if (!Number.isFinite(value)) throw new RangeError(`${where}: a summary takes finite values only, got ${value}`);
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new TypeError(`${where}: a summary takes finite numbers only, got ${typeof value === "number" ? value : typeName(value)}`);
+  }
 }
 
 /**
@@ -632,7 +637,8 @@ export class Summary extends Metric {
       throw new Error(`${this.what}: a histogram or summary of that name recorded before, and a family's shape is fixed by its first series`);
     }
     this.percentiles = Object.freeze([...percentiles]);
-    // prom-client's ageBuckets default is 5; without maxAgeSeconds there is one slot for ever.
+    // Without maxAgeSeconds, one slot for ever. With it and no ageBuckets, five slots (prom-client
+    // 15 ignores maxAgeSeconds without ageBuckets, and its quantiles then cover the series' life).
     this.slots = maxAgeSeconds === undefined ? 1 : ageBuckets ?? 5;
     this.slotMs = maxAgeSeconds === undefined ? Infinity : (maxAgeSeconds * 1000) / this.slots;
     this.prune = pruneAgedBuckets && maxAgeSeconds !== undefined;
@@ -651,8 +657,9 @@ export class Summary extends Metric {
   record(s, value) {
     checkFinite(this.what, value);
     s = s.dirty ? s : s.mark();
-    (s.window ??= new Window(this.slotMs, this.slots)).observe(value);
-    s.window.fresh = true;
+    // A lifetime window needs no clock.
+    const t = this.slotMs === Infinity ? 0 : now();
+    (s.window ??= new Window(this.slotMs, this.slots, t)).observe(value, t);
     return s;
   }
 
@@ -674,20 +681,32 @@ export class Summary extends Metric {
 
   /** Hands the core each registered series' count, sum and quantiles at `now`; with
    * pruneAgedBuckets, a series whose window emptied leaves (and counts from zero if used again). */
-  publish(core, now) {
+  publish(core, t) {
     const values = this.values;
+    let overflow = null;
     for (const s of this.series.values()) {
       const window = s.window;
+      if (s.slot < 0 || window === null) continue;
+      if (s.overflow) {
+        // Label sets past maxSeriesPerMetric share the core's overflow series: one set for all.
+        (overflow ??= []).push(s);
+        continue;
+      }
       // Nothing observed: the core's series is at 0 with NaN quantiles already. A lifetime
       // summary with nothing new is as the core has it.
-      if (s.slot < 0 || window === null || (!window.fresh && this.slotMs === Infinity)) continue;
+      if (!window.fresh && this.slotMs === Infinity) continue;
       window.fresh = false;
-      window.quantiles(this.percentiles, now, values);
-      if (this.prune && window.empty()) {
+      if (this.prune && window.empty(t)) {
         this.drop(s);
         continue;
       }
-      core.summary(s.slot, window.count, window.sum, values);
+      core.summary(s.slot, window.count, window.sum, quantilesOf([window], this.percentiles, t, values));
+    }
+    if (overflow !== null) {
+      const windows = overflow.map((s) => s.window);
+      const count = windows.reduce((n, w) => n + w.count, 0);
+      const sum = windows.reduce((n, w) => n + w.sum, 0);
+      core.summary(overflow[0].slot, count, sum, quantilesOf(windows, this.percentiles, t, values));
     }
   }
 }
@@ -764,6 +783,9 @@ class TextSeries {
     }
     let family = this.families.get(name);
     if (family === undefined) {
+      if (this.refuse?.(name)) {
+        throw new Error(`${method}(${JSON.stringify(name)}): a summary of that name was made already; observe it through its object`);
+      }
       family = new TextFamily(this, this.box, this.kind, name, labels);
       this.families.set(name, family);
     }
@@ -845,6 +867,8 @@ export class ObserverMetrics {
     const idle = options?.idleTimeoutSecs;
     this.#box = new Box(coreOf(options), typeof idle === "number" ? idle * 1000 : 0);
     this.#text = [0, 1, 2].map((kind) => new TextSeries(this.#box, kind));
+    // A text call's histogram would record into a summary's family, which takes only what JS sets.
+    this.#text[HISTOGRAM].refuse = (name) => this.#metrics.get(name)?.kind === SUMMARY;
     this.#onError = onError ?? undefined;
     const secs = options?.exportIntervalSecs;
     this.#intervalMs = (typeof secs === "number" ? secs : 60) * 1000;
@@ -921,6 +945,11 @@ export class ObserverMetrics {
   summary(config) {
     if (typeof config !== "object" || config === null) {
       throw new TypeError(`summary: the argument must be { name, help, labelNames?, percentiles?, maxAgeSeconds?, ageBuckets? } (summaries have no text call), got ${typeName(config)}`);
+    }
+    // A text call's series wait in JS: the core cannot tell yet that the name is taken.
+    const taken = this.#text.findIndex((text) => text.families.has(config.name));
+    if (taken >= 0 && !this.#metrics.has(config.name)) {
+      throw new Error(`summary(${JSON.stringify(config.name)}): a ${KINDS[taken]} of that name was recorded by a text call`);
     }
     return this.#metric(SUMMARY, config);
   }

@@ -182,8 +182,9 @@ export interface SummaryConfiguration<N extends string> extends MetricConfigurat
   percentiles?: number[];
   /** Seconds the quantiles cover, at most 86400; without it, the series' whole life. */
   maxAgeSeconds?: number;
-  /** Slots of the window, 1 to 60 (5): an observation leaves between `maxAgeSeconds` minus one
-   * slot and `maxAgeSeconds` after it was made. */
+  /** Slots of the window, 1 to 60 (5, where prom-client 15 would ignore `maxAgeSeconds`): an
+   * observation leaves between `maxAgeSeconds` minus one slot and `maxAgeSeconds` after it was
+   * made. */
   ageBuckets?: number;
   /** A series whose window emptied leaves the render, and counts from zero if used again (false). */
   pruneAgedBuckets?: boolean;

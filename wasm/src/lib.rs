@@ -315,6 +315,16 @@ impl ObserverMetrics {
         .map_err(|e| js_sys::RangeError::new(&format!("{}: {}", e.field, e.reason)).into())
     }
 
+    /// Whether the summary in `slot` is its family's overflow series, which every label set past
+    /// `maxSeriesPerMetric` shares (JS merges what it sets into it).
+    pub fn overflowed(&self, slot: u32) -> bool {
+        self.summaries
+            .borrow()
+            .handles
+            .get(slot as usize)
+            .is_some_and(SummarySeries::is_overflow)
+    }
+
     /// Sets the summary in `slot`: its lifetime count and sum, and its quantiles (computed in JS,
     /// where its observations are kept).
     pub fn summary(&self, slot: u32, count: f64, sum: f64, quantiles: Vec<f64>) {

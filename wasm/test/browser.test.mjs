@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startGateway, value, sleep } from "./gateway.mjs";
+import { startGateway, group, value, sleep } from "./gateway.mjs";
 import { startChromium, startSite, openPage, evaluate } from "./chromium.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -68,6 +68,13 @@ test("the README's browser snippet pushes exact values through the same origin, 
       assert.ok(Date.now() < deadline, "no push from the page within 20 s");
       await sleep(100);
     }
+    // The page's summary, sketched in the page: one observation, its quantiles that value.
+    const ready = (await group(gw.url, { job: "web-app" })).page_ready_seconds;
+    assert.equal(ready.type, "SUMMARY");
+    const [series] = ready.metrics;
+    assert.equal(series.count, "1");
+    assert.ok(Number(series.sum) > 0, series.sum);
+    assert.equal(series.quantiles["0.99"], series.sum, JSON.stringify(series));
     // The network log catches up with what the gateway already saw.
     const isPush = (e) => e.method === "Network.requestWillBeSent" && e.params.request.url.includes("/metrics/job/web-app");
     const settled = (e) =>

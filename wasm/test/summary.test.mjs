@@ -84,7 +84,7 @@ test("quantiles are within 1% of the exact ones; 0 and 1 are the exact least and
 
 test("maxAgeSeconds and ageBuckets: observations leave the quantiles a window later; _count and _sum stay", (t) => {
   let now = 1_700_000_000_000;
-  t.mock.method(Date, "now", () => now);
+  t.mock.method(performance, "now", () => now);
   const m = new ObserverMetrics({});
   const s = m.summary({ name: "window_seconds", percentiles: [0.5, 1], maxAgeSeconds: 60, ageBuckets: 3 });
   s.observe(1);
@@ -110,7 +110,7 @@ test("maxAgeSeconds and ageBuckets: observations leave the quantiles a window la
 
 test("observations made between renders a window apart are in the next render, not lost to the roll", (t) => {
   let now = 1_700_000_000_000;
-  t.mock.method(Date, "now", () => now);
+  t.mock.method(performance, "now", () => now);
   const m = new ObserverMetrics({});
   const s = m.summary({ name: "gap_seconds", percentiles: [1], maxAgeSeconds: 60, ageBuckets: 3 });
   for (let round = 1; round <= 3; round++) {
@@ -121,9 +121,64 @@ test("observations made between renders a window apart are in the next render, n
   m.free();
 });
 
+test("an observation a render comes long after has left the window by then", (t) => {
+  let now = 1_700_000_000_000;
+  t.mock.method(performance, "now", () => now);
+  const m = new ObserverMetrics({});
+  const s = m.summary({ name: "late_seconds", percentiles: [0.5], maxAgeSeconds: 10, ageBuckets: 2, pruneAgedBuckets: false });
+  s.observe(7);
+  now += 3_600_000;
+  s.observe(9);
+  // The hour-old observation is gone, though no render came between: each is filed by its time.
+  assert.equal(sample(m.render(), 'late_seconds{quantile="0.5"}'), 9);
+  now += 11_000;
+  assert.ok(Number.isNaN(sample(m.render(), 'late_seconds{quantile="0.5"}')));
+  // maxAgeSeconds without ageBuckets: five slots (prom-client 15 would ignore maxAgeSeconds).
+  const five = m.summary({ name: "five_seconds", percentiles: [1], maxAgeSeconds: 10 });
+  five.observe(1);
+  now += 8_500;
+  five.observe(2);
+  now += 2_000;
+  assert.equal(sample(m.render(), 'five_seconds{quantile="1"}'), 2, "the first left after 10 s, in 2 s slots");
+  m.free();
+});
+
+test("past maxSeriesPerMetric the overflow series holds every folded label set, merged", () => {
+  const m = new ObserverMetrics({ maxSeriesPerMetric: 1 });
+  const s = m.summary({ name: "wide_seconds", labelNames: ["id"], percentiles: [0, 1] });
+  s.observe({ id: "a" }, 1);
+  for (const [id, values] of [["b", [5, 6, 7, 8, 9]], ["c", [2, 3, 4]]]) {
+    for (const v of values) s.observe({ id }, v);
+  }
+  for (let round = 0; round < 2; round++) {
+    const text = m.render();
+    assert.equal(sample(text, 'wide_seconds_count{id="a"}'), 1);
+    assert.equal(sample(text, 'wide_seconds_count{otel_metric_overflow="true"}'), 8, text);
+    assert.equal(sample(text, 'wide_seconds_sum{otel_metric_overflow="true"}'), 44, text);
+    assert.equal(sample(text, 'wide_seconds{otel_metric_overflow="true",quantile="0"}'), 2, text);
+    assert.equal(sample(text, 'wide_seconds{otel_metric_overflow="true",quantile="1"}'), 9, text);
+  }
+  m.free();
+});
+
+test("with idleTimeoutSecs a summary observed on every render stays; one left alone leaves", async () => {
+  const m = new ObserverMetrics({ idleTimeoutSecs: 1 });
+  const s = m.summary({ name: "busy_seconds", labelNames: ["k"], percentiles: [0.5] });
+  s.observe({ k: "idle" }, 1);
+  let text = "";
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    s.observe({ k: "busy" }, i);
+    text = m.render();
+  }
+  assert.equal(sample(text, 'busy_seconds_count{k="busy"}'), 6, text);
+  assert.ok(!text.includes('k="idle"'), text);
+  m.free();
+});
+
 test("pruneAgedBuckets: a series whose window emptied leaves the render, and counts from zero when used again", (t) => {
   let now = 1_700_000_000_000;
-  t.mock.method(Date, "now", () => now);
+  t.mock.method(performance, "now", () => now);
   const m = new ObserverMetrics({});
   const s = m.summary({ name: "pruned_seconds", labelNames: ["k"], percentiles: [0.5], maxAgeSeconds: 10, ageBuckets: 2, pruneAgedBuckets: true });
   s.observe({ k: "a" }, 4);
@@ -154,14 +209,22 @@ test("summary arguments: prom-client's shape, and errors that name the argument"
   assert.throws(() => m.summary({ name: "a_seconds", maxAgeSeconds: 0 }), /maxAgeSeconds must be/);
   assert.throws(() => m.summary({ name: "b_seconds", maxAgeSeconds: 60, ageBuckets: 1.5 }), /ageBuckets must be/);
   assert.throws(() => m.summary("text_seconds", 1), /summaries have no text call/);
-  assert.throws(() => s.observe({ a: "x" }, Infinity), /finite values only/);
+  assert.throws(() => s.observe({ a: "x" }, Infinity), { name: "TypeError", message: /finite numbers only/ });
   assert.throws(() => s.observe({ a: "x" }, "1"), TypeError);
   assert.throws(() => s.observe({ b: "x" }, 1), /label "b" is not one of its labelNames/);
   m.histogram({ name: "h_seconds" }).observe(1);
   assert.throws(() => m.summary({ name: "h_seconds" }), /a histogram of that name was made already/);
-  // A text call recorded the family as a histogram: the core keeps its shape.
+  // A text call recorded the family as a histogram; the catalogue records into the core itself,
+  // which keeps the shape of what recorded first.
   m.histogram("t_seconds", 1);
-  assert.throws(() => m.summary({ name: "t_seconds" }), /a histogram or summary of that name recorded before/);
+  assert.throws(() => m.summary({ name: "t_seconds" }), /summary\("t_seconds"\): a histogram of that name was recorded by a text call/);
+  m.recordEvent(3);
+  assert.throws(() => m.summary({ name: "event_processing_duration_ms" }), /a histogram or summary of that name recorded before/);
+  // And the other way: a text call cannot record into a summary's family.
+  assert.throws(() => m.histogram("ok_seconds", 1, { a: "x" }), /histogram\("ok_seconds"\): a summary of that name was made already/);
+  // A counter's name is not a summary's either.
+  m.counter("c_seconds", 1);
+  assert.throws(() => m.summary({ name: "c_seconds" }), /summary\("c_seconds"\): a counter of that name was recorded by a text call/);
   // A timer observes the seconds elapsed.
   const end = s.startTimer({ a: "t" });
   const seconds = end();

@@ -111,6 +111,31 @@ fn buckets_are_checked_and_fixed_by_the_first_series() {
     assert!(!m.shape("b", "size_bytes", vec![1.0], false).unwrap());
 }
 
+/// A summary's quantiles come from JS: the core renders what `summary` set, and its slot, freed
+/// and released, takes the series out.
+#[wasm_bindgen_test]
+fn a_summary_renders_what_js_set() {
+    let m = ObserverMetrics::new(settings()).unwrap();
+    assert!(m.shape("p", "rpc_seconds", vec![0.5, 0.99], true).unwrap());
+    let s = m.register(3, "rpc_seconds", "route\0/a\0");
+    assert!(m
+        .render()
+        .contains("rpc_seconds{route=\"/a\",quantile=\"0.5\"} NaN"));
+    m.summary(s, 4.0, 1.5, vec![0.25, 0.75]);
+    let text = m.render();
+    assert!(text.contains("# TYPE rpc_seconds summary\n"), "{text}");
+    assert!(
+        text.contains("rpc_seconds{route=\"/a\",quantile=\"0.99\"} 0.75"),
+        "{text}"
+    );
+    assert!(text.contains("rpc_seconds_sum{route=\"/a\"} 1.5"), "{text}");
+    assert!(text.contains("rpc_seconds_count{route=\"/a\"} 4"), "{text}");
+    let bad = m.shape("summary(\"x\").percentiles", "x", vec![0.9, 0.5], true);
+    assert!(bad.is_err());
+    assert!(m.release(3, s, "rpc_seconds", "route\0/a\0"));
+    assert!(!m.render().contains("rpc_seconds"), "{}", m.render());
+}
+
 #[wasm_bindgen_test]
 fn config_errors_come_back_as_field_value_and_reason() {
     let mut s = settings();

@@ -44,7 +44,9 @@ use metrics::{Key, KeyName, Label, SharedString, Unit};
 use super::config::{RecorderConfig, Reserved};
 use crate::naming;
 use crate::recorder::buckets::BucketRules;
-use crate::recorder::storage::{CounterCell, DropCounts, HistogramShape, Named, SeriesSet, Slot};
+use crate::recorder::storage::{
+    CounterCell, DropCounts, HistogramShape, Named, SeriesSet, Slot, OVERFLOW_HASH,
+};
 use crate::recorder::DropReason;
 
 /// The family under which dropped series, labels and observations are counted, by `reason`.
@@ -134,6 +136,8 @@ pub(crate) struct SeriesIndex {
     /// Whether series were removed since the last render, which then drops them from the
     /// exposition.
     removed: std::sync::atomic::AtomicBool,
+    /// The exposed names of the summaries whose quantiles the caller sets.
+    given_summaries: RwLock<Vec<Box<str>>>,
 }
 
 impl SeriesIndex {
@@ -194,6 +198,7 @@ impl SeriesIndex {
             exposition: Mutex::new(exposition),
             start: web_time::Instant::now(),
             removed: std::sync::atomic::AtomicBool::new(false),
+            given_summaries: RwLock::default(),
         }
     }
 
@@ -441,9 +446,9 @@ impl SeriesIndex {
         if limit > 0 && family.len >= limit {
             self.drops.count(DropReason::CardinalityLimit);
             let overflow = family.overflow.get_or_insert_with(|| {
-                // Never in a shard: it is found through the catalog, so its hash is not used.
+                // Never in a shard: it is found through the catalog, so its hash marks it.
                 let text = self.overflow_text(name).into();
-                let named = Named::new(text, 0, C::new_cell(shape));
+                let named = Named::new(text, OVERFLOW_HASH, C::new_cell(shape));
                 let entry = C::wrap(Arc::new(named));
                 pending.push(Pending::Series(entry.clone()));
                 entry
@@ -526,9 +531,10 @@ impl SeriesIndex {
     /// one per name. Returns the series hash (`out` holds the name alone on entry).
     fn push_ruled_labels(&self, key: &Key, kind: Kind, out: &mut String, count: bool) -> u64 {
         // A summary's quantile lines carry `quantile`, as a histogram's bucket lines carry `le`.
-        let summary = cfg!(feature = "summary")
-            && kind == Kind::Histogram
-            && self.settings.buckets.is_summary(key.name(), out.as_str());
+        let summary = kind == Kind::Histogram
+            && (cfg!(feature = "summary")
+                && self.settings.buckets.is_summary(key.name(), out.as_str())
+                || self.is_given_summary(out.as_str()));
         // (sanitised name, rank, original name, value): rank 0 for the series' own labels, 1 for
         // global ones.
         let mut labels: Vec<(Cow<'_, str>, u8, &str, Cow<'_, str>)> =
@@ -661,6 +667,16 @@ impl SeriesIndex {
         true
     }
 
+    /// Whether `exposed` names a family made by [`set_given_summary`](Self::set_given_summary).
+    /// (Its own lock, not the catalog's: series texts are written under the catalog's.)
+    fn is_given_summary(&self, exposed: &str) -> bool {
+        self.given_summaries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|n| **n == *exposed)
+    }
+
     /// Gives the histogram family `name` these bucket bounds (already checked), ahead of every
     /// config rule; `false` when the family already has its buckets (they are fixed by its first
     /// series).
@@ -675,14 +691,23 @@ impl SeriesIndex {
             return false;
         }
         let mut catalog = self.catalog();
-        if catalog
-            .families
-            .get(&exposed)
-            .is_some_and(|f| f.shape.is_some())
+        // Recorded already (as a histogram, or as another kind), or given a shape before.
+        if catalog.buckets.contains_key(&exposed)
+            || catalog
+                .families
+                .get(&exposed)
+                .is_some_and(|f| f.shape.is_some() || f.kind != Kind::Histogram)
         {
             return false;
         }
-        catalog.buckets.insert(exposed, make());
+        let shape = make();
+        if shape.summary.is_some() {
+            self.given_summaries
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(exposed.as_str().into());
+        }
+        catalog.buckets.insert(exposed, shape);
         true
     }
 

@@ -75,17 +75,25 @@ impl Quantiles {
         )
     }
 
-    /// An observation, for a sketched series (a given one takes its quantiles from [`set`]).
+    /// An observation, for a sketched series; `false` for a given one, which takes its quantiles,
+    /// count and sum from [`set`] only (a `histogram!` into its family is ignored).
     ///
     /// [`set`]: Quantiles::set
     #[inline]
-    pub(crate) fn add(&self, shape: &SummaryShape, value: f64, times: u64) {
-        #[cfg(feature = "summary")]
-        if let (Quantiles::Sketched(window), Some(window_shape)) = (self, &shape.window) {
-            window.add(window_shape, value, times);
+    pub(crate) fn add(&self, shape: &SummaryShape, value: f64, times: u64) -> bool {
+        match self {
+            #[cfg(feature = "summary")]
+            Quantiles::Sketched(window) => {
+                if let Some(window_shape) = &shape.window {
+                    window.add(window_shape, value, times);
+                }
+                true
+            }
+            Quantiles::Given(_) => {
+                let _ = (shape, value, times);
+                false
+            }
         }
-        #[cfg(not(feature = "summary"))]
-        let _ = (shape, value, times);
     }
 
     /// Sets a given series' quantiles, in the shape's order; extra values are ignored, missing

@@ -21,7 +21,7 @@ pub(crate) const CLOCK_EVERY: usize = 256;
 pub(crate) const RELATIVE_ERROR: f64 = 0.01;
 /// The most bins a slot's sketch allocates for each sign: 8 bytes each, so at most 16 KiB per slot
 /// for positive values (32 KiB with negative ones too). At 1% error that covers values across
-/// 2e17 times their least, before the lowest bins collapse.
+/// 6e17 times their least, before the lowest bins collapse.
 const MAX_BINS: u32 = 2048;
 /// Values closer to 0 than this count as 0.
 const MIN_VALUE: f64 = 1e-9;
