@@ -832,6 +832,15 @@ async fn an_exporter_names_each_sinks_url_with_passwords_hidden() {
         ]
     );
     assert_eq!(exporter.url(), exporter.urls()[0]);
+    let debug = format!("{exporter:?}");
+    assert!(
+        debug.starts_with("Exporter {") && debug.contains(exporter.urls()[1]),
+        "{debug}"
+    );
+    assert!(
+        !debug.contains("s3cret") && !debug.contains("p4ss"),
+        "{debug}"
+    );
     // Nothing listens on port 9: the final sends fail, and that is all.
     let _ = tokio::time::timeout(Duration::from_secs(20), exporter.shutdown()).await;
 }

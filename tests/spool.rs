@@ -712,3 +712,53 @@ async fn writes_refused_for_native_histograms_do_not_stay_in_the_spool() {
     assert_eq!(spooled_files(&dir), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A start whose replay finds a spooled file held by another replayer (another process, say)
+/// leaves the run behind the spool: older samples are being delivered, so the run's writes queue
+/// behind them in the spool rather than go ahead (Prometheus would then refuse the older ones as
+/// out of order). Nothing reaches the receiver while the file is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_finds_a_spooled_file_held_stays_behind_it() {
+    let server = support::FaultServer::start(support::Fault::Statuses(vec![204]));
+    let dir = spool_dir("held-at-start");
+    let name = format!(
+        "{:013}-0000000001-00000000-remote_write-POST-0000000000000001.om",
+        now_ms() - 1000
+    );
+    spool_file(
+        &dir,
+        &name,
+        "remote_write",
+        &server.url,
+        b"held by another replayer",
+    );
+    let held = std::fs::File::open(dir.join(&name)).unwrap();
+    held.try_lock().unwrap();
+    let mut config = MetricsConfig::default();
+    config.export_interval_secs = 3600;
+    config.remote_write = Some(remote_write(&server.url, "held-at-start", 1000));
+    config.spool = Some(SpoolConfig::new(&dir));
+    let (recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("held_at_start_total").increment(3)
+    });
+    let ended = exporter.shutdown().await;
+    assert_eq!(
+        server.requests.lock().unwrap().len(),
+        0,
+        "a write went ahead of the held file ({ended:?}): {}",
+        recorder.render()
+    );
+    assert!(dir.join(&name).exists(), "the held file is its holder's");
+    let cause = ended
+        .expect_err("the final write waits behind the held file")
+        .to_string();
+    assert!(cause.contains("queued in the spool"), "{cause}");
+    assert_eq!(
+        spooled_files(&dir),
+        2,
+        "the held file and the run's, queued behind it"
+    );
+    drop(held);
+    let _ = std::fs::remove_dir_all(&dir);
+}
