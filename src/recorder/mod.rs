@@ -41,9 +41,24 @@ pub struct ObserverRecorder {
 /// A cheap, cloneable view of an [`ObserverRecorder`] for exporters and for the catalogue: it renders
 /// and registers into the same storage. It is itself a [`Recorder`], so it also serves
 /// `metrics::with_local_recorder`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RecorderHandle {
     inner: Arc<Inner>,
+}
+
+/// How many families and series, not what they are: a handle may hold a million series.
+impl std::fmt::Debug for RecorderHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("RecorderHandle");
+        match &self.inner.index {
+            Some(index) => {
+                let (families, series) = index.sizes();
+                out.field("families", &families).field("series", &series)
+            }
+            None => out.field("enabled", &false),
+        }
+        .finish()
+    }
 }
 
 #[derive(Debug)]

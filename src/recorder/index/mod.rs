@@ -332,6 +332,19 @@ impl SeriesIndex {
         })
     }
 
+    /// How many families and series the index holds (overflow series not counted), for `Debug`.
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        let series = self
+            .shards
+            .iter()
+            .map(|s| {
+                let s = s.read().unwrap_or_else(PoisonError::into_inner);
+                s.counters.len() + s.gauges.len() + s.histograms.len()
+            })
+            .sum();
+        (self.catalog().families.len(), series)
+    }
+
     fn shard(&self, hash: u64) -> &RwLock<Shard> {
         // Bits the tables' own bucket index (the low bits) and tag (the top 7) do not use.
         &self.shards[(hash >> 32) as usize % SHARDS]
