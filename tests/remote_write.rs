@@ -874,3 +874,54 @@ async fn a_new_series_zero_goes_at_the_last_write_taken() {
         "the 0 at {zero_ms}: the write taken began at {before_taken}, the failed one at {before_failed}"
     );
 }
+
+/// Two producers sharing one `instance` write one series: Prometheus refuses a whole write as out
+/// of order (here: the second producer's `0` for a series the first wrote later). The error is
+/// final, one request, and says to give each process its own instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_producers_on_one_instance_are_told_to_give_each_its_own() {
+    use metrics::{counter, with_local_recorder};
+    let prometheus = Prometheus::start(&[]);
+    let url = prometheus.write_url();
+    let producer = || {
+        let mut settings = MetricsConfig::default();
+        settings.remote_write = Some(config(&url, "shared"));
+        let recorder = MetricsBuilder::from_config(settings)
+            .build_recorder()
+            .unwrap();
+        let writer = RemoteWriter::new(recorder.handle(), config(&url, "shared")).unwrap();
+        (recorder, writer)
+    };
+    let (a, a_writer) = producer();
+    let (b, b_writer) = producer();
+    with_local_recorder(&b, || counter!("other_total").increment(1));
+    b_writer.write().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    with_local_recorder(&a, || counter!("shared_total").increment(5));
+    let first = a_writer.write().await;
+    with_local_recorder(&b, || counter!("shared_total").increment(3));
+    let second = b_writer.write().await;
+    let err = match (first, second) {
+        (Err(e), _) | (Ok(()), Err(e)) => e,
+        (Ok(()), Ok(())) => panic!("Prometheus took both producers' writes of one series"),
+    };
+    assert!(
+        matches!(err, ExportError::Refused { status: 400, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    let message = err.to_string();
+    for needle in [
+        "out of order sample",
+        "its own instance label",
+        "OBSERVER_METRICS_REMOTE_WRITE_INSTANCE",
+    ] {
+        assert!(message.contains(needle), "{message}");
+    }
+    let own = prometheus.own_metrics();
+    let refused = support::sample(
+        &own,
+        "prometheus_http_requests_total{code=\"400\",handler=\"/api/v1/write\"}",
+    );
+    assert_eq!(refused, Some(1.0), "one request, no retries: {own}");
+}

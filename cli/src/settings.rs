@@ -49,7 +49,8 @@ pub(crate) struct Flags {
     /// A remote-write receiver, e.g. http://127.0.0.1:9090/api/v1/write (remote_write.url).
     #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_REMOTE_WRITE_URL")]
     remote_write: Option<String>,
-    /// The remote-write instance label (remote_write.instance) [default: one generated per run].
+    /// The remote-write instance label (remote_write.instance), unique per process: two processes
+    /// writing one series are refused as out of order [default: one generated per run].
     #[arg(
         long,
         value_name = "ID",

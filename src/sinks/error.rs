@@ -60,11 +60,12 @@ pub enum ExportError {
         /// metrics: …`.
         body: String,
     },
-    /// The receiver refused the request for a reason of its own configuration, which trying again
-    /// cannot change, although its status says to retry: Prometheus started without
-    /// `--enable-feature=native-histograms` answers a native histogram with 500 "native
-    /// histograms are disabled". The message says what to change. Natively only: the wasm
-    /// build has no native histograms.
+    /// The receiver refused the request for a reason trying again cannot change, and the message
+    /// says what to change: Prometheus started without `--enable-feature=native-histograms`
+    /// answers a native histogram with 500 "native histograms are disabled" (a status that says
+    /// to retry); a write refused with 400 "out of order sample" or "duplicate sample for
+    /// timestamp" is another producer writing the same series, under the same `instance`.
+    /// Natively only (the wasm package generates a unique instance for each of its instances).
     #[cfg(not(target_arch = "wasm32"))]
     #[error("{method} {url} failed: the receiver answered {status}: {body}; {remedy}")]
     Refused {

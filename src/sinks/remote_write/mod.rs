@@ -28,8 +28,10 @@ pub(crate) const PROTOCOL_HEADERS: [(&str, &str); 4] = [
     ),
 ];
 
-/// `error`, or the final error it stands for: Prometheus refusing native histograms answers 500,
-/// which the protocol says to retry, but no retry changes its flags.
+/// `error`, or the final error it stands for, with what to change: Prometheus refusing native
+/// histograms answers 500, which the protocol says to retry, but no retry changes its flags; a
+/// write refused as out of order or as a duplicate is, nearly always, two producers writing one
+/// series under one `instance`.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn final_refusal(
     error: crate::sinks::error::ExportError,
@@ -51,6 +53,25 @@ pub(crate) fn final_refusal(
                      (OBSERVER_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS=false) to send classic \
                      buckets alone",
         },
+        ExportError::Status {
+            method,
+            url,
+            status: 400,
+            body,
+        } if body.contains("out of order sample")
+            || body.contains("duplicate sample for timestamp") =>
+        {
+            ExportError::Refused {
+                method,
+                url,
+                status: 400,
+                body,
+                remedy: "a series had a newer sample, or another value at that time: another \
+                         producer writes it too. Each process needs its own instance label: \
+                         leave remote_write.instance unset for a generated one, or give each its \
+                         own (OBSERVER_METRICS_REMOTE_WRITE_INSTANCE, --instance)",
+            }
+        }
         other => other,
     }
 }
