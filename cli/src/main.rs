@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use observer_metrics::MetricsBuilder;
 
-use settings::{Flags, Mode};
+use settings::{CheckFlags, Flags, Mode, ReplayFlags, ServeFlags, SimulateFlags};
 
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 the final push or write failed, or a check \
 step failed; 2 a usage or configuration error; 3 a batch invariant does not hold; 130 / 143 the \
@@ -53,24 +53,24 @@ enum CliCommand {
     /// seconds and at the end, and exits 0 only when that last send succeeded. SIGTERM/SIGINT end
     /// the batch early with a last send.
     #[command(after_help = EXIT_CODES)]
-    Simulate(Flags),
+    Simulate(SimulateFlags),
     /// Run the workload until SIGTERM/SIGINT with GET /metrics (and /health) on --listen,
     /// sending to the configured sinks too.
     #[command(after_help = EXIT_CODES)]
-    Serve(Flags),
+    Serve(ServeFlags),
     /// Smoke-test a deployment as configured (URL, credentials, headers, TLS): push a canary
     /// group, read it back from the gateway's /api/v1/metrics and compare every value, delete it
     /// and confirm it is gone; with --remote-write and --query, the same through remote write and
     /// PromQL. Prints each step with its time; exits 0 only when every step passed.
     #[command(after_help = EXIT_CODES)]
-    Check(Flags),
+    Check(CheckFlags),
     /// Deliver what a spool holds (--spool-dir), oldest first, each file removed only once its
     /// receiver took it: a Pushgateway body unless a newer push of its group reached the gateway,
     /// a remote write with its samples' own timestamps. Credentials from --config and the flags go
     /// only to their own receiver. Exits 0 when nothing is left to deliver, 1 when a receiver could
     /// not be reached (its files stay).
     #[command(after_help = EXIT_CODES)]
-    Replay(Flags),
+    Replay(ReplayFlags),
     /// Print a completion script for SHELL on stdout.
     Completions {
         /// bash, elvish, fish, powershell or zsh.
@@ -78,23 +78,44 @@ enum CliCommand {
     },
 }
 
+/// The binary as shells see it.
+const BIN: &str = "observer-metrics";
+
+/// The completion script for `shell`. clap_complete 4.6's bash script spells its states two ways
+/// for a hyphenated binary name (clap-rs/clap#6421, open): the dispatch loop sets
+/// `observer__metrics__subcmd__simulate`, the case arms read
+/// `observer__subcmd__metrics__subcmd__simulate`, so no subcommand's flags ever completed. The
+/// arms are spelled the loop's way here.
+fn completions(shell: clap_complete::Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    match shell {
+        clap_complete::Shell::Bash => {
+            script.replace("observer__subcmd__metrics", "observer__metrics")
+        }
+        _ => script,
+    }
+}
+
 fn main() -> ExitCode {
     // Usage errors exit 2 in clap's format; --help and --version exit 0.
     let cli = Cli::parse();
     log::init(cli.log_format, cli.log_level);
-    let (mode, flags) = match cli.command {
-        CliCommand::Simulate(flags) => (Mode::Simulate, flags),
-        CliCommand::Serve(flags) => (Mode::Serve, flags),
-        CliCommand::Check(flags) => (Mode::Check, flags),
-        CliCommand::Replay(flags) => (Mode::Replay, flags),
+    let (mode, flags): (Mode, Flags) = match cli.command {
+        CliCommand::Simulate(flags) => (Mode::Simulate, flags.into()),
+        CliCommand::Serve(flags) => (Mode::Serve, flags.into()),
+        CliCommand::Check(flags) => (Mode::Check, flags.into()),
+        CliCommand::Replay(flags) => (Mode::Replay, flags.into()),
         CliCommand::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "observer-metrics",
-                &mut std::io::stdout(),
-            );
-            return ExitCode::SUCCESS;
+            let script = completions(shell);
+            return match std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("cannot write the completion script: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
     let (config, workload) = match settings::load(mode, &flags) {

@@ -30,25 +30,185 @@ impl Mode {
     }
 }
 
-/// The flags of simulate, serve and check. Each overrides the file and the environment; the
+/// Every flag of every subcommand, as `load` applies them: each subcommand's own set (below)
+/// fills its part, the rest stays unset. Each overrides the file and the environment; the
 /// defaults shown are the ones used when neither sets the value.
-#[derive(clap::Args)]
+#[derive(Default)]
 pub(crate) struct Flags {
+    pub(crate) config: ConfigFlag,
+    receivers: ReceiverFlags,
+    labels: LabelFlags,
+    spool: SpoolFlag,
+    run: RunFlags,
+    events: EventsFlag,
+    workload: WorkloadFlags,
+    listen: ListenFlag,
+    query: QueryFlag,
+}
+
+/// `simulate`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct SimulateFlags {
+    #[command(flatten)]
+    config: ConfigFlag,
+    #[command(flatten)]
+    receivers: ReceiverFlags,
+    #[command(flatten)]
+    labels: LabelFlags,
+    #[command(flatten)]
+    spool: SpoolFlag,
+    #[command(flatten)]
+    run: RunFlags,
+    #[command(flatten)]
+    events: EventsFlag,
+    #[command(flatten)]
+    workload: WorkloadFlags,
+}
+
+/// `serve`'s flags: simulate's, with --listen and without --events.
+#[derive(clap::Args)]
+pub(crate) struct ServeFlags {
+    #[command(flatten)]
+    config: ConfigFlag,
+    #[command(flatten)]
+    receivers: ReceiverFlags,
+    #[command(flatten)]
+    labels: LabelFlags,
+    #[command(flatten)]
+    spool: SpoolFlag,
+    #[command(flatten)]
+    run: RunFlags,
+    #[command(flatten)]
+    workload: WorkloadFlags,
+    #[command(flatten)]
+    listen: ListenFlag,
+}
+
+/// `check`'s flags: the receivers, the labels and --query.
+#[derive(clap::Args)]
+pub(crate) struct CheckFlags {
+    #[command(flatten)]
+    config: ConfigFlag,
+    #[command(flatten)]
+    receivers: ReceiverFlags,
+    #[command(flatten)]
+    labels: LabelFlags,
+    #[command(flatten)]
+    query: QueryFlag,
+}
+
+/// `replay`'s flags: the spool and the receivers its files' credentials go to.
+#[derive(clap::Args)]
+pub(crate) struct ReplayFlags {
+    #[command(flatten)]
+    config: ConfigFlag,
+    #[command(flatten)]
+    receivers: ReceiverFlags,
+    #[command(flatten)]
+    spool: SpoolFlag,
+}
+
+impl From<SimulateFlags> for Flags {
+    fn from(f: SimulateFlags) -> Self {
+        let SimulateFlags {
+            config,
+            receivers,
+            labels,
+            spool,
+            run,
+            events,
+            workload,
+        } = f;
+        Flags {
+            config,
+            receivers,
+            labels,
+            spool,
+            run,
+            events,
+            workload,
+            ..Flags::default()
+        }
+    }
+}
+
+impl From<ServeFlags> for Flags {
+    fn from(f: ServeFlags) -> Self {
+        let ServeFlags {
+            config,
+            receivers,
+            labels,
+            spool,
+            run,
+            workload,
+            listen,
+        } = f;
+        Flags {
+            config,
+            receivers,
+            labels,
+            spool,
+            run,
+            workload,
+            listen,
+            ..Flags::default()
+        }
+    }
+}
+
+impl From<CheckFlags> for Flags {
+    fn from(f: CheckFlags) -> Self {
+        let CheckFlags {
+            config,
+            receivers,
+            labels,
+            query,
+        } = f;
+        Flags {
+            config,
+            receivers,
+            labels,
+            query,
+            ..Flags::default()
+        }
+    }
+}
+
+impl From<ReplayFlags> for Flags {
+    fn from(f: ReplayFlags) -> Self {
+        let ReplayFlags {
+            config,
+            receivers,
+            spool,
+        } = f;
+        Flags {
+            config,
+            receivers,
+            spool,
+            ..Flags::default()
+        }
+    }
+}
+
+#[derive(clap::Args, Default)]
+pub(crate) struct ConfigFlag {
     /// TOML settings: a MetricsConfig plus a [workload] table.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Events to run (simulate) [default: 1000].
-    #[arg(long, value_name = "N")]
-    events: Option<u64>,
-    /// Events per second [default: simulate as fast as it can, serve 100].
-    #[arg(long, value_name = "N")]
-    rate: Option<f64>,
+}
+
+#[derive(clap::Args, Default)]
+struct ReceiverFlags {
     /// The Pushgateway, e.g. http://127.0.0.1:9091 (push.url).
     #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_PUSH_URL")]
     push_gateway: Option<String>,
     /// A remote-write receiver, e.g. http://127.0.0.1:9090/api/v1/write (remote_write.url).
     #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_REMOTE_WRITE_URL")]
     remote_write: Option<String>,
+}
+
+#[derive(clap::Args, Default)]
+struct LabelFlags {
     /// The remote-write instance label (remote_write.instance), unique per process: two processes
     /// writing one series are refused as out of order [default: one generated per run].
     #[arg(
@@ -63,6 +223,19 @@ pub(crate) struct Flags {
     /// Another grouping label of the pushed group (push.grouping); repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     grouping: Vec<String>,
+}
+
+#[derive(clap::Args, Default)]
+struct SpoolFlag {
+    /// Keep what a receiver does not take in DIR, and deliver what an earlier run left there
+    /// (spool.dir): for batch jobs whose last totals must arrive although the receiver may be
+    /// down when they end.
+    #[arg(long, value_name = "DIR", env = "OBSERVER_METRICS_SPOOL_DIR")]
+    spool_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Default)]
+struct RunFlags {
     /// Seconds between sends (export_interval_secs) [default: 60].
     #[arg(
         long,
@@ -70,9 +243,24 @@ pub(crate) struct Flags {
         env = "OBSERVER_METRICS_EXPORT_INTERVAL_SECS"
     )]
     interval: Option<u64>,
-    /// Where serve listens for scrapes (pull.listen) [default: 127.0.0.1:9898].
-    #[arg(long, value_name = "ADDR", env = "OBSERVER_METRICS_PULL_LISTEN")]
-    listen: Option<String>,
+    /// Seconds between progress lines on stderr when it is not a terminal (cron, a container's
+    /// log); 0 for none. On a terminal a progress bar shows instead [default: 10].
+    #[arg(long, value_name = "SECS")]
+    progress_secs: Option<u64>,
+}
+
+#[derive(clap::Args, Default)]
+struct EventsFlag {
+    /// Events to run [default: 1000].
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+}
+
+#[derive(clap::Args, Default)]
+struct WorkloadFlags {
+    /// Events per second [default: simulate as fast as it can, serve 100].
+    #[arg(long, value_name = "N")]
+    rate: Option<f64>,
     /// Fraction of events delivered twice [default: 0.1].
     #[arg(long, value_name = "F")]
     duplicate_rate: Option<f64>,
@@ -88,16 +276,18 @@ pub(crate) struct Flags {
     /// Seed of the event stream [default: 1].
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Keep what a receiver does not take in DIR, and deliver what an earlier run left there
-    /// (spool.dir): for batch jobs whose last totals must arrive although the receiver may be
-    /// down when they end.
-    #[arg(long, value_name = "DIR", env = "OBSERVER_METRICS_SPOOL_DIR")]
-    spool_dir: Option<PathBuf>,
-    /// Seconds between progress lines on stderr when it is not a terminal (cron, a container's
-    /// log); 0 for none. On a terminal a progress bar shows instead [default: 10].
-    #[arg(long, value_name = "SECS")]
-    progress_secs: Option<u64>,
-    /// check: the Prometheus-compatible query API to read remote writes back from.
+}
+
+#[derive(clap::Args, Default)]
+struct ListenFlag {
+    /// Where serve listens for scrapes (pull.listen) [default: 127.0.0.1:9898].
+    #[arg(long, value_name = "ADDR", env = "OBSERVER_METRICS_PULL_LISTEN")]
+    listen: Option<String>,
+}
+
+#[derive(clap::Args, Default)]
+struct QueryFlag {
+    /// The Prometheus-compatible query API to read remote writes back from.
     #[arg(long, value_name = "URL")]
     query: Option<String>,
 }
@@ -180,7 +370,7 @@ impl Workload {
 
 /// The file (a MetricsConfig plus `[workload]`), then the environment, then the flags; validated.
 pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload), String> {
-    let (mut config, mut workload) = match &flags.config {
+    let (mut config, mut workload) = match &flags.config.config {
         None => (MetricsConfig::default(), Workload::default()),
         Some(path) => {
             // One pass over the file, so that an error's line and column are the file's own.
@@ -198,12 +388,14 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
     let default_job = format!("observer-metrics-{}", mode.name());
     if let Some(push) = &mut config.push {
         push.job = flags
+            .labels
             .job
             .clone()
             .unwrap_or_else(|| take_or(&push.job, &default_job));
     }
     if let Some(rw) = &mut config.remote_write {
         rw.job = flags
+            .labels
             .job
             .clone()
             .unwrap_or_else(|| take_or(&rw.job, &default_job));
@@ -221,10 +413,10 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
         if config.push.is_none() && config.remote_write.is_none() {
             return Err("check needs --push-gateway, or --remote-write with --query".into());
         }
-        if config.remote_write.is_some() && flags.query.is_none() {
+        if config.remote_write.is_some() && flags.query.query.is_none() {
             return Err("check --remote-write needs --query URL to read the canary back".into());
         }
-        workload.query = flags.query.clone();
+        workload.query = flags.query.query.clone();
     }
     Ok((config, workload))
 }
@@ -238,48 +430,56 @@ impl Flags {
                 *target = value;
             }
         };
-        if let Some(events) = self.events {
+        let WorkloadFlags {
+            rate,
+            duplicate_rate,
+            failure_rate,
+            error_rate,
+            timeout_rate,
+            seed,
+        } = &self.workload;
+        if let Some(events) = self.events.events {
             workload.events = events;
         }
-        if let Some(seed) = self.seed {
+        if let Some(seed) = *seed {
             workload.seed = seed;
         }
-        if let Some(secs) = self.progress_secs {
+        if let Some(secs) = self.run.progress_secs {
             workload.progress_secs = secs;
         }
-        workload.rate = self.rate.or(workload.rate);
-        set(&mut workload.duplicate_rate, self.duplicate_rate);
-        set(&mut workload.failure_rate, self.failure_rate);
-        set(&mut workload.error_rate, self.error_rate);
-        set(&mut workload.timeout_rate, self.timeout_rate);
-        if let Some(interval) = self.interval {
+        workload.rate = rate.or(workload.rate);
+        set(&mut workload.duplicate_rate, *duplicate_rate);
+        set(&mut workload.failure_rate, *failure_rate);
+        set(&mut workload.error_rate, *error_rate);
+        set(&mut workload.timeout_rate, *timeout_rate);
+        if let Some(interval) = self.run.interval {
             config.export_interval_secs = interval;
         }
-        if let Some(listen) = &self.listen {
+        if let Some(listen) = &self.listen.listen {
             config.pull.get_or_insert_with(PullConfig::default).listen = listen.clone();
         }
-        if let Some(dir) = &self.spool_dir {
+        if let Some(dir) = &self.spool.spool_dir {
             config
                 .spool
                 .get_or_insert_with(observer_metrics::spool::SpoolConfig::default)
                 .dir = dir.clone();
         }
-        if let Some(url) = &self.push_gateway {
+        if let Some(url) = &self.receivers.push_gateway {
             config.push.get_or_insert_with(PushConfig::default).url = url.clone();
         }
-        if let Some(url) = &self.remote_write {
+        if let Some(url) = &self.receivers.remote_write {
             let rw = config
                 .remote_write
                 .get_or_insert_with(RemoteWriteConfig::default);
             rw.url = url.clone();
         }
-        if let Some(instance) = &self.instance {
+        if let Some(instance) = &self.labels.instance {
             let rw = config
                 .remote_write
                 .get_or_insert_with(RemoteWriteConfig::default);
             rw.instance = Some(instance.clone());
         }
-        for pair in &self.grouping {
+        for pair in &self.labels.grouping {
             let (k, v) = pair
                 .split_once('=')
                 .ok_or_else(|| format!("--grouping: expected KEY=VALUE, got `{pair}`"))?;

@@ -325,11 +325,10 @@ fn help_version_errors_and_completions() {
         stdout.trim(),
         format!("observer-metrics {}", env!("CARGO_PKG_VERSION"))
     );
-    for command in ["simulate", "serve", "check"] {
+    for command in ["simulate", "serve", "check", "replay"] {
         let (code, stdout, _) = run(&[command, "--help"], &[]);
         assert_eq!(code, Some(0), "{command}");
         for expected in [
-            "[default: 1000]",
             "[env: OBSERVER_METRICS_PUSH_URL=]",
             "Exit codes: 0 success;",
             "130 / 143",
@@ -340,6 +339,28 @@ fn help_version_errors_and_completions() {
             );
         }
     }
+    // Each subcommand lists its own flags only.
+    for (command, has, lacks) in [
+        ("simulate", &["--events", "--rate", "--spool-dir"][..], &["--listen", "--query"][..]),
+        ("serve", &["--listen", "--rate", "--spool-dir"], &["--events", "--query"]),
+        ("check", &["--query", "--job"], &["--events", "--rate", "--listen", "--spool-dir"]),
+        ("replay", &["--spool-dir", "--push-gateway"], &["--events", "--job", "--query"]),
+    ] {
+        let (_, help, _) = run(&[command, "--help"], &[]);
+        let flags: Vec<&str> = help
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("--"))
+            .filter_map(|l| l.split([' ', '\t']).next())
+            .collect();
+        for flag in has {
+            assert!(flags.contains(&&flag[2..]), "{command} lacks {flag}: {flags:?}");
+        }
+        for flag in lacks {
+            assert!(!flags.contains(&&flag[2..]), "{command} lists {flag}: {flags:?}");
+        }
+    }
+    let (_, help, _) = run(&["simulate", "--help"], &[]);
+    assert!(help.contains("[default: 1000]"), "{help}");
     let (code, stdout, stderr) = run(&["simulate", "--events", "many"], &[]);
     assert_eq!(code, Some(2));
     assert!(stdout.is_empty());
@@ -361,6 +382,64 @@ fn help_version_errors_and_completions() {
             "{shell}: {stdout}"
         );
     }
+}
+
+/// What bash offers after the words `words` (a Tab after them), asked of the completion script
+/// the binary prints, the way bash calls it.
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let ask = r#"source "$1"; shift
+fn=$(complete -p observer-metrics | sed -E 's/.*-F ([^ ]+).*/\1/')
+COMP_WORDS=(observer-metrics "$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}
+"$fn" observer-metrics "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}""#;
+    let out = std::process::Command::new("bash")
+        .args(["-c", ask, "ask"])
+        .arg(script)
+        .args(words)
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The completion scripts complete each subcommand's own flags (bash asked as it asks; zsh and
+/// fish parse theirs). clap_complete's bash script completed none for a hyphenated binary.
+#[test]
+fn completions_complete_each_subcommands_own_flags() {
+    let dir = std::env::temp_dir().join(format!("om-completions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, stderr) = run(&["completions", shell], &[]);
+        assert_eq!(code, Some(0), "{shell}: {stderr}");
+        let path = dir.join(format!("observer-metrics.{shell}"));
+        std::fs::write(&path, script).unwrap();
+        if shell == "bash" {
+            assert_eq!(bash_completes(&path, &["simulate", "--ev"]), ["--events"]);
+            assert_eq!(bash_completes(&path, &["serve", "--lis"]), ["--listen"]);
+            assert_eq!(bash_completes(&path, &["si"]), ["simulate"]);
+            let check = bash_completes(&path, &["check", "--"]);
+            assert!(check.contains(&"--query".to_owned()), "{check:?}");
+            assert!(!check.contains(&"--events".to_owned()), "{check:?}");
+            continue;
+        }
+        // Installed by the README's test command (zsh and fish, Debian's packages).
+        let parse: &[&str] = if shell == "zsh" { &["-n"] } else { &["--no-execute"] };
+        let out = std::process::Command::new(shell)
+            .args(parse)
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("{shell} must be installed (apt-get install {shell}): {e}"));
+        assert!(
+            out.status.success(),
+            "{shell} cannot parse its script: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A flag's environment twin stands in for the flag: the gateway URL from
