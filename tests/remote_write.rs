@@ -178,15 +178,20 @@ async fn five_hundreds_are_retried_and_four_hundreds_are_not() {
     let refusing = FaultServer::start(Fault::Statuses(vec![400]));
     let writer = RemoteWriter::new(recorder.handle(), config(&refusing.url, "f")).unwrap();
     match writer.write().await {
-        Err(ExportError::Status {
-            status: 400,
-            url,
-            body,
-            ..
-        }) => {
+        Err(
+            e @ ExportError::Status {
+                status: 400,
+                receiver,
+                ..
+            },
+        ) => {
+            let message = e.to_string();
+            assert_eq!(receiver, "the remote-write receiver");
             assert!(
-                url.starts_with(&refusing.url) && body.contains("status 400"),
-                "{url} {body}"
+                message.starts_with(&format!("POST {}", refusing.url))
+                    && message
+                        .contains("failed: the remote-write receiver answered 400: status 400"),
+                "{message}"
             )
         }
         other => panic!("expected the 400, got {other:?}"),

@@ -14,6 +14,7 @@ use metrics::{Key, Label, Level, Metadata, Recorder};
 
 use std::process::ExitCode;
 
+use observer_metrics::export::ExportError;
 use observer_metrics::push::{PushClient, PushConfig};
 use observer_metrics::remote_write::{RemoteWriteConfig, RemoteWriter};
 use observer_metrics::{MetricsBuilder, MetricsConfig, ObserverRecorder};
@@ -254,6 +255,21 @@ pub async fn check_pushgateway(push: &PushConfig) -> Report {
     report
 }
 
+/// A query API's failure as the message should name it: the API is reached through a push client,
+/// whose errors say "the gateway answered".
+fn query_api_error(error: ExportError) -> String {
+    match error {
+        ExportError::Status {
+            method,
+            url,
+            status,
+            body,
+            ..
+        } => format!("{method} {url} failed: the query API answered {status}: {body}"),
+        other => other.to_string(),
+    }
+}
+
 /// Tries `attempt` every 250 ms until it succeeds or `wait` has passed (a query API makes fresh
 /// samples searchable after a moment); its last outcome.
 async fn until<F, Fut>(wait: Duration, mut attempt: F) -> Result<(), String>
@@ -323,7 +339,7 @@ pub async fn check_remote_write(rw: &RemoteWriteConfig, query_url: &str, wait: D
                 "/api/v1/query?query={}",
                 percent_encoding::utf8_percent_encode(&expr, percent_encoding::NON_ALPHANUMERIC)
             );
-            let body = query.get(&path).await.map_err(|e| e.to_string())?;
+            let body = query.get(&path).await.map_err(query_api_error)?;
             let view: serde_json::Value =
                 serde_json::from_str(&body).map_err(|e| format!("the query API's JSON: {e}"))?;
             let mut got = BTreeMap::new();

@@ -100,3 +100,19 @@ async fn a_gateway_behind_tls_with_a_private_ca() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A query API that answers with an error is named as such, not as "the gateway" (the request
+/// goes through the push client): a Prometheus behind a wrong path answers 404.
+#[test]
+fn a_failing_query_api_is_named_in_the_cause() {
+    let prometheus = Prometheus::start(&[]);
+    let wrong = format!("{}/not-here", prometheus.url);
+    let (code, stdout, stderr) =
+        check(&["--remote-write", &prometheus.write_url(), "--query", &wrong]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the query API answered 404") && !last.contains("the gateway"),
+        "{stderr}"
+    );
+}

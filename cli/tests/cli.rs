@@ -341,10 +341,26 @@ fn help_version_errors_and_completions() {
     }
     // Each subcommand lists its own flags only.
     for (command, has, lacks) in [
-        ("simulate", &["--events", "--rate", "--spool-dir"][..], &["--listen", "--query"][..]),
-        ("serve", &["--listen", "--rate", "--spool-dir"], &["--events", "--query"]),
-        ("check", &["--query", "--job"], &["--events", "--rate", "--listen", "--spool-dir"]),
-        ("replay", &["--spool-dir", "--push-gateway"], &["--events", "--job", "--query"]),
+        (
+            "simulate",
+            &["--events", "--rate", "--spool-dir"][..],
+            &["--listen", "--query"][..],
+        ),
+        (
+            "serve",
+            &["--listen", "--rate", "--spool-dir"],
+            &["--events", "--query"],
+        ),
+        (
+            "check",
+            &["--query", "--job"],
+            &["--events", "--rate", "--listen", "--spool-dir"],
+        ),
+        (
+            "replay",
+            &["--spool-dir", "--push-gateway"],
+            &["--events", "--job", "--query"],
+        ),
     ] {
         let (_, help, _) = run(&[command, "--help"], &[]);
         let flags: Vec<&str> = help
@@ -353,10 +369,16 @@ fn help_version_errors_and_completions() {
             .filter_map(|l| l.split([' ', '\t']).next())
             .collect();
         for flag in has {
-            assert!(flags.contains(&&flag[2..]), "{command} lacks {flag}: {flags:?}");
+            assert!(
+                flags.contains(&&flag[2..]),
+                "{command} lacks {flag}: {flags:?}"
+            );
         }
         for flag in lacks {
-            assert!(!flags.contains(&&flag[2..]), "{command} lists {flag}: {flags:?}");
+            assert!(
+                !flags.contains(&&flag[2..]),
+                "{command} lists {flag}: {flags:?}"
+            );
         }
     }
     let (_, help, _) = run(&["simulate", "--help"], &[]);
@@ -399,7 +421,11 @@ printf '%s\n' "${COMPREPLY[@]}""#;
         .args(words)
         .output()
         .expect("bash");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
@@ -427,7 +453,11 @@ fn completions_complete_each_subcommands_own_flags() {
             continue;
         }
         // Installed by the README's test command (zsh and fish, Debian's packages).
-        let parse: &[&str] = if shell == "zsh" { &["-n"] } else { &["--no-execute"] };
+        let parse: &[&str] = if shell == "zsh" {
+            &["-n"]
+        } else {
+            &["--no-execute"]
+        };
         let out = std::process::Command::new(shell)
             .args(parse)
             .arg(&path)

@@ -47,13 +47,15 @@ pub enum ExportError {
         #[source]
         source: Option<ErrorSource>,
     },
-    /// The gateway answered with an error status.
-    #[error("{method} {url} failed: the gateway answered {status}: {body}")]
+    /// The receiver answered with an error status.
+    #[error("{method} {url} failed: {receiver} answered {status}: {body}")]
     Status {
         /// `PUT`, `POST` or `DELETE`.
         method: &'static str,
         /// The group URL.
         url: String,
+        /// What answered, as the message names it: `the gateway` or `the remote-write receiver`.
+        receiver: &'static str,
         /// The HTTP status code.
         status: u16,
         /// The response body, e.g. `pushed metrics are invalid or inconsistent with existing
@@ -112,12 +114,18 @@ impl fmt::Display for Shown {
     }
 }
 
+/// `receiver` of [`ExportError::Status`] for the Pushgateway.
+pub(crate) const GATEWAY: &str = "the gateway";
+/// `receiver` of [`ExportError::Status`] for a remote-write receiver.
+pub(crate) const REMOTE_WRITE_RECEIVER: &str = "the remote-write receiver";
+
 impl ExportError {
     /// The outcome of one request to `url` (as errors show it): `Ok` for a 2xx answer, otherwise
     /// the error that says why.
     pub(crate) fn from_answer(
         method: &'static str,
         url: &str,
+        receiver: &'static str,
         timeout: Duration,
         answer: Result<HttpResponse, HttpFailure>,
     ) -> Result<(), ExportError> {
@@ -153,6 +161,7 @@ impl ExportError {
         Err(ExportError::Status {
             method,
             url,
+            receiver,
             status: response.status,
             body: response.body,
         })

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::encoding::wire::TEXT_CONTENT_TYPE;
 use crate::platform::{HttpClient, HttpRequest};
-use crate::sinks::error::ExportError;
+use crate::sinks::error::{ExportError, GATEWAY, REMOTE_WRITE_RECEIVER};
 use crate::sinks::http::redact_url;
 #[cfg(feature = "remote-write")]
 use crate::sinks::remote_write::PROTOCOL_HEADERS;
@@ -206,7 +206,12 @@ async fn send(
         timeout,
     };
     let shown = redact_url(&file.header.url).into_owned();
-    let answer = ExportError::from_answer(method, &shown, timeout, http.send(request).await);
+    let receiver = match file.header.sink.as_str() {
+        "pushgateway" => GATEWAY,
+        _ => REMOTE_WRITE_RECEIVER,
+    };
+    let answer =
+        ExportError::from_answer(method, &shown, receiver, timeout, http.send(request).await);
     #[cfg(feature = "remote-write")]
     let answer = answer.map_err(crate::sinks::remote_write::final_refusal);
     answer
@@ -254,7 +259,7 @@ async fn groups(
     let shown = redact_url(&url).into_owned();
     let answer = http.send(request).await;
     let body = answer.as_ref().map(|r| r.body.clone()).unwrap_or_default();
-    ExportError::from_answer("GET", &shown, timeout, answer)?;
+    ExportError::from_answer("GET", &shown, GATEWAY, timeout, answer)?;
     Ok(parse_groups(&body))
 }
 

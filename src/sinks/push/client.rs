@@ -9,7 +9,7 @@ use super::url::group_url;
 use crate::encoding::wire::TEXT_CONTENT_TYPE;
 use crate::error::ConfigError;
 use crate::platform::{Body, HttpClient, HttpRequest};
-use crate::sinks::error::ExportError;
+use crate::sinks::error::{ExportError, GATEWAY};
 use crate::sinks::http::redact_url;
 use crate::sinks::turn::Turn;
 
@@ -189,7 +189,8 @@ impl PushClient {
         let shown = redact_url(&url).into_owned();
         let answer = self.http.send(request).await;
         let body = answer.as_ref().map(|r| r.body.clone()).unwrap_or_default();
-        ExportError::from_answer("GET", &shown, self.config.timeout(), answer).map(|()| body)
+        ExportError::from_answer("GET", &shown, GATEWAY, self.config.timeout(), answer)
+            .map(|()| body)
     }
 
     async fn with_retries(
@@ -237,6 +238,7 @@ impl PushClient {
         ExportError::from_answer(
             method,
             &self.url,
+            GATEWAY,
             self.config.timeout(),
             self.http.send(request).await,
         )

@@ -43,6 +43,7 @@ pub(crate) fn final_refusal(
             url,
             status,
             body,
+            ..
         } if body.contains("native histograms are disabled") => ExportError::Refused {
             method,
             url,
@@ -58,6 +59,7 @@ pub(crate) fn final_refusal(
             url,
             status: 400,
             body,
+            ..
         } if body.contains("out of order sample")
             || body.contains("duplicate sample for timestamp") =>
         {

@@ -598,6 +598,7 @@ impl RemoteWriter {
         let answer = ExportError::from_answer(
             method,
             &self.url,
+            crate::sinks::error::REMOTE_WRITE_RECEIVER,
             self.config.timeout(),
             http.send(request).await,
         );
