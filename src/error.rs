@@ -10,9 +10,9 @@ use crate::naming;
 /// target, and a config that works natively works on wasm too.
 pub const MAX_TIMER_MS: u64 = i32::MAX as u64;
 
-/// Why a configuration was refused. The message names the field (or the file or variable it came
-/// from) and the offending value.
-#[derive(Debug, Clone, PartialEq)]
+/// Why a configuration was refused. The message names where (a file and line, when it came from
+/// one), the field and the offending value, once each.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConfigError {
     /// The field, e.g. `histogram_buckets` or `global_labels.env`.
@@ -21,19 +21,56 @@ pub struct ConfigError {
     pub value: String,
     /// What is wrong with it.
     pub reason: String,
+    /// Where it was given, when that is a file: `settings.toml, line 5, column 14` (the line and
+    /// column when the TOML parser knew them).
+    pub at: Option<String>,
+    /// The I/O error behind it (a config file that cannot be read), as [`source`].
+    ///
+    /// [`source`]: std::error::Error::source
+    source: Option<std::sync::Arc<std::io::Error>>,
+}
+
+impl ConfigError {
+    /// The I/O error behind it, to tell a missing file (`NotFound`) from others.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        self.source.as_deref()
+    }
+
+    pub(crate) fn with_source(mut self, source: std::io::Error) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
+}
+
+/// Equal when they say the same (the I/O error behind is compared by kind).
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field
+            && self.value == other.value
+            && self.reason == other.reason
+            && self.at == other.at
+            && self.io_error().map(std::io::Error::kind)
+                == other.io_error().map(std::io::Error::kind)
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid metrics config: `{}` = {}: {}",
-            self.field, self.value, self.reason
-        )
+        f.write_str("invalid metrics config: ")?;
+        if let Some(at) = &self.at {
+            write!(f, "{at}: ")?;
+        }
+        write!(f, "`{}` = {}: {}", self.field, self.value, self.reason)
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 pub(crate) fn invalid(
     field: impl Into<String>,
@@ -44,5 +81,7 @@ pub(crate) fn invalid(
         field: field.into(),
         value: value.shown(),
         reason: reason.into(),
+        at: None,
+        source: None,
     }
 }

@@ -340,7 +340,9 @@ impl Default for Workload {
 }
 
 impl Workload {
-    fn validate(&self) -> Result<(), String> {
+    /// Checks the settings; `source` shows a field's value as it was given (`--rate 0`, or
+    /// `workload.rate = 0 in FILE`), for the message.
+    fn validate(&self, source: impl Fn(&str, f64) -> String) -> Result<(), String> {
         for (name, rate) in [
             ("duplicate_rate", self.duplicate_rate),
             ("failure_rate", self.failure_rate),
@@ -348,23 +350,49 @@ impl Workload {
             ("timeout_rate", self.timeout_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("workload.{name} = {rate}: must be between 0 and 1"));
+                return Err(format!("{}: must be between 0 and 1", source(name, rate)));
             }
         }
-        if self.failure_rate + self.error_rate + self.timeout_rate > 1.0 {
-            return Err(
-                "workload: failure_rate + error_rate + timeout_rate must not exceed 1".into(),
-            );
+        let failing = self.failure_rate + self.error_rate + self.timeout_rate;
+        if failing > 1.0 {
+            return Err(format!(
+                "{}, {} and {}: together must not exceed 1 (they add up to {failing})",
+                source("failure_rate", self.failure_rate),
+                source("error_rate", self.error_rate),
+                source("timeout_rate", self.timeout_rate)
+            ));
         }
         if let Some(rate) = self.rate {
             if !(rate > 0.0 && rate.is_finite()) {
-                return Err(format!("workload.rate = {rate}: must be a positive number"));
+                return Err(format!(
+                    "{}: must be a positive number",
+                    source("rate", rate)
+                ));
             }
         }
-        if self.entities == 0 || self.action_timeout_ms == 0 {
-            return Err("workload: entities and action_timeout_ms must be greater than 0".into());
+        for (name, value) in [
+            ("entities", self.entities),
+            ("action_timeout_ms", self.action_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(format!("{}: must be greater than 0", source(name, 0.0)));
+            }
         }
         Ok(())
+    }
+}
+
+impl WorkloadFlags {
+    /// Whether the flag of the `[workload]` field `name` was given.
+    fn gives(&self, name: &str) -> bool {
+        match name {
+            "rate" => self.rate.is_some(),
+            "duplicate_rate" => self.duplicate_rate.is_some(),
+            "failure_rate" => self.failure_rate.is_some(),
+            "error_rate" => self.error_rate.is_some(),
+            "timeout_rate" => self.timeout_rate.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -405,7 +433,11 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
         workload.rate.get_or_insert(100.0);
     }
     config.validate().map_err(|e| e.to_string())?;
-    workload.validate()?;
+    workload.validate(|name, value| match &flags.config.config {
+        _ if flags.workload.gives(name) => format!("--{} {value}", name.replace('_', "-")),
+        Some(path) => format!("workload.{name} = {value} in {}", path.display()),
+        None => format!("workload.{name} = {value}"),
+    })?;
     if mode == Mode::Replay && config.spool.is_none() {
         return Err("replay needs --spool-dir DIR (or spool.dir)".into());
     }

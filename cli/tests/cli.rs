@@ -67,25 +67,61 @@ fn a_config_file_sets_the_workload_and_the_push() {
 fn bad_settings_fail_at_start_naming_the_field() {
     /// (case, extra flags, environment, config file).
     type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 6] = [
+    let cases: [Case; 10] = [
         ("buckets", &[], &[], "histogram_buckets = [5, 1]\n"),
         ("workload", &[], &[], "[workload]\nfailure_rate = 2\n"),
         ("unknown", &[], &[], "[workload]\nevnets = 3\n"),
         ("flag", &["--rate", "fast"], &[], ""),
         ("env", &[], &[("OBSERVER_METRICS_SAMPLE_RATE", "7")], ""),
         ("push", &["--push-gateway", "localhost:9091"], &[], ""),
+        (
+            "type",
+            &[],
+            &[],
+            "[push]\nurl = \"http://127.0.0.1:9\"\ntimeout_ms = \"fast\"\n",
+        ),
+        (
+            "rate-flag",
+            &["--duplicate-rate", "3"],
+            &[],
+            "[workload]\nduplicate_rate = 0.5\n",
+        ),
+        (
+            "grouping",
+            &[
+                "--push-gateway",
+                "http://127.0.0.1:9",
+                "--grouping",
+                "job=other",
+            ],
+            &[],
+            "",
+        ),
+        ("listen", &["--listen", "localhost"], &[], ""),
     ];
     let expected = [
-        "`histogram_buckets in ",
-        "workload.failure_rate",
-        "evnets",
+        "`histogram_buckets` = [5, 1]: must be strictly increasing",
+        "workload.failure_rate = 2 in ",
+        "line 2, column 1: `workload.evnets` = 3: unknown field `evnets`",
         "--rate",
         "sample_rate",
         "push.url",
+        // The file, line and field once, the value as written: not `toml` and the parser's
+        // caret drawing.
+        "line 3, column 14: `push.timeout_ms` = \"fast\": invalid type: string \"fast\", expected u64",
+        // The flag given, not the file it overrode.
+        "--duplicate-rate 3: must be between 0 and 1",
+        "`push.grouping.job` = \"other\": the group's job is push.job (--job)",
+        "`pull.listen` = \"localhost\": expected an address and port",
     ];
     for ((name, flags, env, toml), expect) in cases.into_iter().zip(expected) {
         let path = write_config(name, toml);
-        let mut args = vec!["simulate", "--config", path.to_str().unwrap()];
+        let command = if name == "listen" {
+            "serve"
+        } else {
+            "simulate"
+        };
+        let mut args = vec![command, "--config", path.to_str().unwrap()];
         args.extend_from_slice(flags);
         let (code, stdout, stderr) = run(&args, env);
         std::fs::remove_file(&path).unwrap();
@@ -95,7 +131,45 @@ fn bad_settings_fail_at_start_naming_the_field() {
             stderr.contains(expect),
             "{name}: {stderr:?} should name {expect}"
         );
+        if toml.contains('[') && name != "rate-flag" {
+            assert!(
+                stderr.contains(path.to_str().unwrap()),
+                "{name}: {stderr:?} names no file"
+            );
+        }
+        // One line (clap's own usage errors excepted).
+        if name != "flag" {
+            assert_eq!(stderr.lines().count(), 1, "{name}: one line: {stderr:?}");
+        }
     }
+}
+
+/// `--listen localhost:PORT` is the IPv4 loopback, as a scrape config would write it.
+#[test]
+fn serve_listens_on_localhost() {
+    let port = support::free_port();
+    let _serve = support::ChildGuard::spawn(
+        cli!()
+            .args(["serve", "--listen", &format!("localhost:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut body = None;
+    while body.is_none() && std::time::Instant::now() < deadline {
+        body = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|mut stream| {
+                use std::io::{Read, Write};
+                let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut text = String::new();
+                let _ = stream.read_to_string(&mut text);
+                text
+            });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let body = body.expect("serve listened on 127.0.0.1");
+    assert!(body.contains("events_processed_total"), "{body}");
 }
 
 /// The file is parsed once, as written: an error's line is the file's own line, in the

@@ -235,7 +235,7 @@ impl MetricsConfig {
         };
         let (config, extra) = toml::Deserializer::new(text)
             .deserialize_map(file)
-            .map_err(|e| invalid("toml", e.message(), e.to_string().trim_end().to_owned()))?;
+            .map_err(|e| toml_error(text, &e))?;
         config.validate()?;
         Ok((config, extra))
     }
@@ -246,10 +246,14 @@ impl MetricsConfig {
         table: Option<&str>,
     ) -> Result<(Self, Option<T>), ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid("config file", path.display().to_string(), e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            invalid("config file", path.display().to_string(), e.to_string()).with_source(e)
+        })?;
         Self::from_toml_str_with(&text, table).map_err(|mut e| {
-            e.field = format!("{} in {}", e.field, path.display());
+            e.at = Some(match e.at.take() {
+                Some(line) => format!("{}, {line}", path.display()),
+                None => path.display().to_string(),
+            });
             e
         })
     }
@@ -450,6 +454,86 @@ impl crate::sinks::export::Exporter {
     }
 }
 
+/// A TOML error as the other config errors are: the field (its table and key, found from where
+/// the parser points), the value as written, the parser's reason, and the line and column in `at`
+/// (the parser's own message repeats the line with a caret, once for each of those).
+fn toml_error(text: &str, error: &toml::de::Error) -> ConfigError {
+    // One line: a syntax error's message has several.
+    let reason = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let parts = error.span().and_then(|span| {
+        let before = text.get(..span.start)?;
+        let written = text.get(span.clone())?;
+        let after = text.get(span.end..)?;
+        Some((before, written, after))
+    });
+    let Some((before, written, after)) = parts else {
+        return invalid("config", "…", reason);
+    };
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let prefix = &before[line_start..];
+    let column = prefix.chars().count() + 1;
+    let written = written.trim();
+    let rest_of_line = &after[..after.find('\n').unwrap_or(after.len())];
+    // A value's error points at the value, after `key =`; an unknown key's at the key.
+    let (key, value) = match prefix.rfind('=') {
+        Some(eq) => {
+            let head = prefix[..eq].trim();
+            let key = head.rsplit(['{', ',']).next().unwrap_or(head).trim();
+            // Inside an inline table (`push = { url = 1 }`): the outer key too.
+            let key = match head.split_once('=') {
+                Some((outer, _)) => format!("{}.{key}", outer.trim()),
+                None => key.to_owned(),
+            };
+            (key, written.to_owned())
+        }
+        None => {
+            let rest = rest_of_line.trim_start();
+            let value = rest.strip_prefix('=').unwrap_or(rest).trim();
+            (written.to_owned(), value.to_owned())
+        }
+    };
+    let table = before[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[').then(|| {
+            l.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+        })
+    });
+    // A syntax error points at no key (an unclosed `[push`): the line as far as it goes.
+    if key.is_empty() {
+        let line_so_far = match prefix.trim() {
+            "" => "config",
+            text => text,
+        };
+        let mut e = invalid(line_so_far, "", reason);
+        e.value = "…".into();
+        e.at = Some(format!("line {line}, column {column}"));
+        return e;
+    }
+    let field = match table {
+        Some(table) if !table.is_empty() => format!("{table}.{key}"),
+        _ => key,
+    };
+    let mut e = invalid(field, "", reason);
+    e.value = if value.is_empty() {
+        "…".into()
+    } else {
+        value
+    };
+    e.at = Some(format!("line {line}, column {column}"));
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,13 +603,20 @@ mod tests {
     fn errors_point_into_the_text() {
         let text = "prefix = \"p\"\n\nsample_rate = \"half\"\n";
         let err = MetricsConfig::from_toml_str(text).unwrap_err();
-        assert!(err.reason.contains("line 3, column 15"), "{err}");
+        assert_eq!(err.at.as_deref(), Some("line 3, column 15"), "{err}");
         let text = "[push]\nurl = \"http://gw\"\njob = 3\n";
         let err = MetricsConfig::from_toml_str(text).unwrap_err();
-        assert!(err.reason.contains("line 3"), "{err}");
+        assert_eq!(
+            (err.field.as_str(), err.at.as_deref()),
+            ("push.job", Some("line 3, column 7"))
+        );
         let text = "export_interval_secs = 5\nbogus = 1\n";
         let err = MetricsConfig::from_toml_str(text).unwrap_err();
-        assert!(err.reason.contains("line 2") && err.reason.contains("unknown field `bogus`"));
+        assert!(
+            err.at.as_deref().is_some_and(|at| at.starts_with("line 2")),
+            "{err}"
+        );
+        assert!(err.reason.contains("unknown field `bogus`"), "{err}");
         #[derive(Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Extra {
@@ -534,7 +625,10 @@ mod tests {
         }
         let text = "prefix = \"p\"\n[extra]\nevents = -1\n";
         let err = MetricsConfig::from_toml_str_with::<Extra>(text, Some("extra")).unwrap_err();
-        assert!(err.reason.contains("line 3"), "{err}");
+        assert_eq!(
+            (err.field.as_str(), err.at.as_deref()),
+            ("extra.events", Some("line 3, column 10"))
+        );
         let text = "[extra]\nevents = 5\n";
         let (_, extra) = MetricsConfig::from_toml_str_with::<Extra>(text, Some("extra")).unwrap();
         assert_eq!(extra.unwrap().events, 5);
@@ -756,15 +850,70 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("bad.toml");
         std::fs::write(&path, "sample_rate = -1\n").unwrap();
-        let err = MetricsConfig::from_toml_file(&path)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("sample_rate in") && err.contains("bad.toml"),
-            "{err}"
-        );
+        let err = MetricsConfig::from_toml_file(&path).unwrap_err();
+        assert_eq!(err.field, "sample_rate");
+        assert_eq!(err.at.as_deref(), Some(path.to_str().unwrap()));
+        assert!(err
+            .to_string()
+            .contains(&format!("{}: `sample_rate` = ", path.display())));
         let missing = MetricsConfig::from_toml_file(dir.join("none.toml")).unwrap_err();
         assert_eq!(missing.field, "config file");
+        // The I/O error is there to match on, and as the source.
+        assert_eq!(
+            missing.io_error().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+        let source = std::error::Error::source(&missing).expect("a source");
+        assert!(source.to_string().contains("No such file"), "{source}");
+        std::fs::write(
+            &path,
+            "[push]\nurl = \"http://127.0.0.1:9\"\ntimeout_ms = \"fast\"\n",
+        )
+        .unwrap();
+        let err = MetricsConfig::from_toml_file(&path).unwrap_err();
+        assert_eq!(
+            err.at,
+            Some(format!("{}, line 3, column 14", path.display()))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A TOML error names its table and key, the value as written and the line and column, on one
+    /// line; syntax errors pointing at a line's end do not panic.
+    #[test]
+    fn toml_errors_name_the_field_where_the_parser_points() {
+        let cases: [(&str, &str, &str, &str); 7] = [
+            (
+                "export_interval_secs = \"x\"\n",
+                "export_interval_secs",
+                "\"x\"",
+                "line 1, column 24",
+            ),
+            (
+                "[push]\nurl = \"u\"\n\n# c\ntimeout_ms = [1]\n",
+                "push.timeout_ms",
+                "[1]",
+                "line 5, column 14",
+            ),
+            ("push = { url = 5 }\n", "push.url", "5", "line 1, column 16"),
+            ("evnets = 3\n", "evnets", "3", "line 1, column 10"),
+            ("[push\nurl=1\n", "[push", "…", "line 1, column 6"),
+            ("x = \n", "x", "…", "line 1, column 5"),
+            (
+                "[remote_write]\n\"u r l\" = 1\n",
+                "remote_write.\"u r l\"",
+                "1",
+                "line 2, column 1",
+            ),
+        ];
+        for (toml, field, value, at) in cases {
+            let err = MetricsConfig::from_toml_str(toml).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.value.as_str(), err.at.as_deref()),
+                (field, value, Some(at)),
+                "{toml:?}: {err}"
+            );
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
     }
 }

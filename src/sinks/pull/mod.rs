@@ -44,13 +44,25 @@ impl PullConfig {
         Ok(())
     }
 
-    /// The listen address, parsed; the error names `pull.listen`.
+    /// The listen address: an IP address and port, or `localhost:PORT` (the IPv4 loopback);
+    /// the error names `pull.listen`.
     pub fn address(&self) -> Result<SocketAddr, crate::error::ConfigError> {
-        self.listen.parse().map_err(|_| crate::error::ConfigError {
-            field: "pull.listen".into(),
-            value: format!("{:?}", self.listen),
-            reason: "expected an address such as 127.0.0.1:9898".into(),
-        })
+        let listen = self.listen.trim();
+        let localhost = listen
+            .strip_prefix("localhost:")
+            .and_then(|port| port.parse::<u16>().ok())
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+        match localhost {
+            Some(address) => Ok(address),
+            None => listen.parse().map_err(|_| {
+                crate::error::invalid(
+                    "pull.listen",
+                    listen,
+                    "expected an address and port such as 127.0.0.1:9898, [::1]:9898 or \
+                     localhost:9898",
+                )
+            }),
+        }
     }
 }
 

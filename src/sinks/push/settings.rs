@@ -187,12 +187,22 @@ impl PushConfig {
                 "is not available in the wasm build: it pushes text",
             ));
         }
-        for name in self.grouping.keys() {
-            if name == "job" || !naming::is_valid_label_name(name) {
+        for (name, value) in &self.grouping {
+            if name == "job" {
                 return Err(invalid(
                     format!("push.grouping.{name}"),
-                    name,
-                    "must be a valid label name other than job",
+                    value,
+                    "the group's job is push.job (--job), not a grouping label",
+                ));
+            }
+            if !naming::is_valid_label_name(name) {
+                return Err(invalid(
+                    format!("push.grouping.{name}"),
+                    value,
+                    format!(
+                        "`{name}` is not a label name (letters, digits and _, not first a digit, \
+                         not starting with __)"
+                    ),
                 ));
             }
         }
