@@ -400,3 +400,71 @@ fn a_signal_while_the_final_write_waits_its_turn_loses_nothing() {
     let total = "sum(last_over_time(events_processed_total{job=\"rw-signal\"}[1h]))";
     assert_eq!(vm.scalar(total), Some(100.0), "{stderr}\n{replayed}");
 }
+
+/// A remote-write receiver down for the first seconds of a run and back before its end: the
+/// writes spooled meanwhile go first, one line says what the replay delivered, and the ticks
+/// while it was down (each replay keeping everything) log no replay line at all.
+#[test]
+fn a_receiver_back_mid_run_is_one_replay_line() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let prometheus = Prometheus::start(&[]);
+    let host = prometheus.url.trim_start_matches("http://").to_owned();
+    let down = Arc::new(AtomicBool::new(true));
+    let relay = support::FaultServer::start(support::Fault::Relay(host, down.clone()));
+    let dir = Dir::new("mid-run-line");
+    let mut child = support::ChildGuard::spawn(
+        cli!()
+            .args([
+                "simulate",
+                "--events",
+                "60",
+                "--rate",
+                "10",
+                "--interval",
+                "1",
+            ])
+            .args(["--remote-write", &format!("{}/api/v1/write", relay.url)])
+            .args(["--job", "mid-run-line", "--instance", "mid-run-line"])
+            .args(["--spool-dir", dir.arg(), "--progress-secs", "0"])
+            .env("OBSERVER_METRICS_REMOTE_WRITE_RETRY_TRIES", "1")
+            .stderr(Stdio::piped()),
+    );
+    // Bounded: three seconds down (the write at start and two interval writes spooled), then up
+    // for the three seconds left of the run.
+    std::thread::sleep(Duration::from_millis(3000));
+    down.store(false, Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = support::stderr_of(&mut child);
+    assert!(status.success(), "{stderr}");
+    let replays: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("spool replayed"))
+        .collect();
+    assert_eq!(
+        replays.len(),
+        1,
+        "one replay line, when it delivered: {stderr}"
+    );
+    // While it was down, each tick's replay kept every file: no line for each of them, each tick
+    // (the failed writes' own streak is logged once, as the first failure).
+    let kept = stderr
+        .lines()
+        .filter(|l| l.contains("kept for later"))
+        .count();
+    assert_eq!(kept, 0, "{stderr}");
+    assert!(!replays[0].contains("delivered=0"), "{stderr}");
+    assert!(dir.files().is_empty(), "{stderr}");
+    let total = "sum(last_over_time(events_processed_total{job=\"mid-run-line\"}[1h]))";
+    assert_eq!(prometheus.scalar(total), Some(60.0), "{stderr}");
+}
