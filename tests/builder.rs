@@ -207,7 +207,8 @@ fn build_outside_a_runtime_is_refused_naming_it() {
         .with_push_gateway("http://127.0.0.1:9", "j")
         .build()
         .unwrap_err();
-    assert!(err.reason.contains("tokio runtime"), "{err}");
+    assert_eq!(err.field, "tokio runtime", "{err}");
+    assert!(err.reason.contains("#[tokio::main]"), "{err}");
     let err = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(async { MetricsBuilder::new().build().map(|_| ()).unwrap_err() });

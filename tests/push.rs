@@ -844,3 +844,48 @@ async fn an_exporter_names_each_sinks_url_with_passwords_hidden() {
     // Nothing listens on port 9: the final sends fail, and that is all.
     let _ = tokio::time::timeout(Duration::from_secs(20), exporter.shutdown()).await;
 }
+
+/// Dropping the exporter on a current_thread runtime cannot wait for its final push (that would
+/// block the only worker): a warning says the push may be lost and what to call instead.
+#[test]
+fn a_drop_that_cannot_wait_for_its_final_push_warns() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::util::SubscriberInitExt;
+    #[derive(Clone)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines(Arc::new(Mutex::new(Vec::new())));
+    let writer = lines.clone();
+    let _logging = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish()
+        .set_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut push = PushConfig::new(format!("http://127.0.0.1:{}", free_port()), "j");
+        push.shutdown_timeout_ms = 200;
+        let mut config = MetricsConfig::default();
+        config.push = Some(push);
+        let (_recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
+        drop(exporter);
+    });
+    let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("WARN")
+            && logged.contains("current_thread runtime")
+            && logged.contains("shutdown().await"),
+        "{logged}"
+    );
+}

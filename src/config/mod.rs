@@ -152,11 +152,25 @@ impl<'de> DeserializeSeed<'de> for Unknown<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
-        Err(de::Error::custom(format_args!(
-            "unknown field `{}`",
-            self.0
-        )))
+        Err(de::Error::custom(unknown_field(self.0)))
     }
+}
+
+/// Why a top-level key is refused: a sink's table this build leaves out says which cargo feature
+/// it needs (it reaches here only then), anything else is unknown.
+fn unknown_field(key: &str) -> String {
+    let feature = match key {
+        "push" | "spool" => "push",
+        "remote_write" => "remote-write",
+        "pull" => "pull",
+        _ => return format!("unknown field `{key}`"),
+    };
+    let native = if matches!(key, "pull" | "spool") {
+        " (and a native target: the wasm build has none)"
+    } else {
+        ""
+    };
+    format!("the `[{key}]` table needs the cargo feature `{feature}`{native}, which this build leaves out")
 }
 
 /// The prefix of the environment variables that override file settings.
@@ -876,6 +890,19 @@ mod tests {
             Some(format!("{}, line 3, column 14", path.display()))
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A sink's table in a build without its feature says which feature; any other key is
+    /// unknown.
+    #[test]
+    fn a_table_this_build_leaves_out_names_its_feature() {
+        assert_eq!(
+            unknown_field("remote_write"),
+            "the `[remote_write]` table needs the cargo feature `remote-write`, which this build \
+             leaves out"
+        );
+        assert!(unknown_field("spool").contains("cargo feature `push` (and a native target"));
+        assert_eq!(unknown_field("pussh"), "unknown field `pussh`");
     }
 
     /// A TOML error names its table and key, the value as written and the line and column, on one

@@ -317,9 +317,11 @@ impl std::fmt::Debug for Exporter {
 fn runtime() -> Result<Handle, ConfigError> {
     Handle::try_current().map_err(|_| {
         invalid(
-            "push",
+            "tokio runtime",
             "none",
-            "the exporter must be started inside a tokio runtime",
+            "the exporter (MetricsBuilder::build, Exporter::start) runs its sends on the \
+             caller's tokio runtime: start it inside one (#[tokio::main], Runtime::block_on, or \
+             after Handle::enter)",
         )
     })
 }
@@ -636,7 +638,11 @@ impl Drop for Exporter {
         };
         match Handle::try_current().map(|h| h.runtime_flavor()) {
             // Blocking the only worker would stall every task, the send in flight included.
-            Ok(RuntimeFlavor::CurrentThread) => {}
+            Ok(RuntimeFlavor::CurrentThread) => tracing::warn!(
+                "exporter dropped on a current_thread runtime: its final send runs on a thread \
+                 of its own that nothing waits for, and is lost if the process exits first; \
+                 call `shutdown().await` (or `finish_batch`) before the runtime ends"
+            ),
             Ok(_) => {
                 let _ = tokio::task::block_in_place(|| thread.join());
             }
