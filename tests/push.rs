@@ -889,3 +889,52 @@ fn a_drop_that_cannot_wait_for_its_final_push_warns() {
         "{logged}"
     );
 }
+
+/// The gateway in a `static` answers (and is never dropped: the next test checks that it dies
+/// with its test process all the same).
+#[test]
+fn a_gateway_held_in_a_static_answers() {
+    let gw = shared_gateway();
+    println!("shared gateway at {}", gw.url);
+    assert!(gw.groups().is_empty() || !gw.api_metrics().is_empty());
+}
+
+/// A process a test starts dies with the test process even when nothing drops its guard (a
+/// `static`): this test binary, run for the test above alone, leaves no gateway behind. Repeated
+/// runs of the push tests once left 19 gateways running.
+#[test]
+fn a_gateway_in_a_static_dies_with_its_test_process() {
+    use std::io::Read;
+    let mut run = support::ChildGuard::spawn(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "a_gateway_held_in_a_static_answers",
+                "--exact",
+                "--nocapture",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let mut out = String::new();
+    run.0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(run.0.wait().unwrap().success(), "{out}");
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("shared gateway at "))
+        .unwrap_or_else(|| panic!("no gateway started: {out}"));
+    let address = url.trim_start_matches("http://").to_owned();
+    // Bounded: the watchdog looks every half second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&address).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway at {url} outlived its test process"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,6 +1,7 @@
 //! Real components for integration tests: a Pushgateway, Prometheus (with the remote-write
 //! receiver) and VictoriaMetrics started on free loopback ports, memory only or in a temporary
-//! directory, and killed on drop; `promtool check metrics`; typed reads of a gateway group; bounded
+//! directory, and killed on drop (or with the test process, when nothing drops them); `promtool
+//! check metrics`; typed reads of a gateway group; bounded
 //! waits. observer-metrics' own tests run on it. It knows nothing of observer-metrics: it tests
 //! what any Prometheus producer sends.
 //!

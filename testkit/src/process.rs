@@ -33,12 +33,54 @@ pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus
 }
 
 /// A child process killed (and reaped) on drop, with everything it started, so a failing test
-/// leaves nothing running.
+/// leaves nothing running. It also dies with the test process when the guard is never dropped (one
+/// held in a `static`, a test binary that exits or is killed): a watchdog (`sh`) beside it kills
+/// its process group within half a second of the test process' end.
 #[derive(Debug)]
 pub struct ChildGuard(
     /// The process.
     pub Child,
+    Watchdog,
 );
+
+/// A `sh` loop that waits for the test process to end, then kills the child's process group; it
+/// ends too when the child does.
+#[derive(Debug)]
+struct Watchdog(Option<Child>);
+
+impl Watchdog {
+    #[cfg(unix)]
+    fn watch(child: &Child) -> Watchdog {
+        let script = "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do \
+                      sleep 0.5; done; kill -KILL -\"$2\" 2>/dev/null";
+        let mut command = Command::new("sh");
+        // A group of its own: a kill of the test process' group (a test that ran this test
+        // binary as its child) must not take the watchdog with it and leave the child behind.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let watchdog = command
+            .args(["-c", script, "watchdog"])
+            .arg(std::process::id().to_string())
+            .arg(child.id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the watchdog of a test's child (sh): {e}"));
+        Watchdog(Some(watchdog))
+    }
+
+    #[cfg(not(unix))]
+    fn watch(_: &Child) -> Watchdog {
+        Watchdog(None)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut watchdog) = self.0.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+}
 
 impl ChildGuard {
     /// [`spawn`](Self::spawn), with a message naming `package` (the binary's Debian package) when
@@ -47,7 +89,7 @@ impl ChildGuard {
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(command, 0);
         match command.spawn() {
-            Ok(child) => ChildGuard(child),
+            Ok(child) => ChildGuard::watched(child),
             Err(e) => panic!(
                 "{} must be installed (apt-get install -y {package}): {e}",
                 command.get_program().to_string_lossy()
@@ -64,6 +106,7 @@ impl ChildGuard {
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
+        self.1.stop();
     }
 
     /// Spawns `command` in a process group of its own: a script's own children (a gateway, a
@@ -71,11 +114,16 @@ impl ChildGuard {
     pub fn spawn(command: &mut Command) -> ChildGuard {
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(command, 0);
-        ChildGuard(
+        ChildGuard::watched(
             command
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}")),
         )
+    }
+
+    fn watched(child: Child) -> ChildGuard {
+        let watchdog = Watchdog::watch(&child);
+        ChildGuard(child, watchdog)
     }
 }
 
