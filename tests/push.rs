@@ -938,3 +938,37 @@ fn a_gateway_in_a_static_dies_with_its_test_process() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The README's testkit snippet, in both tokio test flavours a user writes: the exporter's pushes
+/// arrive while `wait_until` waits. (`wait_for` sleeps the thread: in a one-thread test the
+/// push never ran and the wait failed after its limit.)
+async fn the_readme_testkit_snippet() {
+    let gw = Pushgateway::start();
+    let (recorder, exporter) = MetricsBuilder::new()
+        .with_push_gateway(&gw.url, "nightly")
+        .export_interval_secs(1)
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("rows_total").increment(42));
+    assert!(
+        gw.wait_until(Duration::from_secs(10), |g| {
+            g.value(&[("job", "nightly")], "rows_total") == Some(42.0)
+        })
+        .await,
+        "{}",
+        gw.api_metrics()
+    );
+    let families = gw.families(&[("job", "nightly")]).unwrap();
+    assert_eq!(families["rows_total"].series.len(), 1);
+    exporter.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_readme_testkit_snippet_on_a_current_thread_runtime() {
+    the_readme_testkit_snippet().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_testkit_snippet_on_a_multi_thread_runtime() {
+    the_readme_testkit_snippet().await;
+}

@@ -27,9 +27,11 @@ mod process;
 mod prometheus;
 mod pushgateway;
 mod victoria_metrics;
+mod wait;
 
 pub use exposition::{promtool_check, read_varint, sample, samples};
 pub use process::{free_port, resident_bytes, terminate, ChildGuard};
 pub use prometheus::{instant_query, raw_samples, Prometheus, ScrapeJob};
 pub use pushgateway::{Family, GroupSeries, Pushgateway};
 pub use victoria_metrics::VictoriaMetrics;
+pub use wait::{pause, until};

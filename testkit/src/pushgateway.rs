@@ -114,7 +114,16 @@ impl Pushgateway {
         value.as_str().map(|v| v.parse().unwrap())
     }
 
-    /// Polls until `check` holds, for at most `limit`; whether it came to hold.
+    /// [`wait_for`](Self::wait_for) for an async test, on any runtime: it pauses between checks
+    /// instead of blocking the thread, so in a `#[tokio::test]` (one thread) the exporter's
+    /// pushes run meanwhile. (Each check's own request to the gateway is a blocking loopback
+    /// call of a few milliseconds.)
+    pub async fn wait_until(&self, limit: Duration, check: impl Fn(&Pushgateway) -> bool) -> bool {
+        crate::wait::until(limit, || check(self)).await
+    }
+
+    /// Polls until `check` holds, for at most `limit`, sleeping the thread in between (in an async
+    /// test on a one-thread runtime, [`wait_until`](Self::wait_until)); whether it came to hold.
     pub fn wait_for(&self, limit: Duration, check: impl Fn(&Pushgateway) -> bool) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
