@@ -97,7 +97,10 @@ mod sinks;
 
 mod config;
 
-pub use config::{BuildError, MetricsBuilder, MetricsConfig, ENV_PREFIX};
+pub use config::{
+    closest_variable, env_variables, BuildError, EnvVariable, MetricsBuilder, MetricsConfig,
+    ENV_PREFIX, TOML_ONLY,
+};
 pub use error::{ConfigError, MAX_TIMER_MS};
 pub use recorder::buckets::SECONDS_BUCKETS;
 pub use recorder::config::RecorderConfig;

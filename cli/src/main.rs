@@ -11,6 +11,7 @@ mod log;
 mod run;
 mod settings;
 mod summary;
+mod variables;
 mod workload;
 
 use std::process::ExitCode;
@@ -38,10 +39,22 @@ struct Cli {
     command: CliCommand,
     /// How stderr's log lines are written: text (timestamp, level, message) or json (one object a
     /// line, for a log collector).
-    #[arg(long, global = true, value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "OBSERVER_METRICS_LOG_FORMAT"
+    )]
     log_format: log::LogFormat,
     /// The least severe events logged.
-    #[arg(long, global = true, value_enum, default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "info",
+        env = "OBSERVER_METRICS_LOG_LEVEL"
+    )]
     log_level: log::LogLevel,
 }
 
@@ -71,6 +84,8 @@ enum CliCommand {
     /// not be reached (its files stay).
     #[command(after_help = EXIT_CODES)]
     Replay(ReplayFlags),
+    /// List every OBSERVER_METRICS_* variable: the setting or flag it stands for and its default.
+    Env,
     /// Print a completion script for SHELL on stdout.
     Completions {
         /// bash, elvish, fish, powershell or zsh.
@@ -107,6 +122,10 @@ fn main() -> ExitCode {
         CliCommand::Serve(flags) => (Mode::Serve, flags.into()),
         CliCommand::Check(flags) => (Mode::Check, flags.into()),
         CliCommand::Replay(flags) => (Mode::Replay, flags.into()),
+        CliCommand::Env => {
+            print!("{}", variables::listing());
+            return ExitCode::SUCCESS;
+        }
         CliCommand::Completions { shell } => {
             let script = completions(shell);
             return match std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes()) {

@@ -193,7 +193,7 @@ impl From<ReplayFlags> for Flags {
 #[derive(clap::Args, Default)]
 pub(crate) struct ConfigFlag {
     /// TOML settings: a MetricsConfig plus a [workload] table.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "OBSERVER_METRICS_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
 
@@ -218,9 +218,10 @@ struct LabelFlags {
     )]
     instance: Option<String>,
     /// The job label of both sinks (push.job, remote_write.job) [default: observer-metrics-<command>].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "OBSERVER_METRICS_JOB")]
     job: Option<String>,
-    /// Another grouping label of the pushed group (push.grouping); repeatable.
+    /// Another grouping label of the pushed group (push.grouping); repeatable. Its variable is
+    /// OBSERVER_METRICS_PUSH_GROUPING=k=v,k2=v2, which the flags add to.
     #[arg(long, value_name = "KEY=VALUE")]
     grouping: Vec<String>,
 }
@@ -245,36 +246,40 @@ struct RunFlags {
     interval: Option<u64>,
     /// Seconds between progress lines on stderr when it is not a terminal (cron, a container's
     /// log); 0 for none. On a terminal a progress bar shows instead [default: 10].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", env = "OBSERVER_METRICS_PROGRESS_SECS")]
     progress_secs: Option<u64>,
 }
 
 #[derive(clap::Args, Default)]
 struct EventsFlag {
     /// Events to run [default: 1000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "OBSERVER_METRICS_WORKLOAD_EVENTS")]
     events: Option<u64>,
 }
 
 #[derive(clap::Args, Default)]
 struct WorkloadFlags {
     /// Events per second [default: simulate as fast as it can, serve 100].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "OBSERVER_METRICS_WORKLOAD_RATE")]
     rate: Option<f64>,
     /// Fraction of events delivered twice [default: 0.1].
-    #[arg(long, value_name = "F")]
+    #[arg(
+        long,
+        value_name = "F",
+        env = "OBSERVER_METRICS_WORKLOAD_DUPLICATE_RATE"
+    )]
     duplicate_rate: Option<f64>,
     /// Fraction of actions that report failure [default: 0.05].
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", env = "OBSERVER_METRICS_WORKLOAD_FAILURE_RATE")]
     failure_rate: Option<f64>,
     /// Fraction of actions that return an error [default: 0.02].
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", env = "OBSERVER_METRICS_WORKLOAD_ERROR_RATE")]
     error_rate: Option<f64>,
     /// Fraction of actions that pass their deadline [default: 0.01].
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", env = "OBSERVER_METRICS_WORKLOAD_TIMEOUT_RATE")]
     timeout_rate: Option<f64>,
     /// Seed of the event stream [default: 1].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "OBSERVER_METRICS_WORKLOAD_SEED")]
     seed: Option<u64>,
 }
 
@@ -288,7 +293,7 @@ struct ListenFlag {
 #[derive(clap::Args, Default)]
 struct QueryFlag {
     /// The Prometheus-compatible query API to read remote writes back from.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "OBSERVER_METRICS_CHECK_QUERY")]
     query: Option<String>,
 }
 
@@ -408,9 +413,11 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
         }
     };
     // Validated once the flags below are applied too: an env push setting may need the flag's URL.
-    config = MetricsConfig::process_env()
-        .and_then(|vars| config.apply_env(vars))
-        .map_err(|e| e.to_string())?;
+    // The command line's own variables are its flags' (clap read them); the rest are the
+    // library's, and a name neither knows is refused, with the closest of both.
+    let vars = MetricsConfig::process_env().map_err(|e| e.to_string())?;
+    let vars = crate::variables::library_only(vars)?;
+    config = config.apply_env(vars).map_err(|e| e.to_string())?;
     flags.apply(&mut config, &mut workload)?;
     // `--job` names both sinks' job; without one, a default.
     let default_job = format!("observer-metrics-{}", mode.name());

@@ -546,6 +546,74 @@ fn completions_complete_each_subcommands_own_flags() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Every flag has its `OBSERVER_METRICS_*` twin, shown in `--help` (--grouping's is the library's
+/// `OBSERVER_METRICS_PUSH_GROUPING`, which its help names); `observer-metrics env` lists every
+/// variable the binary reads with its setting and default; a name it does not know is refused
+/// with the one meant.
+#[test]
+fn every_flag_has_a_variable_and_env_lists_them_all() {
+    for command in ["simulate", "serve", "check", "replay"] {
+        let (_, help, _) = run(&[command, "--help"], &[]);
+        let mut blocks: Vec<String> = Vec::new();
+        for line in help.lines() {
+            // A flag's line is indented less than its description (and its possible values).
+            let indent = line.len() - line.trim_start().len();
+            if indent < 8 && line.trim_start().starts_with('-') {
+                blocks.push(String::new());
+            }
+            if let Some(block) = blocks.last_mut() {
+                block.push_str(line);
+                block.push('\n');
+            }
+        }
+        for block in &blocks {
+            let flag = block
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .unwrap_or("");
+            if ["--help", "--version"].contains(&flag) {
+                continue;
+            }
+            let twin = if flag == "--grouping" {
+                "OBSERVER_METRICS_PUSH_GROUPING"
+            } else {
+                "[env: OBSERVER_METRICS_"
+            };
+            assert!(
+                block.contains(twin),
+                "{command} {flag} has no variable:\n{block}"
+            );
+        }
+    }
+    let (code, listing, _) = run(&["env"], &[]);
+    assert_eq!(code, Some(0));
+    for v in observer_metrics::env_variables() {
+        let line = listing
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(v.name))
+            .unwrap_or_else(|| panic!("{} is not listed:\n{listing}", v.name));
+        assert!(line.contains(v.field), "{line}");
+    }
+    for own in [
+        "OBSERVER_METRICS_WORKLOAD_EVENTS",
+        "OBSERVER_METRICS_JOB",
+        "OBSERVER_METRICS_CONFIG",
+    ] {
+        assert!(listing.contains(own), "{own}:\n{listing}");
+    }
+    assert!(listing.contains("OBSERVER_METRICS_PUSH_TIMEOUT_MS") && listing.contains("5000"));
+    // A workload variable runs the workload; a typo is refused with the one meant.
+    let (code, stdout, stderr) = run(&["simulate"], &[("OBSERVER_METRICS_WORKLOAD_EVENTS", "7")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\nevents_processed_total 7\n"), "{stdout}");
+    let (code, _, stderr) = run(&["simulate"], &[("OBSERVER_METRICS_PUSH_UR", "http://gw")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("did you mean OBSERVER_METRICS_PUSH_URL?"),
+        "{stderr}"
+    );
+}
+
 /// A flag's environment twin stands in for the flag: the gateway URL from
 /// `OBSERVER_METRICS_PUSH_URL` alone, and the flag wins over it.
 #[test]

@@ -22,8 +22,10 @@ use crate::sinks::remote_write::RemoteWriteConfig;
 use crate::sinks::spool::SpoolConfig;
 
 mod builder;
+mod variables;
 
 pub use builder::{BuildError, MetricsBuilder};
+pub use variables::{closest as closest_variable, env_variables, EnvVariable, TOML_ONLY};
 
 /// The whole configuration: the recorder's settings (the file's top-level keys), the schedule,
 /// and each sink's table. `Default` is the plan's: enabled, buckets
@@ -367,7 +369,16 @@ impl MetricsConfig {
             } else {
                 value.clone()
             };
-            let bad = |reason: &str| invalid(format!("{field} (from {key})"), &shown, reason);
+            let bad = |reason: &str| {
+                let known = env_variables();
+                let reason = match closest_variable(&key, known.iter().map(|v| v.name)) {
+                    Some(name) if reason == "unknown variable" => {
+                        format!("unknown variable; did you mean {name}?")
+                    }
+                    _ => reason.to_owned(),
+                };
+                invalid(format!("{field} (from {key})"), &shown, reason)
+            };
             self.apply_env_field(&field, &value).map_err(bad)?;
         }
         Ok(self)
@@ -890,6 +901,92 @@ mod tests {
             Some(format!("{}, line 3, column 14", path.display()))
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Every listed variable is read, is named after its field, and sets it; every field of a
+    /// full config (each sink's table, each optional setting given) has a variable or is listed as
+    /// TOML-only: a new setting without a twin fails here.
+    #[test]
+    fn every_setting_has_a_listed_variable() {
+        let vars = env_variables();
+        for v in &vars {
+            let expected = format!(
+                "{ENV_PREFIX}{}",
+                v.field.replace('.', "_").to_ascii_uppercase()
+            );
+            assert_eq!(v.name, expected, "{v:?}");
+            let applied = MetricsConfig::default()
+                .apply_env([(v.name.to_owned(), v.example.to_owned())])
+                .unwrap_or_else(|e| panic!("{}={}: {e}", v.name, v.example));
+            assert_ne!(applied, MetricsConfig::default(), "{} set nothing", v.name);
+        }
+        let mut full = MetricsConfig::from_toml_str(
+            "prefix = \"p\"\nidle_timeout_secs = 60\n\
+             [push]\nurl = \"http://gw\"\njob = \"j\"\nca_file = \"ca.pem\"\n\
+             basic_auth = { username = \"u\", password = \"p\" }\n\
+             [remote_write]\nurl = \"http://rw\"\njob = \"j\"\ninstance = \"i\"\n\
+             bearer_token = \"t\"\n[pull]\n[spool]\ndir = \"/tmp/s\"\n",
+        )
+        .unwrap();
+        full.push.as_mut().unwrap().bearer_token = None;
+        let text = toml::to_string(&full).unwrap();
+        let value: toml::Value = toml::from_str(&text).unwrap();
+        let fields: Vec<&str> = vars
+            .iter()
+            .map(|v| v.field)
+            .chain(TOML_ONLY.iter().copied())
+            .collect();
+        fn walk(table: &toml::Table, path: &str, fields: &[&str], missing: &mut Vec<String>) {
+            for (key, value) in table {
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if fields.contains(&here.as_str()) {
+                    continue;
+                }
+                match value {
+                    toml::Value::Table(inner) => walk(inner, &here, fields, missing),
+                    _ => missing.push(here),
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(value.as_table().unwrap(), "", &fields, &mut missing);
+        // The push table's bearer token, left out above (one of the two auths), is listed too.
+        assert!(fields.contains(&"push.bearer_token"));
+        assert_eq!(missing, Vec::<String>::new(), "settings without a variable");
+    }
+
+    /// An unknown variable close to a known one says which was meant.
+    #[test]
+    fn an_unknown_variable_suggests_the_one_meant() {
+        let err = MetricsConfig::default()
+            .apply_env([(
+                "OBSERVER_METRICS_PUSH_UR".to_owned(),
+                "http://gw".to_owned(),
+            )])
+            .unwrap_err();
+        assert_eq!(
+            err.reason,
+            "unknown variable; did you mean OBSERVER_METRICS_PUSH_URL?"
+        );
+        let err = MetricsConfig::default()
+            .apply_env([(
+                "OBSERVER_METRICS_EXPORT_INTERVAL".to_owned(),
+                "5".to_owned(),
+            )])
+            .unwrap_err();
+        assert!(
+            err.reason
+                .ends_with("OBSERVER_METRICS_EXPORT_INTERVAL_SECS?"),
+            "{err}"
+        );
+        let err = MetricsConfig::default()
+            .apply_env([("OBSERVER_METRICS_QWERTY".to_owned(), "1".to_owned())])
+            .unwrap_err();
+        assert_eq!(err.reason, "unknown variable");
     }
 
     /// A sink's table in a build without its feature says which feature; any other key is
