@@ -9,7 +9,8 @@ use rapidhash::v3::{rapidhash_v3_nano_inline, RapidSecrets};
 
 /// A hash table keyed by names, texts or addresses.
 pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, Hashed>;
-/// A set of names, texts or addresses.
+/// A set of names, texts or addresses (the index's tests use one).
+#[cfg(test)]
 pub(crate) type HashSet<T> = hashbrown::HashSet<T, Hashed>;
 
 /// rapidhash v3 nano of `text` with `secrets`.

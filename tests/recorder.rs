@@ -714,3 +714,67 @@ fn debug_counts_the_series_instead_of_listing_them() {
         "RecorderHandle { enabled: false }"
     );
 }
+
+/// Buckets follow the unit whenever it is known: `Unit::Bytes` (or a `*_bytes` name) gets
+/// byte-scale buckets, not the millisecond defaults; a unit described after the family first
+/// recorded cannot reshape it any more, and is counted (`reason="late_unit"`) and warned about.
+#[test]
+fn buckets_follow_the_unit_and_a_late_unit_is_counted_and_warned() {
+    use metrics::{describe_histogram, Unit};
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::util::SubscriberInitExt;
+    #[derive(Clone)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines(Arc::new(Mutex::new(Vec::new())));
+    let writer = lines.clone();
+    let _logging = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish()
+        .set_default();
+    let recorder = recorder();
+    with_local_recorder(&recorder, || {
+        describe_histogram!("upload", Unit::Bytes, "Upload sizes.");
+        histogram!("upload").record(3000.0);
+        histogram!("response_bytes").record(3000.0);
+        histogram!("late").record(0.3);
+        describe_histogram!("late", Unit::Seconds, "Described after its first record.");
+    });
+    let text = recorder.render();
+    for family in ["upload", "response_bytes"] {
+        assert_eq!(
+            sample(&text, &format!("{family}_bucket{{le=\"4096\"}}")),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, &format!("{family}_bucket{{le=\"1024\"}}")),
+            Some(0.0),
+            "{text}"
+        );
+    }
+    // The late one keeps the millisecond buckets it took, and says so.
+    assert_eq!(sample(&text, "late_bucket{le=\"1\"}"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "observer_metrics_dropped_total{reason=\"late_unit\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("WARN") && logged.contains("family=late"),
+        "{logged}"
+    );
+}

@@ -113,6 +113,12 @@ impl MetricsBuilder {
         self
     }
 
+    /// The buckets of histograms in bytes (`histogram_buckets_bytes`).
+    pub fn set_bytes_buckets(mut self, bounds: &[f64]) -> Self {
+        self.config.recorder.histogram_buckets_bytes = bounds.to_vec();
+        self
+    }
+
     /// Buckets for the histograms `matcher` names: a full name, `prefix*` or `*suffix`
     /// (`bucket_overrides`).
     pub fn set_buckets_for_metric(mut self, matcher: impl Into<String>, bounds: &[f64]) -> Self {

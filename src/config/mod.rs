@@ -579,6 +579,7 @@ mod tests {
             histogram_buckets: vec![2.0, 4.0],
             sample_rate: 0.5,
             histogram_buckets_seconds: vec![0.5],
+            histogram_buckets_bytes: vec![64.0],
             bucket_overrides: [("x_*".to_owned(), vec![3.0])].into(),
             summary_metrics: vec!["lat_seconds".into(), "rpc_*".into()],
             summary_quantiles: vec![0.5, 0.99],

@@ -32,6 +32,11 @@ const RECORDER: &[EnvVariable] = &[
         "histogram_buckets_seconds",
         "0.1,1,10",
     ),
+    var(
+        "OBSERVER_METRICS_HISTOGRAM_BUCKETS_BYTES",
+        "histogram_buckets_bytes",
+        "1024,1048576",
+    ),
     var("OBSERVER_METRICS_SAMPLE_RATE", "sample_rate", "0.5"),
     var(
         "OBSERVER_METRICS_SUMMARY_METRICS",

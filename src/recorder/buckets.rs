@@ -2,7 +2,9 @@
 //! buckets; quantiles over a window). Otherwise, in order: a `bucket_overrides` rule for its exact name,
 //! then the longest `prefix*` or `*suffix` rule that matches, then `histogram_buckets_seconds` for
 //! a histogram in seconds (described with `Unit::Seconds`, or named `*_seconds` as Prometheus'
-//! naming convention has it), then `histogram_buckets`. A rule matches the name as recorded
+//! naming convention has it) and `histogram_buckets_bytes` for one in bytes (`Unit::Bytes`,
+//! `*_bytes`), then `histogram_buckets`. A unit described after the family's first series took
+//! its buckets cannot change them; it is counted (`late_unit`) and, natively, logged. A rule matches the name as recorded
 //! (`http.request.duration`) or as exposed (`http_request_duration`, with the prefix).
 //!
 //! Third-party crates record seconds, the plan's defaults are milliseconds: without the seconds
@@ -16,6 +18,33 @@ use crate::hash::HashMap;
 use crate::naming;
 use crate::recorder::storage::{CounterCell, HistogramShape, Named};
 use crate::recorder::summary::SummaryShape;
+
+/// The default `histogram_buckets_bytes`: 1 KiB to 1 GiB by fours.
+pub const BYTES_BUCKETS: [f64; 11] = [
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+    268_435_456.0,
+    1_073_741_824.0,
+];
+
+/// What a histogram family's values are in, as far as the recorder knows: described with a unit,
+/// or named after one (`*_seconds`, `*_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scale {
+    /// No unit said: by its name, or the default buckets.
+    Unknown,
+    /// `Unit::Seconds`.
+    Seconds,
+    /// `Unit::Bytes`.
+    Bytes,
+}
 
 /// The default `histogram_buckets_seconds`: the Prometheus clients' default buckets.
 pub const SECONDS_BUCKETS: [f64; 11] = [
@@ -66,6 +95,7 @@ pub(crate) struct BucketRules {
     /// sort here would be one more instance of the standard sort in the wasm module).
     patterns: Vec<(String, Arc<HistogramShape>)>,
     seconds: Arc<HistogramShape>,
+    bytes: Arc<HistogramShape>,
     default: Arc<HistogramShape>,
     /// `summary_metrics`, and the one shape every summary family shares.
     summaries: Vec<String>,
@@ -111,6 +141,7 @@ impl BucketRules {
             exact,
             patterns,
             seconds: shape(&config.histogram_buckets_seconds),
+            bytes: shape(&config.histogram_buckets_bytes),
             default: shape(&config.histogram_buckets),
             summaries: config.summary_metrics.clone(),
             #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
@@ -152,8 +183,8 @@ impl BucketRules {
     }
 
     /// The shape of a new histogram family recorded as `raw` and exposed as `exposed`.
-    pub(crate) fn shape_for(&self, raw: &str, exposed: &str, seconds: bool) -> Arc<HistogramShape> {
-        let classic = self.classic_shape_for(raw, exposed, seconds);
+    pub(crate) fn shape_for(&self, raw: &str, exposed: &str, scale: Scale) -> Arc<HistogramShape> {
+        let classic = self.classic_shape_for(raw, exposed, scale);
         #[cfg(all(any(feature = "pull", feature = "push"), not(target_arch = "wasm32")))]
         if classic.summary_free() && matches(&self.natives, raw, exposed) {
             let (factor, max_buckets, zero, keep_classic) = self.native;
@@ -164,7 +195,7 @@ impl BucketRules {
     }
 
     /// The shape of a new family without native buckets.
-    fn classic_shape_for(&self, raw: &str, exposed: &str, seconds: bool) -> Arc<HistogramShape> {
+    fn classic_shape_for(&self, raw: &str, exposed: &str, scale: Scale) -> Arc<HistogramShape> {
         let names = [raw, exposed];
         #[cfg(feature = "summary")]
         if self.is_summary(raw, exposed) {
@@ -187,10 +218,13 @@ impl BucketRules {
         if let Some((_, shape)) = matching {
             return shape.clone();
         }
-        if seconds || exposed.ends_with("_seconds") {
-            return self.seconds.clone();
+        match scale {
+            Scale::Seconds => self.seconds.clone(),
+            Scale::Bytes => self.bytes.clone(),
+            Scale::Unknown if exposed.ends_with("_seconds") => self.seconds.clone(),
+            Scale::Unknown if exposed.ends_with("_bytes") => self.bytes.clone(),
+            Scale::Unknown => self.default.clone(),
         }
-        self.default.clone()
     }
 }
 
@@ -295,15 +329,30 @@ mod tests {
             "histogram_buckets = [1]\nhistogram_buckets_seconds = [2]\n[bucket_overrides]\n\
              \"http.request\" = [3]\n\"http_*\" = [4]\n\"http_req*\" = [5]\n\"*_bytes\" = [6]\n",
         );
-        let first =
-            |raw: &str, exposed: &str, seconds| r.shape_for(raw, exposed, seconds).bounds[0];
-        assert_eq!(first("http.request", "http_request", false), 3.0);
-        assert_eq!(first("http.requests", "http_requests", false), 5.0);
-        assert_eq!(first("http.x", "http_x", true), 4.0);
-        assert_eq!(first("body_bytes", "body_bytes", true), 6.0);
-        assert_eq!(first("latency", "latency", true), 2.0);
-        assert_eq!(first("latency.seconds", "latency_seconds", false), 2.0);
-        assert_eq!(first("latency", "latency", false), 1.0);
+        let first = |raw: &str, exposed: &str, scale| r.shape_for(raw, exposed, scale).bounds[0];
+        use Scale::{Seconds, Unknown};
+        assert_eq!(first("http.request", "http_request", Unknown), 3.0);
+        assert_eq!(first("http.requests", "http_requests", Unknown), 5.0);
+        assert_eq!(first("http.x", "http_x", Seconds), 4.0);
+        assert_eq!(first("body_bytes", "body_bytes", Seconds), 6.0);
+        assert_eq!(first("latency", "latency", Seconds), 2.0);
+        assert_eq!(first("latency.seconds", "latency_seconds", Unknown), 2.0);
+        assert_eq!(first("latency", "latency", Unknown), 1.0);
+    }
+
+    /// A histogram in bytes, by its unit or its name, gets byte-scale buckets, not the
+    /// millisecond defaults.
+    #[test]
+    fn bytes_get_byte_buckets() {
+        let r = rules("histogram_buckets_bytes = [512, 4096]\n");
+        let bounds = |raw: &str, scale| r.shape_for(raw, raw, scale).bounds.to_vec();
+        assert_eq!(bounds("payload", Scale::Bytes), [512.0, 4096.0]);
+        assert_eq!(bounds("payload_bytes", Scale::Unknown), [512.0, 4096.0]);
+        assert_eq!(
+            bounds("payload", Scale::Unknown),
+            rules("").default.bounds.to_vec()
+        );
+        assert_eq!(rules("").bytes.bounds.to_vec(), BYTES_BUCKETS);
     }
 
     #[cfg(feature = "summary")]
@@ -313,10 +362,16 @@ mod tests {
             "summary_metrics = [\"lat_seconds\", \"rpc_*\"]\n[bucket_overrides]\nlat_seconds = [3]\n",
         );
         assert!(r
-            .shape_for("lat_seconds", "lat_seconds", true)
+            .shape_for("lat_seconds", "lat_seconds", Scale::Seconds)
             .summary
             .is_some());
-        assert!(r.shape_for("rpc.call", "rpc_call", false).summary.is_some());
-        assert!(r.shape_for("other", "other", false).summary.is_none());
+        assert!(r
+            .shape_for("rpc.call", "rpc_call", Scale::Unknown)
+            .summary
+            .is_some());
+        assert!(r
+            .shape_for("other", "other", Scale::Unknown)
+            .summary
+            .is_none());
     }
 }

@@ -53,6 +53,9 @@ pub struct RecorderConfig {
     /// `Unit::Seconds` and those named `*_seconds`, as third-party crates record them. Default:
     /// `[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]`.
     pub histogram_buckets_seconds: Vec<f64>,
+    /// Upper bounds of the buckets of histograms in bytes: those described with `Unit::Bytes` and
+    /// those named `*_bytes`. Default: `[1 KiB, 4 KiB, …, 1 GiB]`, by fours.
+    pub histogram_buckets_bytes: Vec<f64>,
     /// Buckets by histogram name, replacing the defaults above. A key is a full name, a prefix
     /// (`"http_*"`) or a suffix (`"*_bytes"`), matched against the name as recorded or as exposed;
     /// an exact name beats a pattern, and a longer pattern a shorter one. Default: none.
@@ -125,6 +128,7 @@ impl Default for RecorderConfig {
             histogram_buckets: vec![1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0],
             sample_rate: 1.0,
             histogram_buckets_seconds: SECONDS_BUCKETS.to_vec(),
+            histogram_buckets_bytes: super::buckets::BYTES_BUCKETS.to_vec(),
             bucket_overrides: BTreeMap::new(),
             summary_metrics: Vec::new(),
             summary_quantiles: SUMMARY_QUANTILES.to_vec(),
@@ -183,6 +187,7 @@ impl RecorderConfig {
     pub(crate) fn validate_with(&self, reserved: &Reserved) -> Result<(), ConfigError> {
         validate_buckets("histogram_buckets", &self.histogram_buckets)?;
         validate_buckets("histogram_buckets_seconds", &self.histogram_buckets_seconds)?;
+        validate_buckets("histogram_buckets_bytes", &self.histogram_buckets_bytes)?;
         if let Some(idle) = self.idle_timeout_secs {
             if idle == 0 || idle > u64::from(u32::MAX) {
                 return Err(invalid(
@@ -354,6 +359,7 @@ impl RecorderConfig {
             "histogram_buckets" => self.histogram_buckets = map.next_value()?,
             "sample_rate" => self.sample_rate = map.next_value()?,
             "histogram_buckets_seconds" => self.histogram_buckets_seconds = map.next_value()?,
+            "histogram_buckets_bytes" => self.histogram_buckets_bytes = map.next_value()?,
             "bucket_overrides" => self.bucket_overrides = map.next_value()?,
             "summary_metrics" => self.summary_metrics = map.next_value()?,
             "summary_quantiles" => self.summary_quantiles = map.next_value()?,
@@ -394,6 +400,9 @@ impl RecorderConfig {
         let applied = match field {
             "enabled" => whole(value, "expected true or false").map(|v| self.enabled = v),
             "histogram_buckets" => crate::env::numbers(value).map(|v| self.histogram_buckets = v),
+            "histogram_buckets_bytes" => {
+                crate::env::numbers(value).map(|v| self.histogram_buckets_bytes = v)
+            }
             "histogram_buckets_seconds" => {
                 crate::env::numbers(value).map(|v| self.histogram_buckets_seconds = v)
             }

@@ -415,11 +415,14 @@ pub enum DropReason {
     CardinalityLimit,
     /// A label value was longer than `max_label_value_bytes`; it was cut, the series kept.
     LabelTooLong,
+    /// A histogram's unit (`Unit::Seconds`, `Unit::Bytes`) was described after its first series
+    /// took its buckets, which then do not follow the unit: describe it before recording.
+    LateUnit,
 }
 
 impl DropReason {
     /// Every reason, in the order of the enum.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::EmptyName,
         DropReason::TypeConflict,
         DropReason::NameClash,
@@ -429,6 +432,7 @@ impl DropReason {
         DropReason::NanObservation,
         DropReason::CardinalityLimit,
         DropReason::LabelTooLong,
+        DropReason::LateUnit,
     ];
 
     /// The value of the `reason` label.
@@ -443,6 +447,7 @@ impl DropReason {
             DropReason::NanObservation => "nan_observation",
             DropReason::CardinalityLimit => "cardinality_limit",
             DropReason::LabelTooLong => "label_too_long",
+            DropReason::LateUnit => "late_unit",
         }
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::exposition::{Kind, Ratio};
 use super::shard::Entry;
 use super::HISTOGRAM_SUFFIXES;
-use crate::hash::{HashMap, HashSet};
+use crate::hash::HashMap;
+use crate::recorder::buckets::Scale;
 use crate::recorder::storage::HistogramShape;
 use crate::recorder::DropReason;
 
@@ -66,8 +67,8 @@ impl FamilyInfo {
 #[derive(Debug, Default)]
 pub(super) struct Catalog {
     pub(super) families: HashMap<String, FamilyInfo>,
-    /// Exposition names described with `Unit::Seconds`.
-    pub(super) seconds: HashSet<String>,
+    /// Exposition names described with `Unit::Seconds` or `Unit::Bytes`.
+    pub(super) units: HashMap<String, Scale>,
     /// Buckets given at run time for a family by its exposition name, ahead of every config rule.
     pub(super) buckets: HashMap<String, Arc<HistogramShape>>,
     /// Registered since the last render.

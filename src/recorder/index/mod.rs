@@ -43,7 +43,7 @@ use metrics::{Key, KeyName, Label, SharedString, Unit};
 
 use super::config::{RecorderConfig, Reserved};
 use crate::naming;
-use crate::recorder::buckets::BucketRules;
+use crate::recorder::buckets::{BucketRules, Scale};
 use crate::recorder::storage::{
     CounterCell, DropCounts, HistogramShape, Named, SeriesSet, Slot, OVERFLOW_HASH,
 };
@@ -426,7 +426,7 @@ impl SeriesIndex {
         let mut catalog = self.catalog();
         let Catalog {
             families,
-            seconds,
+            units,
             buckets,
             pending,
         } = &mut *catalog;
@@ -447,11 +447,11 @@ impl SeriesIndex {
                 .shape
                 .get_or_insert_with(|| match buckets.get(name) {
                     Some(shape) => shape.clone(),
-                    None => {
-                        self.settings
-                            .buckets
-                            .shape_for(key.name(), name, seconds.contains(name))
-                    }
+                    None => self.settings.buckets.shape_for(
+                        key.name(),
+                        name,
+                        units.get(name).copied().unwrap_or(Scale::Unknown),
+                    ),
                 })
                 .clone()
         });
@@ -745,8 +745,36 @@ impl SeriesIndex {
             text.push(']');
         }
         let mut catalog = self.catalog();
-        if unit == Some(Unit::Seconds) {
-            catalog.seconds.insert(exposed.clone());
+        let scale = match unit {
+            Some(Unit::Seconds) => Scale::Seconds,
+            Some(Unit::Bytes) => Scale::Bytes,
+            _ => Scale::Unknown,
+        };
+        if scale != Scale::Unknown {
+            catalog.units.insert(exposed.clone(), scale);
+            // Described after its first series took its buckets: they cannot follow the unit any
+            // more (its series hold them), so say so rather than show seconds in millisecond
+            // buckets under a HELP that says seconds.
+            let taken = catalog
+                .families
+                .get(&exposed)
+                .and_then(|f| f.shape.as_ref());
+            if let Some(taken) = taken {
+                let wanted = self
+                    .settings
+                    .buckets
+                    .shape_for(name.as_str(), &exposed, scale);
+                if wanted.bounds != taken.bounds && taken.summary.is_none() {
+                    self.drops.count(DropReason::LateUnit);
+                    #[cfg(all(feature = "push", not(target_arch = "wasm32")))]
+                    tracing::warn!(
+                        family = %exposed,
+                        "a histogram's unit was described after it first recorded: its buckets \
+                         stay the ones it took, not the unit's; describe it before recording \
+                         (or give it buckets with bucket_overrides)"
+                    );
+                }
+            }
         }
         catalog.pending.push(Pending::Help(exposed, text));
     }
