@@ -849,26 +849,7 @@ async fn an_exporter_names_each_sinks_url_with_passwords_hidden() {
 /// block the only worker): a warning says the push may be lost and what to call instead.
 #[test]
 fn a_drop_that_cannot_wait_for_its_final_push_warns() {
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::util::SubscriberInitExt;
-    #[derive(Clone)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let lines = Lines(Arc::new(Mutex::new(Vec::new())));
-    let writer = lines.clone();
-    let _logging = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish()
-        .set_default();
+    let (logs, _capturing) = support::capture_logs();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -881,7 +862,7 @@ fn a_drop_that_cannot_wait_for_its_final_push_warns() {
         let (_recorder, exporter) = MetricsBuilder::from_config(config).build().unwrap();
         drop(exporter);
     });
-    let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(
         logged.contains("WARN")
             && logged.contains("current_thread runtime")

@@ -721,26 +721,7 @@ fn debug_counts_the_series_instead_of_listing_them() {
 #[test]
 fn buckets_follow_the_unit_and_a_late_unit_is_counted_and_warned() {
     use metrics::{describe_histogram, Unit};
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::util::SubscriberInitExt;
-    #[derive(Clone)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let lines = Lines(Arc::new(Mutex::new(Vec::new())));
-    let writer = lines.clone();
-    let _logging = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish()
-        .set_default();
+    let (logs, _capturing) = support::capture_logs();
     let recorder = recorder();
     with_local_recorder(&recorder, || {
         describe_histogram!("upload", Unit::Bytes, "Upload sizes.");
@@ -772,7 +753,7 @@ fn buckets_follow_the_unit_and_a_late_unit_is_counted_and_warned() {
         Some(1.0),
         "{text}"
     );
-    let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(
         logged.contains("WARN") && logged.contains("family=late"),
         "{logged}"

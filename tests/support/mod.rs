@@ -341,3 +341,38 @@ macro_rules! cli {
         $crate::support::cli_at(env!("CARGO_BIN_EXE_observer-metrics"))
     };
 }
+
+/// What the library logs on this thread while the returned guard lives, as `fmt` writes it
+/// (no colours): for the tests of its warnings.
+pub fn capture_logs() -> (Logs, impl Drop) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let logs = Logs(std::sync::Arc::new(std::sync::Mutex::new(Vec::new())));
+    let writer = logs.clone();
+    let guard = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish()
+        .set_default();
+    (logs, guard)
+}
+
+/// The lines [`capture_logs`] caught.
+#[derive(Clone)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
