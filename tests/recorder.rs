@@ -729,6 +729,14 @@ fn buckets_follow_the_unit_and_a_late_unit_is_counted_and_warned() {
         histogram!("response_bytes").record(3000.0);
         histogram!("late").record(0.3);
         describe_histogram!("late", Unit::Seconds, "Described after its first record.");
+        // Described again: still one. Buckets given at run time are not the unit's to change.
+        describe_histogram!("late", Unit::Seconds, "Described after its first record.");
+        assert!(recorder
+            .handle()
+            .set_histogram_buckets("b", "given", &[1.0, 2.0])
+            .unwrap());
+        histogram!("given").record(1.5);
+        describe_histogram!("given", Unit::Seconds, "Buckets of its own.");
     });
     let text = recorder.render();
     for family in ["upload", "response_bytes"] {

@@ -121,7 +121,9 @@ pub(crate) async fn run(
             exit_code(&mode, signal, invariants_hold)
         }
         Err(e) => {
-            let kept = spooled.map_or(String::new(), |dir| {
+            // A body the receiver refuses for good is not kept: a replay would be refused too.
+            let for_good = matches!(e, observer_metrics::export::ExportError::Refused { .. });
+            let kept = spooled.filter(|_| !for_good).map_or(String::new(), |dir| {
                 format!("; kept in {dir} for `observer-metrics replay --spool-dir {dir}` or the next run")
             });
             tracing::error!("{line}; final push failed: {e}{kept}");

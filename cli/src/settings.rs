@@ -419,21 +419,29 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
     let vars = crate::variables::library_only(vars)?;
     config = config.apply_env(vars).map_err(|e| e.to_string())?;
     flags.apply(&mut config, &mut workload)?;
-    // `--job` names both sinks' job; without one, a default.
+    // `--job` names both sinks' job; without one, a default. Its variable, OBSERVER_METRICS_JOB,
+    // names both too, unless a sink's own (OBSERVER_METRICS_PUSH_JOB, a file's `push.job`) did.
     let default_job = format!("observer-metrics-{}", mode.name());
+    let job_flag = flags
+        .labels
+        .job
+        .as_ref()
+        .filter(|_| on_command_line("--job"));
+    let job_env = flags
+        .labels
+        .job
+        .as_ref()
+        .filter(|_| !on_command_line("--job"));
+    let job_of = |own: &str| match (job_flag, own, job_env) {
+        (Some(flag), _, _) => flag.clone(),
+        (None, "", Some(env)) => env.clone(),
+        (None, own, _) => take_or(own, &default_job),
+    };
     if let Some(push) = &mut config.push {
-        push.job = flags
-            .labels
-            .job
-            .clone()
-            .unwrap_or_else(|| take_or(&push.job, &default_job));
+        push.job = job_of(&push.job);
     }
     if let Some(rw) = &mut config.remote_write {
-        rw.job = flags
-            .labels
-            .job
-            .clone()
-            .unwrap_or_else(|| take_or(&rw.job, &default_job));
+        rw.job = job_of(&rw.job);
     }
     if mode == Mode::Serve {
         config.pull.get_or_insert_with(PullConfig::default);
@@ -441,7 +449,16 @@ pub(crate) fn load(mode: Mode, flags: &Flags) -> Result<(MetricsConfig, Workload
     }
     config.validate().map_err(|e| e.to_string())?;
     workload.validate(|name, value| match &flags.config.config {
-        _ if flags.workload.gives(name) => format!("--{} {value}", name.replace('_', "-")),
+        _ if flags.workload.gives(name) => {
+            let flag = format!("--{}", name.replace('_', "-"));
+            match on_command_line(&flag) {
+                true => format!("{flag} {value}"),
+                false => format!(
+                    "OBSERVER_METRICS_WORKLOAD_{}={value}",
+                    name.to_ascii_uppercase()
+                ),
+            }
+        }
         Some(path) => format!("workload.{name} = {value} in {}", path.display()),
         None => format!("workload.{name} = {value}"),
     })?;
@@ -527,6 +544,16 @@ impl Flags {
         }
         Ok(())
     }
+}
+
+/// Whether `flag` was given on the command line itself (not through its variable, which clap
+/// reads into the same value).
+fn on_command_line(flag: &str) -> bool {
+    let with_value = format!("{flag}=");
+    std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == flag || a.starts_with(&with_value)
+    })
 }
 
 /// `value`, or `default` when it is empty.

@@ -60,6 +60,46 @@ fn a_config_file_sets_the_workload_and_the_push() {
     assert_eq!(code, Some(0), "{stderr}");
     let labels = [("job", "from-flag"), ("region", "eu west")];
     assert_eq!(gw.value(&labels, "env_events_processed_total"), Some(11.0));
+
+    // OBSERVER_METRICS_JOB names the job as --job does, but a sink's own (the file's push.job,
+    // OBSERVER_METRICS_PUSH_JOB) is more specific and wins; --job itself wins over all.
+    let simulate = [
+        "simulate",
+        "--config",
+        path.to_str().unwrap(),
+        "--events",
+        "5",
+    ];
+    let (code, _, stderr) = run(&simulate, &[("OBSERVER_METRICS_JOB", "generic")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        gw.value(
+            &[("job", "from-file"), ("region", "eu west")],
+            "obs_events_processed_total"
+        ),
+        Some(5.0)
+    );
+    let (code, _, stderr) = run(
+        &simulate,
+        &[
+            ("OBSERVER_METRICS_JOB", "generic"),
+            ("OBSERVER_METRICS_PUSH_JOB", "specific"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(gw
+        .value(
+            &[("job", "specific"), ("region", "eu west")],
+            "obs_events_processed_total"
+        )
+        .is_some());
+    let no_file = ["simulate", "--events", "3", "--push-gateway", &gw.url];
+    let (code, _, stderr) = run(&no_file, &[("OBSERVER_METRICS_JOB", "generic")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        gw.value(&[("job", "generic")], "events_processed_total"),
+        Some(3.0)
+    );
     std::fs::remove_file(path).unwrap();
 }
 
@@ -67,7 +107,7 @@ fn a_config_file_sets_the_workload_and_the_push() {
 fn bad_settings_fail_at_start_naming_the_field() {
     /// (case, extra flags, environment, config file).
     type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         ("buckets", &[], &[], "histogram_buckets = [5, 1]\n"),
         ("workload", &[], &[], "[workload]\nfailure_rate = 2\n"),
         ("unknown", &[], &[], "[workload]\nevnets = 3\n"),
@@ -98,6 +138,12 @@ fn bad_settings_fail_at_start_naming_the_field() {
             "",
         ),
         ("listen", &["--listen", "localhost"], &[], ""),
+        (
+            "rate-env",
+            &[],
+            &[("OBSERVER_METRICS_WORKLOAD_DUPLICATE_RATE", "3")],
+            "",
+        ),
     ];
     let expected = [
         "`histogram_buckets` = [5, 1]: must be strictly increasing",
@@ -113,6 +159,8 @@ fn bad_settings_fail_at_start_naming_the_field() {
         "--duplicate-rate 3: must be between 0 and 1",
         "`push.grouping.job` = \"other\": the group's job is push.job (--job)",
         "`pull.listen` = \"localhost\": expected an address and port",
+        // The variable that set it, not its flag.
+        "OBSERVER_METRICS_WORKLOAD_DUPLICATE_RATE=3: must be between 0 and 1",
     ];
     for ((name, flags, env, toml), expect) in cases.into_iter().zip(expected) {
         let path = write_config(name, toml);

@@ -168,11 +168,11 @@ fn unknown_field(key: &str) -> String {
         _ => return format!("unknown field `{key}`"),
     };
     let native = if matches!(key, "pull" | "spool") {
-        " (and a native target: the wasm build has none)"
+        " and a native target (the wasm build has none)"
     } else {
         ""
     };
-    format!("the `[{key}]` table needs the cargo feature `{feature}`{native}, which this build leaves out")
+    format!("this build has no `[{key}]`: it needs the cargo feature `{feature}`{native}")
 }
 
 /// The prefix of the environment variables that override file settings.
@@ -308,7 +308,7 @@ impl MetricsConfig {
     /// |---|---|
     /// | `OBSERVER_METRICS_ENABLED` | `true` / `false` |
     /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS` | `1,5,10` |
-    /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS_SECONDS` | `0.01,0.1,1` |
+    /// | `OBSERVER_METRICS_HISTOGRAM_BUCKETS_SECONDS`, `_BYTES` | `0.01,0.1,1`, `1024,1048576` |
     /// | `OBSERVER_METRICS_SUMMARY_METRICS` | `request_latency_seconds,rpc_*` (empty: none) |
     /// | `OBSERVER_METRICS_SUMMARY_QUANTILES` | `0.5,0.9,0.99` |
     /// | `OBSERVER_METRICS_SUMMARY_WINDOW_SECS`, `_BUCKETS` | `60`, `3` |
@@ -328,13 +328,17 @@ impl MetricsConfig {
     /// | `OBSERVER_METRICS_PUSH_METHOD` | `put` / `post` |
     /// | `OBSERVER_METRICS_PUSH_TIMEOUT_MS`, `_SHUTDOWN_TIMEOUT_MS` | `5000` |
     /// | `OBSERVER_METRICS_PUSH_GZIP`, `_DELETE_ON_SHUTDOWN` | `true` / `false` |
+    /// | `OBSERVER_METRICS_PUSH_FORMAT` | `auto` / `text` / `protobuf` |
     /// | `OBSERVER_METRICS_PUSH_BEARER_TOKEN` | the token |
     /// | `OBSERVER_METRICS_PUSH_CA_FILE` | `/etc/observer/ca.pem` |
     /// | `OBSERVER_METRICS_PUSH_BASIC_AUTH` | `user:password` |
     /// | `OBSERVER_METRICS_PUSH_RETRY_TRIES`, `_RETRY_BASE_BACKOFF_MS`, `_RETRY_MAX_BACKOFF_MS`, `_RETRY_JITTER` | `3`, `200`, `5000`, `0.5` |
     /// | `OBSERVER_METRICS_REMOTE_WRITE_<FIELD>` | the same for `[remote_write]`: `URL`, `JOB`, `INSTANCE`, `HEADERS`, `BEARER_TOKEN`, `BASIC_AUTH`, `TIMEOUT_MS`, `SHUTDOWN_TIMEOUT_MS`, `MAX_SAMPLES_PER_SEND`, `CA_FILE`, `NATIVE_HISTOGRAMS`, `RETRY_*` |
     ///
-    /// Any other variable starting with `OBSERVER_METRICS_` is an error, so a typo is not silently
+    /// | `OBSERVER_METRICS_SPOOL_DIR`, `_MAX_BYTES`, `_MAX_AGE_SECS` | `/var/lib/om`, `67108864`, `604800` |
+    ///
+    /// [`env_variables`] lists them all, with their fields. Any other variable starting with
+    /// `OBSERVER_METRICS_` is an error naming the closest known one, so a typo is not silently
     /// ignored.
     pub fn with_env<I>(self, vars: I) -> Result<Self, ConfigError>
     where
@@ -504,59 +508,91 @@ fn toml_error(text: &str, error: &toml::de::Error) -> ConfigError {
     let line = before.matches('\n').count() + 1;
     let prefix = &before[line_start..];
     let column = prefix.chars().count() + 1;
+    let at = Some(format!("line {line}, column {column}"));
     let written = written.trim();
-    let rest_of_line = &after[..after.find('\n').unwrap_or(after.len())];
-    // A value's error points at the value, after `key =`; an unknown key's at the key.
-    let (key, value) = match prefix.rfind('=') {
-        Some(eq) => {
+    // The table the error is in: the last header above it.
+    let headers_above = before[..line_start].lines().rev();
+    let table = headers_above
+        .map(str::trim)
+        .find_map(header_of)
+        .unwrap_or_default();
+    let within = |key: &str| match table {
+        "" => key.to_owned(),
+        table => format!("{table}.{key}"),
+    };
+    let one_line = |text: &str| text.lines().next().unwrap_or("").trim().to_owned();
+    let (field, value) =
+        if let Some(header) = header_of(written).filter(|_| prefix.trim().is_empty()) {
+            // The error is about a whole table (an unknown `[remote-write]`, a missing field): its
+            // span runs from its header over its values.
+            (header.to_owned(), "…".to_owned())
+        } else if after.trim_start().starts_with('=') && !written.is_empty() {
+            // At a key (an unknown one): in an inline table, after the keys that open it.
+            let outer = prefix
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|_| prefix.contains('{'));
+            let mut value = one_line(after.trim_start().trim_start_matches('='));
+            if outer.is_some() {
+                // Up to the next key or the table's end.
+                value.truncate(value.find([',', '}']).unwrap_or(value.len()));
+                value = value.trim().to_owned();
+            }
+            let key = match outer {
+                Some(outer) => format!("{outer}.{written}"),
+                // A dotted key (`push.bogus = 1`) points at its last part.
+                None => format!("{}{written}", prefix.trim_start()),
+            };
+            (within(&key), value)
+        } else if let Some(eq) = prefix.rfind('=') {
+            // At a value, after `key =` (the last key before it, in an inline table).
             let head = prefix[..eq].trim();
             let key = head.rsplit(['{', ',']).next().unwrap_or(head).trim();
-            // Inside an inline table (`push = { url = 1 }`): the outer key too.
             let key = match head.split_once('=') {
                 Some((outer, _)) => format!("{}.{key}", outer.trim()),
                 None => key.to_owned(),
             };
-            (key, written.to_owned())
-        }
-        None => {
-            let rest = rest_of_line.trim_start();
-            let value = rest.strip_prefix('=').unwrap_or(rest).trim();
-            (written.to_owned(), value.to_owned())
-        }
-    };
-    let table = before[..line_start].lines().rev().find_map(|l| {
-        let l = l.trim();
-        l.starts_with('[').then(|| {
-            l.trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim()
-        })
-    });
-    // A syntax error points at no key (an unclosed `[push`): the line as far as it goes.
-    if key.is_empty() {
-        let line_so_far = match prefix.trim() {
-            "" => "config",
-            text => text,
+            (within(&key), one_line(written))
+        } else {
+            // On a line of its own: inside a multi-line array (the key is on the last line above
+            // with one), or a syntax error that points at no key (an unclosed `[push`).
+            let key = before[..line_start]
+                .lines()
+                .rev()
+                .map(str::trim)
+                .take_while(|l| header_of(l).is_none())
+                .find_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+                .filter(|k| !k.is_empty());
+            match key {
+                Some(key) => (within(key), one_line(written)),
+                None => {
+                    let so_far = match prefix.trim() {
+                        "" => "config".to_owned(),
+                        text => text.to_owned(),
+                    };
+                    (so_far, "…".to_owned())
+                }
+            }
         };
-        let mut e = invalid(line_so_far, "", reason);
-        e.value = "…".into();
-        e.at = Some(format!("line {line}, column {column}"));
-        return e;
-    }
-    let field = match table {
-        Some(table) if !table.is_empty() => format!("{table}.{key}"),
-        _ => key,
-    };
     let mut e = invalid(field, "", reason);
     e.value = if value.is_empty() {
         "…".into()
     } else {
         value
     };
-    e.at = Some(format!("line {line}, column {column}"));
+    e.at = at;
     e
+}
+
+/// The table a line opens (`[push]`, `[[jobs]]`, `[push.retry]`): its name, or `None`.
+fn header_of(line: &str) -> Option<&str> {
+    let first = line.lines().next()?.trim();
+    let inner = first.strip_prefix('[')?.trim_start_matches('[');
+    let name = inner.split(']').next()?.trim();
+    // `[1, 2]` opens no table: a value of an array.
+    let bare =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'' | ' ');
+    (!name.is_empty() && name.chars().all(bare) && first.contains(']')).then_some(name)
 }
 
 #[cfg(test)]
@@ -996,10 +1032,10 @@ mod tests {
     fn a_table_this_build_leaves_out_names_its_feature() {
         assert_eq!(
             unknown_field("remote_write"),
-            "the `[remote_write]` table needs the cargo feature `remote-write`, which this build \
-             leaves out"
+            "this build has no `[remote_write]`: it needs the cargo feature `remote-write`"
         );
-        assert!(unknown_field("spool").contains("cargo feature `push` (and a native target"));
+        assert!(unknown_field("spool")
+            .ends_with("cargo feature `push` and a native target (the wasm build has none)"));
         assert_eq!(unknown_field("pussh"), "unknown field `pussh`");
     }
 
@@ -1007,7 +1043,7 @@ mod tests {
     /// line; syntax errors pointing at a line's end do not panic.
     #[test]
     fn toml_errors_name_the_field_where_the_parser_points() {
-        let cases: [(&str, &str, &str, &str); 7] = [
+        let cases: [(&str, &str, &str, &str); 11] = [
             (
                 "export_interval_secs = \"x\"\n",
                 "export_interval_secs",
@@ -1029,6 +1065,29 @@ mod tests {
                 "remote_write.\"u r l\"",
                 "1",
                 "line 2, column 1",
+            ),
+            // A whole table's error (unknown, or missing a field): the table, not its first key.
+            (
+                "[push]\nurl = \"u\"\n[remote-write]\nurl = \"x\"\n",
+                "remote-write",
+                "…",
+                "line 3, column 1",
+            ),
+            // An unknown key in an inline table: that key, not the one before it.
+            (
+                "[push]\nbasic_auth = { username = \"u\", pasword = \"p\" }\n",
+                "push.basic_auth.pasword",
+                "\"p\"",
+                "line 2, column 32",
+            ),
+            // A dotted key: all of it.
+            ("push.bogus = 1\n", "push.bogus", "1", "line 1, column 6"),
+            // A bad element on its own line of a multi-line array: the array's key.
+            (
+                "histogram_buckets = [\n  0.1,\n  \"x\",\n]\n",
+                "histogram_buckets",
+                "\"x\"",
+                "line 3, column 3",
             ),
         ];
         for (toml, field, value, at) in cases {

@@ -24,7 +24,7 @@ pub enum ExportError {
         #[source]
         source: Option<ErrorSource>,
     },
-    /// The gateway did not answer within the request deadline.
+    /// The receiver did not answer within the request deadline.
     #[error("{method} {url} failed: no answer within {}", Shown(*timeout))]
     Timeout {
         /// `PUT`, `POST` or `DELETE`.
@@ -67,7 +67,8 @@ pub enum ExportError {
     /// answers a native histogram with 500 "native histograms are disabled" (a status that says
     /// to retry); a write refused with 400 "out of order sample" or "duplicate sample for
     /// timestamp" is another producer writing the same series, under the same `instance`.
-    /// Natively only (the wasm package generates a unique instance for each of its instances).
+    /// Natively only (the wasm build has no native histograms, and its writes keep the plain
+    /// 400).
     #[cfg(not(target_arch = "wasm32"))]
     #[error("{method} {url} failed: the receiver answered {status}: {body}; {remedy}")]
     Refused {

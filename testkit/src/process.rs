@@ -35,7 +35,8 @@ pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus
 /// A child process killed (and reaped) on drop, with everything it started, so a failing test
 /// leaves nothing running. It also dies with the test process when the guard is never dropped (one
 /// held in a `static`, a test binary that exits or is killed): a watchdog (`sh`) beside it kills
-/// its process group within half a second of the test process' end.
+/// its process group within half a second of the test process' end. (Built by `spawn` and
+/// `spawn_installed` only.)
 #[derive(Debug)]
 pub struct ChildGuard(
     /// The process.
@@ -44,14 +45,16 @@ pub struct ChildGuard(
 );
 
 /// A `sh` loop that waits for the test process to end, then kills the child's process group; it
-/// ends too when the child does.
+/// ends by itself, killing nothing, when the child ends first.
 #[derive(Debug)]
 struct Watchdog(Option<Child>);
 
 impl Watchdog {
     #[cfg(unix)]
     fn watch(child: &Child) -> Watchdog {
-        let script = "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do \
+        // Only the test process' end kills: a child that ended by itself (a script a test
+        // stopped, whose own trap must stop what it started) is left to its guard.
+        let script = "while kill -0 \"$1\" 2>/dev/null; do kill -0 \"$2\" 2>/dev/null || exit 0; \
                       sleep 0.5; done; kill -KILL -\"$2\" 2>/dev/null";
         let mut command = Command::new("sh");
         // A group of its own: a kill of the test process' group (a test that ran this test
@@ -99,6 +102,8 @@ impl ChildGuard {
 
     /// Kills the process and everything it started, and reaps it.
     pub fn stop(&mut self) {
+        // The watchdog first: once the child is reaped its pid (and group) may be reused.
+        self.1.stop();
         #[cfg(unix)]
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.0.id())])
@@ -106,7 +111,6 @@ impl ChildGuard {
             .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
-        self.1.stop();
     }
 
     /// Spawns `command` in a process group of its own: a script's own children (a gateway, a

@@ -750,8 +750,12 @@ impl SeriesIndex {
             Some(Unit::Bytes) => Scale::Bytes,
             _ => Scale::Unknown,
         };
-        if scale != Scale::Unknown {
-            catalog.units.insert(exposed.clone(), scale);
+        // Once a family: a crate describing on every call says it once. Buckets given at run
+        // time are the caller's choice, whatever the unit.
+        let known = scale == Scale::Unknown
+            || catalog.units.insert(exposed.clone(), scale) == Some(scale)
+            || catalog.buckets.contains_key(&exposed);
+        if !known {
             // Described after its first series took its buckets: they cannot follow the unit any
             // more (its series hold them), so say so rather than show seconds in millisecond
             // buckets under a HELP that says seconds.

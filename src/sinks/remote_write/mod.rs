@@ -29,9 +29,7 @@ pub(crate) const PROTOCOL_HEADERS: [(&str, &str); 4] = [
 ];
 
 /// `error`, or the final error it stands for, with what to change: Prometheus refusing native
-/// histograms answers 500, which the protocol says to retry, but no retry changes its flags; a
-/// write refused as out of order or as a duplicate is, nearly always, two producers writing one
-/// series under one `instance`.
+/// histograms answers 500, which the protocol says to retry, but no retry changes its flags.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn final_refusal(
     error: crate::sinks::error::ExportError,
@@ -54,6 +52,19 @@ pub(crate) fn final_refusal(
                      (OBSERVER_METRICS_REMOTE_WRITE_NATIVE_HISTOGRAMS=false) to send classic \
                      buckets alone",
         },
+        other => other,
+    }
+}
+
+/// [`final_refusal`], and for a live write (not a replay, whose old file a newer write may have
+/// overtaken): a write refused as out of order or as a duplicate is, nearly always, another
+/// producer writing the same series under the same `instance`.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn live_refusal(
+    error: crate::sinks::error::ExportError,
+) -> crate::sinks::error::ExportError {
+    use crate::sinks::error::ExportError;
+    match final_refusal(error) {
         ExportError::Status {
             method,
             url,

@@ -514,10 +514,11 @@ impl RemoteWriter {
                 .await;
             if let Err(e) = sent {
                 // An interval write cut short by the run's end is not lost: the final one follows.
-                // A request the receiver refuses itself (native histograms it has disabled) it
-                // would refuse replayed, as it would a 400: an interval write's totals come again
-                // with the next; a final write's refused request is dropped as rejected, and the
-                // ones after it stay on disk as usual.
+                // A request the receiver refuses for good (native histograms it has disabled,
+                // samples another producer of the same series overtook) it would refuse
+                // replayed: an interval write's totals come again with the next, unspooled; a
+                // final write's refused request is dropped as rejected, and the ones after it
+                // stay on disk as usual.
                 #[cfg(not(target_arch = "wasm32"))]
                 let refused = matches!(e, ExportError::Refused { .. });
                 #[cfg(not(target_arch = "wasm32"))]
@@ -602,9 +603,9 @@ impl RemoteWriter {
             self.config.timeout(),
             http.send(request).await,
         );
-        // Only native histograms draw the refusal, and the wasm build has none.
+        // Native only: the wasm build has no native histograms, and generates its instance.
         #[cfg(not(target_arch = "wasm32"))]
-        let answer = answer.map_err(super::final_refusal);
+        let answer = answer.map_err(super::live_refusal);
         answer
     }
 }
