@@ -574,6 +574,12 @@ fn toml_error(text: &str, error: &toml::de::Error) -> ConfigError {
                 }
             }
         };
+    // A key that is empty as written (`= 1`, a line of a broken multi-line string): the table,
+    // or the file as a whole.
+    let field = match field.trim_end_matches('.') {
+        "" => "config".to_owned(),
+        named => named.to_owned(),
+    };
     let mut e = invalid(field, "", reason);
     e.value = if value.is_empty() {
         "…".into()
@@ -1043,7 +1049,7 @@ mod tests {
     /// line; syntax errors pointing at a line's end do not panic.
     #[test]
     fn toml_errors_name_the_field_where_the_parser_points() {
-        let cases: [(&str, &str, &str, &str); 11] = [
+        let cases: [(&str, &str, &str, &str); 12] = [
             (
                 "export_interval_secs = \"x\"\n",
                 "export_interval_secs",
@@ -1080,6 +1086,8 @@ mod tests {
                 "\"p\"",
                 "line 2, column 32",
             ),
+            // No key at all: the file.
+            ("= 1\n", "config", "…", "line 1, column 1"),
             // A dotted key: all of it.
             ("push.bogus = 1\n", "push.bogus", "1", "line 1, column 6"),
             // A bad element on its own line of a multi-line array: the array's key.
